@@ -1,0 +1,250 @@
+//! The benchmark suite of DESIGN section 5: fixed cases, timed after warm-up, medians reported.
+//!
+//! Training cases time forward + backward of the recurrent stack over a random `[T, B, I]`
+//! input with an all-ones upstream gradient (gradients for the input and every weight; no
+//! optimizer). Inputs, weights and gradient buffers are made once, outside the timing.
+
+use crate::config::{CellKind, RnnConfig};
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::params::RnnParams;
+use crate::recurrent::{Rnn, RnnState, Upstream};
+use ndarray::{Array2, Array3};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::{Duration, Instant};
+
+/// One benchmark case.
+#[derive(Clone, Debug)]
+pub struct BenchCase {
+    /// Case name (the contract's).
+    pub name: &'static str,
+    /// The stack.
+    pub config: RnnConfig,
+    /// Batch size.
+    pub batch: usize,
+    /// Time steps per iteration (1 for streaming).
+    pub steps: usize,
+    /// What one iteration does.
+    pub kind: BenchKind,
+}
+
+/// What a case times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchKind {
+    /// Forward + backward over `steps` steps.
+    Train,
+    /// One inference step with the state carried over.
+    Stream,
+    /// One full training step of the Zaremba small LM (needs the training engine).
+    LmTrain,
+}
+
+/// The seven cases, in the contract's order.
+pub fn cases() -> Vec<BenchCase> {
+    let train = |name, cell, layers, input, hidden, batch, steps| BenchCase {
+        name,
+        config: RnnConfig::new(cell, input, hidden).num_layers(layers),
+        batch,
+        steps,
+        kind: BenchKind::Train,
+    };
+    vec![
+        train("lstm-small", CellKind::Lstm, 1, 32, 64, 16, 50),
+        train("lstm-med", CellKind::Lstm, 2, 256, 256, 32, 64),
+        train("lstm-large", CellKind::Lstm, 1, 1024, 1024, 64, 32),
+        train("gru-med", CellKind::Gru, 2, 256, 256, 32, 64),
+        train("rnn-med", CellKind::RnnTanh, 2, 256, 256, 32, 64),
+        BenchCase {
+            name: "lstm-stream",
+            config: RnnConfig::new(CellKind::Lstm, 256, 256).num_layers(2),
+            batch: 1,
+            steps: 1,
+            kind: BenchKind::Stream,
+        },
+        BenchCase {
+            name: "ptb-small-train",
+            config: RnnConfig::new(CellKind::Lstm, 200, 200).num_layers(2),
+            batch: 20,
+            steps: 20,
+            kind: BenchKind::LmTrain,
+        },
+    ]
+}
+
+/// Options of a benchmark run.
+#[derive(Clone, Debug, Default)]
+pub struct BenchOptions {
+    /// Worker threads (`None`: all cores).
+    pub threads: Option<usize>,
+    /// Case names to run (empty: all).
+    pub cases: Vec<String>,
+}
+
+/// The measurement of one case.
+#[derive(Clone, Debug)]
+pub struct BenchResult {
+    /// Case name.
+    pub case: String,
+    /// Tokens (time steps × batch) per second; steps per second for streaming.
+    pub tokens_per_s: f64,
+    /// Median milliseconds per iteration.
+    pub ms_per_iter: f64,
+    /// Achieved GFLOP/s counting the GEMM work (2·m·n·k per product).
+    pub gflop_per_s: f64,
+    /// Timed iterations.
+    pub iters: usize,
+    /// Threads used.
+    pub threads: usize,
+}
+
+impl BenchResult {
+    /// The contract's JSON line: `{"case": NAME, "tokens_per_s": X, "ms_per_iter": Y}`.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "case": self.case,
+            "tokens_per_s": self.tokens_per_s,
+            "ms_per_iter": self.ms_per_iter,
+        })
+        .to_string()
+    }
+}
+
+impl std::fmt::Display for BenchResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<16} {:>12.0} tokens/s {:>10.3} ms/iter {:>8.1} GFLOP/s  ({} iters, {} threads)",
+            self.case,
+            self.tokens_per_s,
+            self.ms_per_iter,
+            self.gflop_per_s,
+            self.iters,
+            self.threads
+        )
+    }
+}
+
+/// GEMM flops of one iteration: forward is `2·T·B·G·H·(I_k + P)` per layer and direction
+/// (plus the projection), backward twice that.
+fn flops(case: &BenchCase) -> f64 {
+    let c = &case.config;
+    let rows = (case.steps * case.batch) as f64;
+    let per_layer: f64 = (0..c.num_layers)
+        .map(|l| {
+            let gates = (c.gate_size() * (c.layer_input_size(l) + c.h_out())) as f64;
+            let proj = if c.proj_size > 0 {
+                (c.hidden_size * c.proj_size) as f64
+            } else {
+                0.0
+            };
+            2.0 * rows * (gates + proj) * c.num_directions() as f64
+        })
+        .sum();
+    match case.kind {
+        BenchKind::Train => 3.0 * per_layer,
+        _ => per_layer,
+    }
+}
+
+/// Runs the selected cases, calling `report` as each finishes.
+pub fn run(opts: &BenchOptions, mut report: impl FnMut(&BenchResult)) -> Result<()> {
+    let all = cases();
+    for name in &opts.cases {
+        if !all.iter().any(|c| c.name == name) {
+            let names: Vec<&str> = all.iter().map(|c| c.name).collect();
+            return Err(Error::Config(format!(
+                "unknown bench case `{name}`; cases: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        return Err(Error::Config("--threads must be at least 1".into()));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))?;
+    for case in all
+        .iter()
+        .filter(|c| opts.cases.is_empty() || opts.cases.iter().any(|n| n == c.name))
+    {
+        if case.kind == BenchKind::LmTrain {
+            eprintln!(
+                "{}: not run yet: it needs the training engine (issue 3)",
+                case.name
+            );
+            continue;
+        }
+        let result = pool.install(|| run_case(case, threads))?;
+        report(&result);
+    }
+    Ok(())
+}
+
+fn random3(shape: (usize, usize, usize), rng: &mut ChaCha8Rng) -> Array3<f32> {
+    Array3::from_shape_simple_fn(shape, || rng.random_range(-1.0..1.0))
+}
+
+fn run_case(case: &BenchCase, threads: usize) -> Result<BenchResult> {
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let rnn = Rnn::new(case.config.clone(), &Init::default(), 1)?;
+    let times = match case.kind {
+        BenchKind::Train => {
+            let x = random3((case.steps, case.batch, case.config.input_size), &mut rng);
+            let dy = Array3::ones((case.steps, case.batch, case.config.output_size()));
+            let mut grads = RnnParams::zeros(rnn.config());
+            time_iterations(|| {
+                let (_, cache) = rnn.forward_train(x.view(), None, None, &mut rng)?;
+                rnn.backward(&cache, &Upstream::output_only(dy.view()), &mut grads)?;
+                Ok(())
+            })?
+        }
+        BenchKind::Stream => {
+            let x = Array2::from_shape_simple_fn((1, case.config.input_size), || {
+                rng.random_range(-1.0..1.0)
+            });
+            let mut state = RnnState::zeros(rnn.config(), 1);
+            time_iterations(|| rnn.step(x.view(), &mut state).map(|_| ()))?
+        }
+        BenchKind::LmTrain => unreachable!("filtered by run"),
+    };
+    let iters = times.len();
+    let secs = median(times);
+    let tokens = (case.steps * case.batch) as f64;
+    Ok(BenchResult {
+        case: case.name.to_string(),
+        tokens_per_s: tokens / secs,
+        ms_per_iter: secs * 1e3,
+        gflop_per_s: flops(case) / secs / 1e9,
+        iters,
+        threads,
+    })
+}
+
+/// Warm-up, then at least 10 iterations and about 2 s; returns per-iteration seconds.
+fn time_iterations(mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+    let warm = Instant::now();
+    let mut warm_iters = 0;
+    while warm_iters < 3 || (warm.elapsed() < Duration::from_millis(300) && warm_iters < 1000) {
+        f()?;
+        warm_iters += 1;
+    }
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 10 || (start.elapsed() < Duration::from_secs(2) && times.len() < 100_000) {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    Ok(times)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}

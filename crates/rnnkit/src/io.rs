@@ -1,0 +1,252 @@
+//! Safetensors files: reading tensors with their metadata, writing them atomically, and
+//! saving/loading a recurrent stack under PyTorch's parameter names.
+
+use crate::config::RnnConfig;
+use crate::error::{Error, Result};
+use crate::params::RnnParams;
+use crate::recurrent::Rnn;
+use ndarray::{ArrayD, IxDyn};
+use safetensors::{Dtype, SafeTensors};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+/// The tensors of a safetensors file, by dtype, with its string metadata.
+#[derive(Debug, Default)]
+pub struct TensorFile {
+    /// f32 tensors by name.
+    pub f32: BTreeMap<String, ArrayD<f32>>,
+    /// i64 tensors by name.
+    pub i64: BTreeMap<String, ArrayD<i64>>,
+    /// The `__metadata__` strings.
+    pub metadata: HashMap<String, String>,
+}
+
+fn format_err(path: &Path, msg: impl Into<String>) -> Error {
+    Error::Format {
+        path: path.display().to_string(),
+        msg: msg.into(),
+    }
+}
+
+impl TensorFile {
+    /// Reads a safetensors file holding f32 and i64 tensors (other dtypes are an error).
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Parses safetensors bytes; `path` only names the source in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| format_err(path, format!("bad safetensors header: {e}")))?;
+        let mut out = TensorFile {
+            metadata: meta.metadata().clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        for (name, view) in st.tensors() {
+            let shape = IxDyn(view.shape());
+            let data = view.data();
+            match view.dtype() {
+                Dtype::F32 => {
+                    let v = data
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                        .collect();
+                    out.f32
+                        .insert(name, ArrayD::from_shape_vec(shape, v).expect("sized"));
+                }
+                Dtype::I64 => {
+                    let v = data
+                        .chunks_exact(8)
+                        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+                        .collect();
+                    out.i64
+                        .insert(name, ArrayD::from_shape_vec(shape, v).expect("sized"));
+                }
+                other => {
+                    return Err(format_err(
+                        path,
+                        format!(
+                            "tensor `{name}` has dtype {other:?}; only F32 and I64 are supported"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Serializes to safetensors bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut raw: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (n, a) in &self.f32 {
+            let b = a.iter().flat_map(|v| v.to_le_bytes()).collect();
+            raw.push((n.clone(), Dtype::F32, a.shape().to_vec(), b));
+        }
+        for (n, a) in &self.i64 {
+            let b = a.iter().flat_map(|v| v.to_le_bytes()).collect();
+            raw.push((n.clone(), Dtype::I64, a.shape().to_vec(), b));
+        }
+        let views: Vec<(String, safetensors::tensor::TensorView)> = raw
+            .iter()
+            .map(|(n, d, s, b)| {
+                let v = safetensors::tensor::TensorView::new(*d, s.clone(), b)
+                    .expect("byte length matches shape");
+                (n.clone(), v)
+            })
+            .collect();
+        let meta = (!self.metadata.is_empty()).then(|| self.metadata.clone());
+        safetensors::serialize(views, meta).map_err(|e| Error::Format {
+            path: "<memory>".into(),
+            msg: e.to_string(),
+        })
+    }
+
+    /// Writes the file atomically: a temporary file beside it, fsync, rename. A crash leaves
+    /// either the old file or the new one, never a torn one.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_bytes()?)
+    }
+}
+
+/// Writes `bytes` to `path` via a temporary file, fsync and rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| format_err(path, "not a file path"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io)?;
+    // Make the rename itself durable.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// The metadata strings that describe a stack (the keys of a verification case file).
+pub fn config_metadata(cfg: &RnnConfig) -> HashMap<String, String> {
+    HashMap::from([
+        ("cell".into(), cfg.cell.as_str().into()),
+        ("input_size".into(), cfg.input_size.to_string()),
+        ("hidden_size".into(), cfg.hidden_size.to_string()),
+        ("num_layers".into(), cfg.num_layers.to_string()),
+        ("proj_size".into(), cfg.proj_size.to_string()),
+        ("bidirectional".into(), cfg.bidirectional.to_string()),
+        ("bias".into(), cfg.bias.to_string()),
+        ("dropout".into(), cfg.dropout.to_string()),
+    ])
+}
+
+/// Reads a stack's config back from metadata written by [`config_metadata`] (or a case file).
+pub fn config_from_metadata(meta: &HashMap<String, String>, path: &Path) -> Result<RnnConfig> {
+    let get = |key: &str| {
+        meta.get(key)
+            .ok_or_else(|| format_err(path, format!("metadata key `{key}` is missing")))
+    };
+    let num = |key: &str| -> Result<usize> {
+        let v = get(key)?;
+        v.trim().parse().map_err(|_| {
+            format_err(
+                path,
+                format!("metadata `{key}` = {v:?} is not a non-negative integer"),
+            )
+        })
+    };
+    let flag = |key: &str, default: bool| -> Result<bool> {
+        match meta.get(key).map(|s| s.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if v == "true" || v == "1" => Ok(true),
+            Some(v) if v == "false" || v == "0" => Ok(false),
+            Some(v) => Err(format_err(
+                path,
+                format!("metadata `{key}` = {v:?} is not true/false"),
+            )),
+        }
+    };
+    let cell = get("cell")?
+        .trim()
+        .parse()
+        .map_err(|e: Error| format_err(path, e.to_string()))?;
+    let cfg = RnnConfig {
+        cell,
+        input_size: num("input_size")?,
+        hidden_size: num("hidden_size")?,
+        num_layers: if meta.contains_key("num_layers") {
+            num("num_layers")?
+        } else {
+            1
+        },
+        proj_size: if meta.contains_key("proj_size") {
+            num("proj_size")?
+        } else {
+            0
+        },
+        bidirectional: flag("bidirectional", false)?,
+        bias: flag("bias", true)?,
+        dropout: match meta.get("dropout") {
+            Some(v) => v.trim().parse().map_err(|_| {
+                format_err(path, format!("metadata `dropout` = {v:?} is not a number"))
+            })?,
+            None => 0.0,
+        },
+    };
+    cfg.validate()
+        .map_err(|e| format_err(path, e.to_string()))?;
+    Ok(cfg)
+}
+
+impl Rnn {
+    /// Saves the parameters as safetensors with PyTorch's names (`weight_ih_l0`, …) and the
+    /// config in the metadata, atomically.
+    ///
+    /// ```
+    /// use rnnkit::{CellKind, Init, Rnn, RnnConfig};
+    /// let dir = std::env::temp_dir().join(format!("rnnkit-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("lstm.safetensors");
+    /// let rnn = Rnn::new(RnnConfig::new(CellKind::Lstm, 3, 4), &Init::default(), 1).unwrap();
+    /// rnn.save(&path).unwrap();
+    /// let back = Rnn::load(&path).unwrap();
+    /// assert_eq!(back.params(), rnn.params());
+    /// ```
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let file = TensorFile {
+            f32: self.params().to_named_arrays(self.config()),
+            i64: BTreeMap::new(),
+            metadata: config_metadata(self.config()),
+        };
+        file.write(path)
+    }
+
+    /// Loads a stack saved by [`Rnn::save`] (or any file with the config metadata keys and
+    /// PyTorch-named tensors). A missing, extra or misshapen tensor is an error naming it.
+    pub fn load(path: &Path) -> Result<Rnn> {
+        let file = TensorFile::read(path)?;
+        let cfg = config_from_metadata(&file.metadata, path)?;
+        let params = RnnParams::from_named(&cfg, &file.f32, "")
+            .map_err(|e| format_err(path, e.to_string()))?;
+        Rnn::from_params(cfg, params)
+    }
+}

@@ -1,0 +1,206 @@
+//! The one GEMM entry point: strided matrix views over slices, checked once, then handed to the
+//! `gemm` crate (pure Rust, runtime-dispatched AVX2/AVX-512 micro-kernels).
+
+/// A read-only strided view of an `rows x cols` matrix inside a slice.
+///
+/// ```
+/// use rnnkit::kernels::gemm::MatRef;
+/// let w = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]; // [2, 3] row-major
+/// let wt = MatRef::row_major(&w, 2, 3).t(); // [3, 2] view, no copy
+/// assert_eq!((wt.rows(), wt.cols()), (3, 2));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A row-major `[rows, cols]` matrix at the start of `data`.
+    ///
+    /// # Panics
+    /// If `data` is shorter than `rows * cols` (an internal invariant: callers size buffers).
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(
+            data.len() >= rows * cols,
+            "matrix [{rows}, {cols}] over {} values",
+            data.len()
+        );
+        MatRef {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose, as a view.
+    pub fn t(self) -> Self {
+        MatRef {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+
+    /// Rows of the view.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns of the view.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+/// `dst[m, n] (row stride ld_dst) = (accumulate ? dst : 0) + a[m, k] * b[k, n]`.
+///
+/// `threads > 1` lets the GEMM split its work over the current rayon pool.
+///
+/// ```
+/// use rnnkit::kernels::gemm::{matmul, MatRef};
+/// let a = [1.0f32, 2.0, 3.0, 4.0]; // [[1, 2], [3, 4]]
+/// let mut c = [0.0f32; 4];
+/// matmul(&mut c, 2, MatRef::row_major(&a, 2, 2), MatRef::row_major(&a, 2, 2).t(), false, 1);
+/// assert_eq!(c, [5.0, 11.0, 11.0, 25.0]); // a * aᵀ
+/// ```
+///
+/// # Panics
+/// If the shapes disagree or `dst` is too short: these are internal invariants, checked once
+/// at the public boundary of the layers.
+pub fn matmul(
+    dst: &mut [f32],
+    ld_dst: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    accumulate: bool,
+    threads: usize,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "inner dimensions {k} and {}", b.rows);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        ld_dst >= n && dst.len() >= (m - 1) * ld_dst + n,
+        "destination too short"
+    );
+    if k == 0 {
+        if !accumulate {
+            for row in dst.chunks_mut(ld_dst).take(m) {
+                row[..n].fill(0.0);
+            }
+        }
+        return;
+    }
+    for v in [a, b] {
+        let last = (v.rows - 1) * v.row_stride + (v.cols - 1) * v.col_stride;
+        assert!(last < v.data.len(), "matrix view out of bounds");
+    }
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: every index the views and dst can reach was bounds-checked above; dst is a unique
+    // borrow, so it aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            ld_dst as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// `out[j] += Σ_r m[r, j]` over the rows of a row-major `[rows, cols]` matrix (bias gradients).
+pub fn add_column_sums(out: &mut [f32], m: &[f32], cols: usize) {
+    for row in m.chunks_exact(cols) {
+        for (o, v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: MatRef, b: MatRef) -> Vec<f32> {
+        let mut out = vec![0.0; a.rows * b.cols];
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                let mut s = 0.0f64;
+                for p in 0..a.cols {
+                    s += a.data[i * a.row_stride + p * a.col_stride] as f64
+                        * b.data[p * b.row_stride + j * b.col_stride] as f64;
+                }
+                out[i * b.cols + j] = s as f32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matmul_matches_naive_for_all_transposes() {
+        let (m, k, n) = (7, 13, 5);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 13) as f32 - 6.0) / 4.0)
+            .collect();
+        let at: Vec<f32> = (0..m * k).map(|i| a[(i % m) * k + i / m]).collect(); // [k, m]
+        let bt: Vec<f32> = (0..k * n).map(|i| b[(i % k) * n + i / k]).collect(); // [n, k]
+        let want = naive(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n));
+        let views = [
+            (MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n)),
+            (
+                MatRef::row_major(&at, k, m).t(),
+                MatRef::row_major(&b, k, n),
+            ),
+            (
+                MatRef::row_major(&a, m, k),
+                MatRef::row_major(&bt, n, k).t(),
+            ),
+            (
+                MatRef::row_major(&at, k, m).t(),
+                MatRef::row_major(&bt, n, k).t(),
+            ),
+        ];
+        for (va, vb) in views {
+            let mut got = vec![1.0; m * n];
+            matmul(&mut got, n, va, vb, true, 1);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - 1.0 - w).abs() < 1e-4, "{g} vs {w} + 1");
+            }
+            matmul(&mut got, n, va, vb, false, 2);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-4);
+            }
+        }
+    }
+}

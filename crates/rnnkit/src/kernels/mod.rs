@@ -1,0 +1,26 @@
+//! Kernels: the GEMM wrapper, fast activations, SIMD dispatch and the one primitive that lets
+//! threads write disjoint batch rows of a shared buffer. This folder is the only place in the
+//! crate with `unsafe` code.
+//!
+//! Dimension legend used across kernels and cells:
+//! `T` time steps, `B` batch, `I` input features, `H` hidden units, `G` gates (LSTM 4, GRU 3,
+//! RNN 1), `P` the size of `h` (`proj_size` when projecting, else `H`).
+
+pub mod activation;
+#[macro_use]
+pub(crate) mod dispatch;
+pub mod gemm;
+pub(crate) mod shared;
+
+/// Whether the running CPU has AVX2 and FMA (checked once, cached by std).
+#[inline]
+pub fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

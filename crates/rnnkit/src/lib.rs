@@ -1,0 +1,35 @@
+//! # rnnkit
+//!
+//! Recurrent neural networks — Elman RNN, LSTM (with projection) and GRU — with PyTorch's
+//! numerics, names and layouts, and a cuDNN-style CPU fast path.
+//!
+//! ```
+//! use ndarray::Array3;
+//! use rnnkit::{CellKind, Init, Rnn, RnnConfig};
+//!
+//! let cfg = RnnConfig::new(CellKind::Gru, 16, 32).num_layers(2).bidirectional(true);
+//! let rnn = Rnn::new(cfg, &Init::default(), 0).unwrap();
+//! let out = rnn.forward(Array3::zeros((10, 4, 16)).view(), None, None).unwrap();
+//! assert_eq!(out.output.shape(), &[10, 4, 64]);
+//! ```
+
+#![warn(missing_docs)]
+
+#[macro_use]
+pub mod kernels;
+pub mod bench;
+pub mod cell;
+pub mod config;
+pub mod error;
+pub mod init;
+pub mod io;
+pub mod params;
+pub mod recurrent;
+pub mod reference;
+pub mod verify;
+
+pub use config::{CellKind, RnnConfig};
+pub use error::{Error, Result};
+pub use init::{BiasInit, Init, WeightInit};
+pub use params::{LayerParams, RnnParams};
+pub use recurrent::{InputGrads, Rnn, RnnCache, RnnOutput, RnnState, Upstream};

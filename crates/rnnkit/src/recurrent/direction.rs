@@ -1,0 +1,406 @@
+//! One layer, one direction: the fast path of DESIGN section 3.
+//!
+//! Forward: one GEMM projects the inputs of all steps (`[T·B, I] × [I, G·H]`, biases folded in);
+//! then per step one recurrent GEMM (`[n, P] × [P, G·H]`) into a preallocated buffer and one fused
+//! gate pass (`crate::cell`). Backward walks time in reverse with one fused pass and one GEMM
+//! per step, then forms the weight gradients as whole-sequence GEMMs.
+//!
+//! Batch rows are sorted by length, longest first, so at step `t` the rows still running are a
+//! prefix `0..active[t]`: the GEMMs shrink instead of masking. The time loops run as tasks over
+//! disjoint batch ranges `b0..b1` (one per thread); the tasks of one direction share the `[T, B, ·]`
+//! caches through [`SharedRows`], each writing only its own rows.
+
+use crate::cell::{gru, lstm, rnn};
+use crate::config::{CellKind, RnnConfig};
+use crate::kernels::gemm::{MatRef, add_column_sums, matmul};
+use crate::kernels::shared::SharedRows;
+use crate::params::LayerParams;
+
+/// Read-only view of one layer-direction's weights, with biases folded for the fast path.
+pub(crate) struct DirWeights<'a> {
+    pub cell: CellKind,
+    /// `I`: input features of this layer.
+    pub input: usize,
+    /// `H`.
+    pub hidden: usize,
+    /// `P`: size of `h`.
+    pub h_out: usize,
+    pub w_ih: &'a [f32],         // [G*H, I]
+    pub w_hh: &'a [f32],         // [G*H, P]
+    pub w_hr: Option<&'a [f32]>, // [P, H]
+    /// Bias added to the input projection: `b_ih + b_hh` (GRU: `b_hh` without its `n` block).
+    pub bias_x: Vec<f32>, // [G*H]
+    /// GRU only: `b_hn`, added inside the gate pass.
+    pub bias_hn: Vec<f32>, // [H]
+    pub reverse: bool,
+}
+
+impl<'a> DirWeights<'a> {
+    pub fn new(config: &RnnConfig, layer: usize, p: &'a LayerParams, reverse: bool) -> Self {
+        let (h, gh) = (config.hidden_size, config.gate_size());
+        let mut bias_x = vec![0.0; gh];
+        let mut bias_hn = vec![0.0; h];
+        if let (Some(bi), Some(bh)) = (&p.bias_ih, &p.bias_hh) {
+            for (k, v) in bias_x.iter_mut().enumerate() {
+                let fold_hh = !(config.cell == CellKind::Gru && k >= 2 * h);
+                *v = bi[k] + if fold_hh { bh[k] } else { 0.0 };
+            }
+            if config.cell == CellKind::Gru {
+                bias_hn.copy_from_slice(&bh.as_slice().expect("standard layout")[2 * h..]);
+            }
+        }
+        DirWeights {
+            cell: config.cell,
+            input: config.layer_input_size(layer),
+            hidden: h,
+            h_out: config.h_out(),
+            w_ih: p.weight_ih.as_slice().expect("checked standard layout"),
+            w_hh: p.weight_hh.as_slice().expect("checked standard layout"),
+            w_hr: p
+                .weight_hr
+                .as_ref()
+                .map(|w| w.as_slice().expect("checked standard layout")),
+            bias_x,
+            bias_hn,
+            reverse,
+        }
+    }
+
+    fn gates(&self) -> usize {
+        self.cell.num_gates() * self.hidden
+    }
+
+    fn time(&self, s: usize, steps: usize) -> usize {
+        if self.reverse { steps - 1 - s } else { s }
+    }
+
+    /// `gx[T·B, G·H] = x[T·B, I] · W_ihᵀ + bias_x`, all steps at once.
+    pub fn project_inputs(&self, x: &[f32], rows: usize, threads: usize) -> Vec<f32> {
+        let gh = self.gates();
+        let mut gx = Vec::with_capacity(rows * gh);
+        for _ in 0..rows {
+            gx.extend_from_slice(&self.bias_x);
+        }
+        let w_ih_t = MatRef::row_major(self.w_ih, gh, self.input).t();
+        matmul(
+            &mut gx,
+            gh,
+            MatRef::row_major(x, rows, self.input),
+            w_ih_t,
+            true,
+            threads,
+        );
+        gx
+    }
+}
+
+/// What forward keeps for backward, all `[T, B, ·]` in time order.
+pub(crate) struct DirCache {
+    /// `[T, B, G*H]` activated gates (RNN: the outputs `h'`).
+    pub gates: Vec<f32>,
+    /// `[T, B, P]` the `h` entering each step.
+    pub h_prev: Vec<f32>,
+    /// `[T, B, H]` the `c` entering each step (LSTM).
+    pub c_prev: Vec<f32>,
+    /// `[T, B, H]` `m = o ⊙ tanh(c')` (LSTM with projection).
+    pub m: Vec<f32>,
+    /// `[T, B, H]` `W_hn h + b_hn` (GRU).
+    pub a: Vec<f32>,
+}
+
+impl DirCache {
+    pub fn new(w: &DirWeights, steps: usize, batch: usize) -> Self {
+        let rows = steps * batch;
+        let lstm = w.cell == CellKind::Lstm;
+        DirCache {
+            gates: vec![0.0; rows * w.gates()],
+            h_prev: vec![0.0; rows * w.h_out],
+            c_prev: if lstm {
+                vec![0.0; rows * w.hidden]
+            } else {
+                Vec::new()
+            },
+            m: if lstm && w.w_hr.is_some() {
+                vec![0.0; rows * w.hidden]
+            } else {
+                Vec::new()
+            },
+            a: if w.cell == CellKind::Gru {
+                vec![0.0; rows * w.hidden]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// Shared views of a [`DirCache`] for the tasks of one direction.
+pub(crate) struct SharedCache<'c> {
+    gates: SharedRows<'c>,
+    h_prev: SharedRows<'c>,
+    c_prev: Option<SharedRows<'c>>,
+    m: Option<SharedRows<'c>>,
+    a: Option<SharedRows<'c>>,
+}
+
+impl<'c> SharedCache<'c> {
+    pub fn new(cache: &'c mut DirCache, w: &DirWeights, steps: usize, batch: usize) -> Self {
+        let opt = |v: &'c mut Vec<f32>, width: usize| {
+            (!v.is_empty()).then(|| SharedRows::new(v, steps, batch, width))
+        };
+        SharedCache {
+            gates: SharedRows::new(&mut cache.gates, steps, batch, w.gates()),
+            h_prev: SharedRows::new(&mut cache.h_prev, steps, batch, w.h_out),
+            c_prev: opt(&mut cache.c_prev, w.hidden),
+            m: opt(&mut cache.m, w.hidden),
+            a: opt(&mut cache.a, w.hidden),
+        }
+    }
+}
+
+/// The batch rows `b0..b1` one task owns, and the running-row counts per step.
+#[derive(Clone, Copy)]
+pub(crate) struct Rows<'a> {
+    pub b0: usize,
+    pub b1: usize,
+    pub batch: usize,
+    /// `active[t]`: rows `0..active[t]` of the (length-sorted) batch run at step `t`.
+    pub active: &'a [usize],
+}
+
+impl Rows<'_> {
+    /// Rows of this task running at step `t`.
+    fn running(&self, t: usize) -> usize {
+        self.active[t].clamp(self.b0, self.b1) - self.b0
+    }
+}
+
+/// Forward time loop of one task. `h`, `c`: `[b1-b0, P]`, `[b1-b0, H]`, in the initial state,
+/// out the final state. `y`: `[T, B, P]` outputs (padded rows stay as they were: zero).
+/// With `cache = None` this is inference: nothing is kept per step.
+pub(crate) fn forward_task(
+    w: &DirWeights,
+    gx: &[f32], // [T, B, G*H]
+    rows: Rows,
+    h: &mut [f32],
+    c: &mut [f32],
+    y: &SharedRows,
+    cache: Option<&SharedCache>,
+) {
+    let (hid, p, gh) = (w.hidden, w.h_out, w.gates());
+    let steps = rows.active.len();
+    let nb = rows.b1 - rows.b0;
+    // Per-task work buffers, allocated once, reused by every step.
+    let mut rec = vec![0.0; nb * gh]; // [n, G*H] recurrent part of the pre-activations
+    let mut gates_tmp = vec![0.0; if cache.is_none() { nb * gh } else { 0 }]; // [n, G*H]
+    let mut m_tmp = vec![0.0; nb * hid]; // [n, H] LSTM m (projection) or GRU a, when not cached
+    let w_hh_t = MatRef::row_major(w.w_hh, gh, p).t();
+    for s in 0..steps {
+        let t = w.time(s, steps);
+        let n = rows.running(t);
+        if n == 0 {
+            continue;
+        }
+        let (r0, r1) = (rows.b0, rows.b0 + n);
+        let hc = &mut h[..n * p];
+        // SAFETY (all `rows_mut` below): this task alone owns batch rows b0..b1.
+        if let Some(cache) = cache {
+            unsafe { cache.h_prev.rows_mut(t, r0, r1) }.copy_from_slice(hc);
+            if let Some(cp) = &cache.c_prev {
+                unsafe { cp.rows_mut(t, r0, r1) }.copy_from_slice(&c[..n * hid]);
+            }
+        }
+        let rec = &mut rec[..n * gh];
+        matmul(rec, gh, MatRef::row_major(hc, n, p), w_hh_t, false, 1);
+        let gx_t = &gx[(t * rows.batch + r0) * gh..(t * rows.batch + r1) * gh];
+        let gates = match cache {
+            Some(cache) => unsafe { cache.gates.rows_mut(t, r0, r1) },
+            None => &mut gates_tmp[..n * gh],
+        };
+        match w.cell {
+            CellKind::Lstm => match w.w_hr {
+                None => lstm::forward_rows(gx_t, rec, &mut c[..n * hid], gates, hc, hid),
+                Some(w_hr) => {
+                    let m = match cache.and_then(|c| c.m.as_ref()) {
+                        Some(m) => unsafe { m.rows_mut(t, r0, r1) },
+                        None => &mut m_tmp[..n * hid],
+                    };
+                    lstm::forward_rows(gx_t, rec, &mut c[..n * hid], gates, m, hid);
+                    let w_hr_t = MatRef::row_major(w_hr, p, hid).t();
+                    matmul(hc, p, MatRef::row_major(m, n, hid), w_hr_t, false, 1);
+                }
+            },
+            CellKind::Gru => {
+                let a = match cache.and_then(|c| c.a.as_ref()) {
+                    Some(a) => unsafe { a.rows_mut(t, r0, r1) },
+                    None => &mut m_tmp[..n * hid],
+                };
+                gru::forward_rows(gx_t, rec, &w.bias_hn, hc, gates, a, hid);
+            }
+            CellKind::RnnTanh | CellKind::RnnRelu => {
+                rnn::forward_rows(gx_t, rec, hc, w.cell == CellKind::RnnRelu);
+                gates.copy_from_slice(hc);
+            }
+        }
+        unsafe { y.rows_mut(t, r0, r1) }.copy_from_slice(hc);
+    }
+}
+
+/// Gradient buffers of one direction, `[T, B, ·]`, shared by its tasks.
+pub(crate) struct DirGradBufs {
+    /// `[T, B, G*H]` input-side pre-activation gradients.
+    pub dgx: Vec<f32>,
+    /// `[T, B, G*H]` recurrent-side ones (GRU only; the others share `dgx`).
+    pub dgh: Vec<f32>,
+    /// `[T, B, P]` gradient reaching each step's `h'` (LSTM with projection, for `dW_hr`).
+    pub dh_out: Vec<f32>,
+}
+
+impl DirGradBufs {
+    pub fn new(w: &DirWeights, steps: usize, batch: usize) -> Self {
+        let rows = steps * batch;
+        DirGradBufs {
+            dgx: vec![0.0; rows * w.gates()],
+            dgh: if w.cell == CellKind::Gru {
+                vec![0.0; rows * w.gates()]
+            } else {
+                Vec::new()
+            },
+            dh_out: if w.w_hr.is_some() {
+                vec![0.0; rows * w.h_out]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// Backward time loop of one task. `dh`, `dc`: `[b1-b0, P]`, `[b1-b0, H]`, in the gradient of the
+/// final state, out the gradient of the initial state. `dy`: `[T, B, P]` upstream gradient of
+/// this direction's outputs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward_task<'c>(
+    w: &DirWeights,
+    cache: &'c DirCache,
+    dy: &[f32],
+    rows: Rows,
+    dh: &mut [f32],
+    dc: &mut [f32],
+    dgx: &SharedRows,
+    dgh: Option<&SharedRows>,
+    dh_out: Option<&SharedRows>,
+) {
+    let (hid, p, gh) = (w.hidden, w.h_out, w.gates());
+    let steps = rows.active.len();
+    let nb = rows.b1 - rows.b0;
+    let mut dm_tmp = vec![0.0; if w.w_hr.is_some() { nb * hid } else { 0 }]; // [n, H]
+    let w_hh = MatRef::row_major(w.w_hh, gh, p);
+    for s in (0..steps).rev() {
+        let t = w.time(s, steps);
+        let n = rows.running(t);
+        if n == 0 {
+            continue;
+        }
+        let (r0, r1) = (rows.b0, rows.b0 + n);
+        let dhc = &mut dh[..n * p];
+        let dy_t = &dy[(t * rows.batch + r0) * p..(t * rows.batch + r1) * p];
+        for (d, u) in dhc.iter_mut().zip(dy_t) {
+            *d += u;
+        }
+        // The cache is read-only here; the gradient buffers are written through `SharedRows`.
+        let base = t * rows.batch;
+        let at = |buf: &'c [f32], width: usize| &buf[(base + r0) * width..(base + r1) * width];
+        let gates = at(&cache.gates, gh);
+        // SAFETY (all `rows_mut` below): this task alone owns batch rows b0..b1.
+        let dg = unsafe { dgx.rows_mut(t, r0, r1) };
+        match w.cell {
+            CellKind::Lstm => {
+                let c_prev = at(&cache.c_prev, hid);
+                let dc = &mut dc[..n * hid];
+                match w.w_hr {
+                    None => lstm::backward_rows(gates, c_prev, dhc, dc, dg, hid),
+                    Some(w_hr) => {
+                        let store = dh_out.expect("projection buffers");
+                        unsafe { store.rows_mut(t, r0, r1) }.copy_from_slice(dhc);
+                        let dm = &mut dm_tmp[..n * hid];
+                        let w_hr = MatRef::row_major(w_hr, p, hid);
+                        matmul(dm, hid, MatRef::row_major(dhc, n, p), w_hr, false, 1);
+                        lstm::backward_rows(gates, c_prev, dm, dc, dg, hid);
+                    }
+                }
+                matmul(dhc, p, MatRef::row_major(dg, n, gh), w_hh, false, 1);
+            }
+            CellKind::Gru => {
+                let a = at(&cache.a, hid);
+                let h_prev = at(&cache.h_prev, p);
+                let dgh = unsafe { dgh.expect("gru buffers").rows_mut(t, r0, r1) };
+                gru::backward_rows(gates, a, h_prev, dhc, dg, dgh, hid);
+                matmul(dhc, p, MatRef::row_major(dgh, n, gh), w_hh, true, 1);
+            }
+            CellKind::RnnTanh | CellKind::RnnRelu => {
+                rnn::backward_rows(gates, dhc, dg, w.cell == CellKind::RnnRelu);
+                matmul(dhc, p, MatRef::row_major(dg, n, gh), w_hh, false, 1);
+            }
+        }
+    }
+}
+
+/// After the time loops: weight gradients as whole-sequence GEMMs, added into `grads`, and the
+/// input gradient `dx[T·B, I] += dG_x · W_ih`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn weight_grads(
+    w: &DirWeights,
+    cache: &DirCache,
+    bufs: &DirGradBufs,
+    x: &[f32], // [T·B, I] this layer's input
+    rows: usize,
+    grads: &mut LayerParams,
+    dx: &mut [f32],
+    threads: usize,
+) {
+    let (i, hid, p, gh) = (w.input, w.hidden, w.h_out, w.gates());
+    let dgx = MatRef::row_major(&bufs.dgx, rows, gh);
+    let dgh = if bufs.dgh.is_empty() {
+        dgx
+    } else {
+        MatRef::row_major(&bufs.dgh, rows, gh)
+    };
+    matmul(
+        grads.weight_ih.as_slice_mut().expect("standard layout"),
+        i,
+        dgx.t(),
+        MatRef::row_major(x, rows, i),
+        true,
+        threads,
+    );
+    matmul(
+        grads.weight_hh.as_slice_mut().expect("standard layout"),
+        p,
+        dgh.t(),
+        MatRef::row_major(&cache.h_prev, rows, p),
+        true,
+        threads,
+    );
+    if let Some(b) = &mut grads.bias_ih {
+        add_column_sums(b.as_slice_mut().expect("standard layout"), &bufs.dgx, gh);
+    }
+    if let Some(b) = &mut grads.bias_hh {
+        let src = if bufs.dgh.is_empty() {
+            &bufs.dgx
+        } else {
+            &bufs.dgh
+        };
+        add_column_sums(b.as_slice_mut().expect("standard layout"), src, gh);
+    }
+    if let Some(g) = &mut grads.weight_hr {
+        matmul(
+            g.as_slice_mut().expect("standard layout"),
+            hid,
+            MatRef::row_major(&bufs.dh_out, rows, p).t(),
+            MatRef::row_major(&cache.m, rows, hid),
+            true,
+            threads,
+        );
+    }
+    matmul(dx, i, dgx, MatRef::row_major(w.w_ih, gh, i), true, threads);
+}

@@ -1,0 +1,616 @@
+//! The recurrent stack: layers × directions, variable lengths, inter-layer dropout, initial
+//! states; forward (training and inference), backward, and the streaming `step`.
+//!
+//! Layout is PyTorch's (`batch_first = False`): input `[T, B, I]`, output `[T, B, D·P]`, states
+//! `[L·D, B, P]` (`c`: `[L·D, B, H]`), where `P` is `proj_size` or `hidden_size`.
+//! Variable-length batches follow `pack_padded_sequence` semantics: each sequence runs for its
+//! own length, its padded outputs are zero, its final state is the one at its last step, and
+//! the reverse direction starts there.
+
+mod direction;
+mod lengths;
+
+use crate::config::RnnConfig;
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::kernels::shared::SharedRows;
+use crate::params::RnnParams;
+use direction::{DirCache, DirGradBufs, DirWeights, Rows, SharedCache};
+use lengths::BatchOrder;
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
+use rand::{Rng, RngCore};
+
+/// A recurrent stack (`torch.nn.LSTM` / `GRU` / `RNN`) with its parameters.
+///
+/// ```
+/// use ndarray::Array3;
+/// use rnnkit::{CellKind, Init, Rnn, RnnConfig, RnnParams, Upstream};
+///
+/// let cfg = RnnConfig::new(CellKind::Lstm, 3, 8).num_layers(2);
+/// let rnn = Rnn::new(cfg, &Init::default(), 7).unwrap();
+/// let x = Array3::<f32>::ones((5, 2, 3)); // [T, B, I]
+///
+/// // Inference: nothing kept per step.
+/// let out = rnn.forward(x.view(), None, None).unwrap();
+/// assert_eq!(out.output.shape(), &[5, 2, 8]);
+/// assert_eq!(out.state.h.shape(), &[2, 2, 8]);
+///
+/// // Training: keep a cache, then backpropagate upstream gradients into gradient buffers.
+/// let mut rng = rand::rng();
+/// let (out, cache) = rnn.forward_train(x.view(), None, Some(&[5, 3]), &mut rng).unwrap();
+/// let dy = Array3::<f32>::ones(out.output.dim());
+/// let mut grads = RnnParams::zeros(rnn.config());
+/// let dx = rnn.backward(&cache, &Upstream::output_only(dy.view()), &mut grads).unwrap();
+/// assert_eq!(dx.input.shape(), &[5, 2, 3]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Rnn {
+    config: RnnConfig,
+    params: RnnParams,
+}
+
+/// Hidden (and cell) state of every layer and direction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RnnState {
+    /// `[L·D, B, P]`.
+    pub h: Array3<f32>,
+    /// `[L·D, B, H]`, LSTM only.
+    pub c: Option<Array3<f32>>,
+}
+
+impl RnnState {
+    /// The all-zero state for a batch of `batch` sequences.
+    pub fn zeros(config: &RnnConfig, batch: usize) -> Self {
+        let ld = config.num_layers * config.num_directions();
+        RnnState {
+            h: Array3::zeros((ld, batch, config.h_out())),
+            c: config
+                .cell
+                .has_cell_state()
+                .then(|| Array3::zeros((ld, batch, config.hidden_size))),
+        }
+    }
+}
+
+/// What a forward pass returns.
+#[derive(Clone, Debug)]
+pub struct RnnOutput {
+    /// `[T, B, D·P]` top layer outputs; zero at padded steps.
+    pub output: Array3<f32>,
+    /// Final states (`h_n`, `c_n`).
+    pub state: RnnState,
+}
+
+/// Upstream gradients for a backward pass: of the loss with respect to the outputs and,
+/// optionally, to the final states.
+#[derive(Clone, Debug)]
+pub struct Upstream<'a> {
+    /// `[T, B, D·P]`; values at padded steps are ignored.
+    pub grad_output: ArrayView3<'a, f32>,
+    /// `[L·D, B, P]`, zero when absent.
+    pub grad_h_n: Option<ArrayView3<'a, f32>>,
+    /// `[L·D, B, H]` (LSTM), zero when absent.
+    pub grad_c_n: Option<ArrayView3<'a, f32>>,
+}
+
+impl<'a> Upstream<'a> {
+    /// Only the outputs carry gradient.
+    pub fn output_only(grad_output: ArrayView3<'a, f32>) -> Self {
+        Upstream {
+            grad_output,
+            grad_h_n: None,
+            grad_c_n: None,
+        }
+    }
+}
+
+/// Gradients with respect to a forward pass's inputs.
+#[derive(Clone, Debug)]
+pub struct InputGrads {
+    /// `[T, B, I]`; zero at padded steps.
+    pub input: Array3<f32>,
+    /// `[L·D, B, P]`, of the initial `h` (zeros when none was given count as given).
+    pub h0: Array3<f32>,
+    /// `[L·D, B, H]`, LSTM only.
+    pub c0: Option<Array3<f32>>,
+}
+
+/// What a training forward pass keeps for backward. Opaque; one per forward call.
+pub struct RnnCache {
+    order: BatchOrder,
+    steps: usize,
+    layers: Vec<LayerCache>,
+}
+
+struct LayerCache {
+    /// `[T·B, I_k]` the layer's input as used (after dropout), batch in sorted order.
+    input: Vec<f32>,
+    /// `[T·B, I_k]` dropout mask applied to that input (`0` or `1/(1-p)`), layers ≥ 1 only.
+    mask: Option<Vec<f32>>,
+    dirs: Vec<DirCache>,
+}
+
+impl Rnn {
+    /// A stack with freshly initialized parameters (`seed` makes it reproducible).
+    pub fn new(config: RnnConfig, init: &Init, seed: u64) -> Result<Self> {
+        config.validate()?;
+        let params = init.params(&config, seed)?;
+        Ok(Rnn { config, params })
+    }
+
+    /// A stack over given parameters; shapes are checked against `config`.
+    pub fn from_params(config: RnnConfig, params: RnnParams) -> Result<Self> {
+        config.validate()?;
+        params.check(&config)?;
+        Ok(Rnn { config, params })
+    }
+
+    /// The stack's configuration.
+    pub fn config(&self) -> &RnnConfig {
+        &self.config
+    }
+
+    /// The parameters, PyTorch-named via [`RnnParams::named_tensors`].
+    pub fn params(&self) -> &RnnParams {
+        &self.params
+    }
+
+    /// Mutable parameters (for optimizers). Replace arrays only with same-shaped,
+    /// standard-layout ones; forward checks and reports otherwise.
+    pub fn params_mut(&mut self) -> &mut RnnParams {
+        &mut self.params
+    }
+
+    /// Sets the inter-layer dropout probability (e.g. 0 to evaluate without it).
+    pub fn set_dropout(&mut self, p: f32) {
+        self.config.dropout = p;
+    }
+
+    /// Inference forward: nothing is kept per step. `lengths` (each in `1..=T`, any order)
+    /// selects packed-sequence semantics; `state0` defaults to zeros.
+    pub fn forward(
+        &self,
+        input: ArrayView3<f32>,
+        state0: Option<&RnnState>,
+        lengths: Option<&[usize]>,
+    ) -> Result<RnnOutput> {
+        Ok(self.run_forward(input, state0, lengths, None)?.0)
+    }
+
+    /// Training forward: applies inter-layer dropout (drawn from `rng`) and keeps what
+    /// [`Rnn::backward`] needs.
+    pub fn forward_train(
+        &self,
+        input: ArrayView3<f32>,
+        state0: Option<&RnnState>,
+        lengths: Option<&[usize]>,
+        rng: &mut dyn RngCore,
+    ) -> Result<(RnnOutput, RnnCache)> {
+        let (out, cache) = self.run_forward(input, state0, lengths, Some(rng))?;
+        Ok((out, cache.expect("training forward keeps a cache")))
+    }
+
+    /// One time step for a batch (streaming, e.g. batch-1 serving): `input` `[B, I]`, the state
+    /// is read and replaced in place. Returns `[B, P]`. Unidirectional stacks only.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use rnnkit::{CellKind, Init, Rnn, RnnConfig, RnnState};
+    /// let rnn = Rnn::new(RnnConfig::new(CellKind::Gru, 4, 6), &Init::default(), 1).unwrap();
+    /// let mut state = RnnState::zeros(rnn.config(), 1);
+    /// for _ in 0..3 {
+    ///     let y = rnn.step(Array2::ones((1, 4)).view(), &mut state).unwrap();
+    ///     assert_eq!(y.shape(), &[1, 6]);
+    /// }
+    /// ```
+    pub fn step(&self, input: ArrayView2<f32>, state: &mut RnnState) -> Result<Array2<f32>> {
+        if self.config.bidirectional {
+            return Err(Error::Config(
+                "step() needs a unidirectional stack: a reverse direction reads the future".into(),
+            ));
+        }
+        let x = input.insert_axis(ndarray::Axis(0));
+        let (out, _) = self.run_forward(x, Some(state), None, None)?;
+        *state = out.state;
+        Ok(out.output.index_axis_move(ndarray::Axis(0), 0))
+    }
+
+    fn run_forward(
+        &self,
+        input: ArrayView3<f32>,
+        state0: Option<&RnnState>,
+        lengths: Option<&[usize]>,
+        mut rng: Option<&mut dyn RngCore>,
+    ) -> Result<(RnnOutput, Option<RnnCache>)> {
+        let cfg = &self.config;
+        self.params.check(cfg)?;
+        let (steps, batch, feat) = input.dim();
+        if feat != cfg.input_size {
+            return Err(Error::Shape(format!(
+                "input has {feat} features per step, the stack expects input_size = {}",
+                cfg.input_size
+            )));
+        }
+        if steps == 0 || batch == 0 {
+            return Err(Error::Shape(format!(
+                "input [{steps}, {batch}, {feat}] is empty"
+            )));
+        }
+        if let Some(s) = state0 {
+            check_state(cfg, s, batch, "initial state")?;
+        }
+        let order = BatchOrder::new(lengths, steps, batch)?;
+        let (d, p, hid) = (cfg.num_directions(), cfg.h_out(), cfg.hidden_size);
+        let threads = rayon::current_num_threads();
+        let training = rng.is_some();
+
+        let mut x = order.gather_steps(input); // [T·B, I] sorted batch
+        let mut h_n = vec![vec![0.0f32; batch * p]; cfg.num_layers * d];
+        let mut c_n = vec![vec![0.0f32; batch * hid]; cfg.num_layers * d];
+        if let Some(s) = state0 {
+            for (k, h) in h_n.iter_mut().enumerate() {
+                *h = order.gather_rows(s.h.index_axis(ndarray::Axis(0), k));
+            }
+            if let Some(c0) = &s.c {
+                for (k, c) in c_n.iter_mut().enumerate() {
+                    *c = order.gather_rows(c0.index_axis(ndarray::Axis(0), k));
+                }
+            }
+        }
+        let mut layer_caches = Vec::new();
+        for layer in 0..cfg.num_layers {
+            let mut mask = None;
+            if let (Some(rng), true) = (rng.as_deref_mut(), layer > 0 && cfg.dropout > 0.0) {
+                let keep = 1.0 / (1.0 - cfg.dropout);
+                let m: Vec<f32> = (0..x.len())
+                    .map(|_| {
+                        if rng.random::<f32>() < cfg.dropout {
+                            0.0
+                        } else {
+                            keep
+                        }
+                    })
+                    .collect();
+                x.iter_mut().zip(&m).for_each(|(v, m)| *v *= m);
+                mask = Some(m);
+            }
+            let weights: Vec<DirWeights> = (0..d)
+                .map(|dir| {
+                    DirWeights::new(cfg, layer, &self.params.layers[layer * d + dir], dir == 1)
+                })
+                .collect();
+            let gx: Vec<Vec<f32>> = weights
+                .iter()
+                .map(|w| w.project_inputs(&x, steps * batch, threads))
+                .collect();
+            let mut ys: Vec<Vec<f32>> = vec![vec![0.0; steps * batch * p]; d];
+            let mut caches: Vec<DirCache> = if training {
+                weights
+                    .iter()
+                    .map(|w| DirCache::new(w, steps, batch))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            {
+                let ys_shared: Vec<SharedRows> = ys
+                    .iter_mut()
+                    .map(|y| SharedRows::new(y, steps, batch, p))
+                    .collect();
+                let caches_shared: Vec<SharedCache> = caches
+                    .iter_mut()
+                    .zip(&weights)
+                    .map(|(c, w)| SharedCache::new(c, w, steps, batch))
+                    .collect();
+                let (hs, cs) = (
+                    &mut h_n[layer * d..(layer + 1) * d],
+                    &mut c_n[layer * d..(layer + 1) * d],
+                );
+                let chunks = batch_chunks(batch, threads, d);
+                let mut tasks = Vec::new();
+                for (dir, (h, c)) in hs.iter_mut().zip(cs.iter_mut()).enumerate() {
+                    let h_parts = split_rows(h, &chunks, p);
+                    let c_parts = split_rows(c, &chunks, hid);
+                    for ((&(b0, b1), hp), cp) in chunks.iter().zip(h_parts).zip(c_parts) {
+                        tasks.push((dir, b0, b1, hp, cp));
+                    }
+                }
+                let run = |(dir, b0, b1, h, c): (usize, usize, usize, &mut [f32], &mut [f32])| {
+                    let rows = Rows {
+                        b0,
+                        b1,
+                        batch,
+                        active: order.active(),
+                    };
+                    direction::forward_task(
+                        &weights[dir],
+                        &gx[dir],
+                        rows,
+                        h,
+                        c,
+                        &ys_shared[dir],
+                        caches_shared.get(dir),
+                    );
+                };
+                run_tasks(tasks, run);
+            }
+            layer_caches.push(LayerCache {
+                input: std::mem::take(&mut x),
+                mask,
+                dirs: caches,
+            });
+            x = interleave_directions(&ys, steps * batch, p);
+        }
+
+        let out_feat = d * p;
+        let output = order.scatter_steps(&x, steps, out_feat);
+        let ld = cfg.num_layers * d;
+        let mut h = Array3::zeros((ld, batch, p));
+        for (k, v) in h_n.iter().enumerate() {
+            order.scatter_rows(v, h.index_axis_mut(ndarray::Axis(0), k));
+        }
+        let c = cfg.cell.has_cell_state().then(|| {
+            let mut c = Array3::zeros((ld, batch, hid));
+            for (k, v) in c_n.iter().enumerate() {
+                order.scatter_rows(v, c.index_axis_mut(ndarray::Axis(0), k));
+            }
+            c
+        });
+        let cache = training.then(|| RnnCache {
+            order,
+            steps,
+            layers: layer_caches,
+        });
+        Ok((
+            RnnOutput {
+                output,
+                state: RnnState { h, c },
+            },
+            cache,
+        ))
+    }
+
+    /// Backward through the whole stack. Adds parameter gradients into `grads` (so chunks of a
+    /// truncated-BPTT stream and several losses accumulate) and returns the gradients of the
+    /// input and the initial states.
+    pub fn backward(
+        &self,
+        cache: &RnnCache,
+        upstream: &Upstream,
+        grads: &mut RnnParams,
+    ) -> Result<InputGrads> {
+        let cfg = &self.config;
+        grads
+            .check(cfg)
+            .map_err(|e| Error::Params(format!("gradient buffer: {e}")))?;
+        let order = &cache.order;
+        let (steps, batch) = (cache.steps, order.batch());
+        let (d, p, hid) = (cfg.num_directions(), cfg.h_out(), cfg.hidden_size);
+        let want = (steps, batch, d * p);
+        if upstream.grad_output.dim() != want {
+            return Err(Error::Shape(format!(
+                "grad_output is {:?}, the forward output was {want:?}",
+                upstream.grad_output.dim()
+            )));
+        }
+        let ld = cfg.num_layers * d;
+        let mut dh: Vec<Vec<f32>> = vec![vec![0.0; batch * p]; ld];
+        let mut dc: Vec<Vec<f32>> = vec![vec![0.0; batch * hid]; ld];
+        if let Some(g) = &upstream.grad_h_n {
+            check_dims(g.dim(), (ld, batch, p), "grad_h_n")?;
+            for (k, v) in dh.iter_mut().enumerate() {
+                *v = order.gather_rows(g.index_axis(ndarray::Axis(0), k));
+            }
+        }
+        if let Some(g) = &upstream.grad_c_n {
+            if !cfg.cell.has_cell_state() {
+                return Err(Error::Shape(format!(
+                    "grad_c_n given for a {} stack",
+                    cfg.cell
+                )));
+            }
+            check_dims(g.dim(), (ld, batch, hid), "grad_c_n")?;
+            for (k, v) in dc.iter_mut().enumerate() {
+                *v = order.gather_rows(g.index_axis(ndarray::Axis(0), k));
+            }
+        }
+        let threads = rayon::current_num_threads();
+        let rows = steps * batch;
+        let mut dy = order.gather_steps(upstream.grad_output); // [T·B, D·P]
+        for layer in (0..cfg.num_layers).rev() {
+            let lc = &cache.layers[layer];
+            let in_feat = cfg.layer_input_size(layer);
+            let weights: Vec<DirWeights> = (0..d)
+                .map(|dir| {
+                    DirWeights::new(cfg, layer, &self.params.layers[layer * d + dir], dir == 1)
+                })
+                .collect();
+            let dys = split_directions(&dy, rows, d, p);
+            let mut bufs: Vec<DirGradBufs> = weights
+                .iter()
+                .map(|w| DirGradBufs::new(w, steps, batch))
+                .collect();
+            {
+                let shared_bufs: Vec<(SharedRows, Option<SharedRows>, Option<SharedRows>)> = bufs
+                    .iter_mut()
+                    .zip(&weights)
+                    .map(|(b, w)| {
+                        let gh = w.cell.num_gates() * w.hidden;
+                        let dgh = (!b.dgh.is_empty())
+                            .then(|| SharedRows::new(&mut b.dgh, steps, batch, gh));
+                        let dho = (!b.dh_out.is_empty())
+                            .then(|| SharedRows::new(&mut b.dh_out, steps, batch, p));
+                        (SharedRows::new(&mut b.dgx, steps, batch, gh), dgh, dho)
+                    })
+                    .collect();
+                let chunks = batch_chunks(batch, threads, d);
+                let mut tasks = Vec::new();
+                let (dhs, dcs) = (
+                    &mut dh[layer * d..(layer + 1) * d],
+                    &mut dc[layer * d..(layer + 1) * d],
+                );
+                for (dir, (h, c)) in dhs.iter_mut().zip(dcs.iter_mut()).enumerate() {
+                    let h_parts = split_rows(h, &chunks, p);
+                    let c_parts = split_rows(c, &chunks, hid);
+                    for ((&(b0, b1), hp), cp) in chunks.iter().zip(h_parts).zip(c_parts) {
+                        tasks.push((dir, b0, b1, hp, cp));
+                    }
+                }
+                let run = |(dir, b0, b1, h, c): (usize, usize, usize, &mut [f32], &mut [f32])| {
+                    let rows = Rows {
+                        b0,
+                        b1,
+                        batch,
+                        active: order.active(),
+                    };
+                    let (dgx, dgh, dho) = &shared_bufs[dir];
+                    direction::backward_task(
+                        &weights[dir],
+                        &lc.dirs[dir],
+                        &dys[dir],
+                        rows,
+                        h,
+                        c,
+                        dgx,
+                        dgh.as_ref(),
+                        dho.as_ref(),
+                    );
+                };
+                run_tasks(tasks, run);
+            }
+            let mut dx = vec![0.0f32; rows * in_feat];
+            for dir in 0..d {
+                direction::weight_grads(
+                    &weights[dir],
+                    &lc.dirs[dir],
+                    &bufs[dir],
+                    &lc.input,
+                    rows,
+                    &mut grads.layers[layer * d + dir],
+                    &mut dx,
+                    threads,
+                );
+            }
+            if let Some(mask) = &lc.mask {
+                dx.iter_mut().zip(mask).for_each(|(g, m)| *g *= m);
+            }
+            dy = dx;
+        }
+        let input = order.scatter_steps(&dy, steps, cfg.input_size);
+        let mut h0 = Array3::zeros((ld, batch, p));
+        for (k, v) in dh.iter().enumerate() {
+            order.scatter_rows(v, h0.index_axis_mut(ndarray::Axis(0), k));
+        }
+        let c0 = cfg.cell.has_cell_state().then(|| {
+            let mut c0 = Array3::zeros((ld, batch, hid));
+            for (k, v) in dc.iter().enumerate() {
+                order.scatter_rows(v, c0.index_axis_mut(ndarray::Axis(0), k));
+            }
+            c0
+        });
+        Ok(InputGrads { input, h0, c0 })
+    }
+
+    /// The inter-layer dropout masks a training forward drew, one `[T, B, D·P]` array per
+    /// layer after the first (for tests and diagnostics), in the caller's batch order.
+    pub fn dropout_masks(&self, cache: &RnnCache) -> Vec<Array3<f32>> {
+        let feat = self.config.output_size();
+        cache
+            .layers
+            .iter()
+            .filter_map(|l| l.mask.as_ref())
+            .map(|m| cache.order.scatter_steps(m, cache.steps, feat))
+            .collect()
+    }
+}
+
+fn check_dims(got: (usize, usize, usize), want: (usize, usize, usize), what: &str) -> Result<()> {
+    if got != want {
+        return Err(Error::Shape(format!(
+            "{what} is {got:?}, expected {want:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_state(cfg: &RnnConfig, s: &RnnState, batch: usize, what: &str) -> Result<()> {
+    let ld = cfg.num_layers * cfg.num_directions();
+    check_dims(s.h.dim(), (ld, batch, cfg.h_out()), &format!("{what} h"))?;
+    match (&s.c, cfg.cell.has_cell_state()) {
+        (Some(c), true) => check_dims(c.dim(), (ld, batch, cfg.hidden_size), &format!("{what} c")),
+        (None, true) => Err(Error::Shape(format!(
+            "{what}: an lstm needs c as well as h"
+        ))),
+        (Some(_), false) => Err(Error::Shape(format!("{what}: a {} has no c", cfg.cell))),
+        (None, false) => Ok(()),
+    }
+}
+
+/// Batch ranges for the time-loop tasks: the directions run side by side, and each direction's
+/// batch is split so that all threads have work. Each range keeps at least 4 rows, below which
+/// the per-step GEMMs get too thin to pay for a thread.
+fn batch_chunks(batch: usize, threads: usize, directions: usize) -> Vec<(usize, usize)> {
+    let per_dir = (threads / directions).max(1).min(batch.div_ceil(4)).max(1);
+    (0..per_dir)
+        .map(|j| (j * batch / per_dir, (j + 1) * batch / per_dir))
+        .collect()
+}
+
+/// Splits a `[B, W]` buffer into the row ranges of `chunks` (which tile `0..B` in order).
+fn split_rows<'a>(
+    buf: &'a mut [f32],
+    chunks: &[(usize, usize)],
+    width: usize,
+) -> Vec<&'a mut [f32]> {
+    let mut rest = buf;
+    chunks
+        .iter()
+        .map(|&(b0, b1)| {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut((b1 - b0) * width);
+            rest = tail;
+            head
+        })
+        .collect()
+}
+
+/// Runs tasks on the current rayon pool (inline when there is only one).
+fn run_tasks<T: Send, F: Fn(T) + Sync>(tasks: Vec<T>, run: F) {
+    if tasks.len() == 1 {
+        tasks.into_iter().for_each(run);
+        return;
+    }
+    rayon::scope(|s| {
+        for task in tasks {
+            let run = &run;
+            s.spawn(move |_| run(task));
+        }
+    });
+}
+
+/// `[T·B, D·P]` from per-direction `[T·B, P]` buffers (forward first, as PyTorch concatenates).
+fn interleave_directions(ys: &[Vec<f32>], rows: usize, p: usize) -> Vec<f32> {
+    if ys.len() == 1 {
+        return ys[0].clone();
+    }
+    let d = ys.len();
+    let mut out = vec![0.0; rows * d * p];
+    for (r, row) in out.chunks_exact_mut(d * p).enumerate() {
+        for (dir, y) in ys.iter().enumerate() {
+            row[dir * p..(dir + 1) * p].copy_from_slice(&y[r * p..(r + 1) * p]);
+        }
+    }
+    out
+}
+
+/// The inverse of [`interleave_directions`].
+fn split_directions(x: &[f32], rows: usize, d: usize, p: usize) -> Vec<Vec<f32>> {
+    (0..d)
+        .map(|dir| {
+            let mut y = Vec::with_capacity(rows * p);
+            for row in x.chunks_exact(d * p) {
+                y.extend_from_slice(&row[dir * p..(dir + 1) * p]);
+            }
+            y
+        })
+        .collect()
+}

@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""PyTorch peer of `rnnkit bench` (DESIGN.md section 5): same case names, shapes and measures.
+
+Run from the repository root with a Python that has torch (CPU is enough):
+
+    /work/venv/bin/python tools/bench_torch.py                       # all cases, table
+    /work/venv/bin/python tools/bench_torch.py --json --threads 1    # one JSON line per case
+    /work/venv/bin/python tools/bench_torch.py --case lstm-med --case gru-med
+    /work/venv/bin/python tools/bench_torch.py --case lstm-small,lstm-stream --min-time 1
+
+JSON lines: {"case": NAME, "tokens_per_s": X, "ms_per_iter": Y}  (the contract of `rnnkit bench`).
+
+Cases:
+  lstm-small, lstm-med, lstm-large, gru-med, rnn-med   training: forward + backward of torch.nn.LSTM /
+      GRU / RNN(tanh), time-major input [T,B,I] float32 with requires_grad, upstream gradient all
+      ones for the output sequence, gradients for the input and every weight, no optimizer; inputs
+      and weights made once, outside the timing.  tokens_per_s = T*B / seconds per iteration.
+  lstm-stream      inference (torch.no_grad()), 2-layer LSTM 256/256, batch 1, one time step per
+      iteration with the state carried over.  tokens_per_s = steps per second.
+  ptb-small-train  one full training step of Zaremba et al.'s small LM: embedding 10000->200, 2-layer
+      LSTM 200, linear 200->10000, batch 20, 20 steps, cross-entropy, state carried (detached),
+      clip_grad_norm_(5), plain SGD lr 1; random token ids.  tokens_per_s = 400 / seconds per step.
+
+Timing: warm-up iterations (at least --warmup and about 0.3 s), then timed iterations until both
+--min-iters and --min-time are reached (capped by --max-iters); the reported time is the median
+iteration.  Torch's threads: --threads N sets torch.set_num_threads(N) (intra-op) and, before any
+parallel work, torch.set_num_interop_threads(1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+CASES = ["lstm-small", "lstm-med", "lstm-large", "gru-med", "rnn-med", "lstm-stream", "ptb-small-train"]
+
+# name: (module kind, layers, input, hidden, batch, steps)
+TRAIN = {
+    "lstm-small": ("lstm", 1, 32, 64, 16, 50),
+    "lstm-med": ("lstm", 2, 256, 256, 32, 64),
+    "lstm-large": ("lstm", 1, 1024, 1024, 64, 32),
+    "gru-med": ("gru", 2, 256, 256, 32, 64),
+    "rnn-med": ("rnn_tanh", 2, 256, 256, 32, 64),
+}
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description="PyTorch side of the rnnkit benchmark suite",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads (default: torch's own default)")
+    ap.add_argument("--case", action="append", default=[],
+                    help="case name; repeatable or comma-separated (default: all)")
+    ap.add_argument("--json", action="store_true", help="one JSON line per case")
+    ap.add_argument("--min-time", type=float, default=2.0, help="timed seconds per case (default 2)")
+    ap.add_argument("--min-iters", type=int, default=10, help="timed iterations at least (default 10)")
+    ap.add_argument("--max-iters", type=int, default=100000, help="timed iterations at most")
+    ap.add_argument("--warmup", type=int, default=2, help="warm-up iterations at least (default 2)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-onednn", action="store_true",
+                    help="disable oneDNN (torch.backends.mkldnn) to see torch's native path; by default "
+                         "torch picks oneDNN for float32 LSTM on CPU (not for GRU/RNN)")
+    ap.add_argument("--list", action="store_true", help="print the case names and exit")
+    args = ap.parse_args(argv)
+    names = [n.strip() for c in args.case for n in c.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        ap.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
+    args.cases = names or list(CASES)
+    return args
+
+
+def busy_cpus(interval: float = 0.3) -> float:
+    """CPUs kept busy by other processes, sampled from /proc/stat (Linux; 0 elsewhere)."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + (v[4] if len(v) > 4 else 0)
+    try:
+        t0, i0 = snap()
+        time.sleep(interval)
+        t1, i1 = snap()
+    except (OSError, ValueError):
+        return 0.0
+    return (os.cpu_count() or 1) * (1 - (i1 - i0) / max(1, t1 - t0))
+
+
+def measure(step, args):
+    """Run `step()` for warm-up, then time iterations; returns the list of per-iteration seconds."""
+    clock = time.perf_counter
+    t0 = clock()
+    n = 0
+    while n < args.warmup or (clock() - t0 < 0.3 and n < 1000):
+        step()
+        n += 1
+    times = []
+    start = clock()
+    while len(times) < args.max_iters and (len(times) < args.min_iters or clock() - start < args.min_time):
+        a = clock()
+        step()
+        times.append(clock() - a)
+    return times
+
+
+def make_train(torch, name):
+    kind, layers, inp, hidden, batch, steps = TRAIN[name]
+    if kind == "lstm":
+        m = torch.nn.LSTM(inp, hidden, layers)
+    elif kind == "gru":
+        m = torch.nn.GRU(inp, hidden, layers)
+    else:
+        m = torch.nn.RNN(inp, hidden, layers, nonlinearity="tanh")
+    x = torch.randn(steps, batch, inp, requires_grad=True)
+    ones = torch.ones(steps, batch, hidden)
+    params = list(m.parameters())
+
+    def step():
+        x.grad = None
+        for p in params:
+            p.grad = None
+        out, _ = m(x)
+        out.backward(ones)
+
+    return step, steps * batch
+
+
+def make_stream(torch):
+    m = torch.nn.LSTM(256, 256, 2)
+    m.eval()
+    xs = [torch.randn(1, 1, 256) for _ in range(64)]
+    state = [(torch.zeros(2, 1, 256), torch.zeros(2, 1, 256))]
+    i = [0]
+
+    def step():
+        with torch.no_grad():
+            _, state[0] = m(xs[i[0] & 63], state[0])
+        i[0] += 1
+
+    return step, 1
+
+
+def make_ptb(torch):
+    V, E, H, B, T = 10000, 200, 200, 20, 20
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(V, E)
+            self.rnn = torch.nn.LSTM(E, H, 2)
+            self.decoder = torch.nn.Linear(H, V)
+            for w in (self.embedding.weight, self.decoder.weight):
+                torch.nn.init.uniform_(w, -0.1, 0.1)
+            torch.nn.init.zeros_(self.decoder.bias)
+            for p in self.rnn.parameters():
+                torch.nn.init.uniform_(p, -0.1, 0.1)
+
+        def forward(self, ids, hidden):
+            out, hidden = self.rnn(self.embedding(ids), hidden)
+            return self.decoder(out).view(-1, V), hidden
+
+    model = Model()
+    model.train()
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=1.0)
+    crit = torch.nn.CrossEntropyLoss()
+    nb = 16
+    data = torch.randint(0, V, (nb * T + 1, B))  # a random "corpus", made once
+    hidden = [(torch.zeros(2, B, H), torch.zeros(2, B, H))]
+    i = [0]
+
+    def step():
+        k = i[0] % nb
+        i[0] += 1
+        ids = data[k * T:(k + 1) * T]
+        targets = data[k * T + 1:(k + 1) * T + 1].reshape(-1)
+        h = tuple(s.detach() for s in hidden[0])
+        opt.zero_grad(set_to_none=True)
+        logits, h = model(ids, h)
+        loss = crit(logits, targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        hidden[0] = h
+
+    return step, B * T
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        print("\n".join(CASES))
+        return 0
+    import torch  # after parsing, so --help and --list are fast
+
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    if args.no_onednn:
+        torch.backends.mkldnn.enabled = False
+    threads = torch.get_num_threads()
+    busy = busy_cpus()
+    if busy >= 0.5:
+        print(f"warning: other processes are using about {busy:.1f} CPU(s); timings will be skewed "
+              f"(torch's OpenMP threads degrade badly when a core is taken)", file=sys.stderr)
+    if not args.json:
+        print(f"torch {torch.__version__}, {threads} thread(s), oneDNN {'off' if args.no_onednn else 'default'}, "
+              f"median of >= {args.min_iters} iterations / {args.min_time:g} s per case")
+        print(f"{'case':<16} {'tokens/s':>12} {'ms/iter':>10} {'iters':>7}")
+    for name in args.cases:
+        if name in TRAIN:
+            step, tokens = make_train(torch, name)
+        elif name == "lstm-stream":
+            step, tokens = make_stream(torch)
+        else:
+            step, tokens = make_ptb(torch)
+        times = measure(step, args)
+        med = statistics.median(times)
+        if args.json:
+            print(json.dumps({"case": name, "tokens_per_s": round(tokens / med, 3),
+                              "ms_per_iter": round(med * 1e3, 6)}), flush=True)
+        else:
+            print(f"{name:<16} {tokens / med:>12.1f} {med * 1e3:>10.3f} {len(times):>7}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
