@@ -171,11 +171,14 @@ impl Init {
                     &mut rng,
                 )?;
             }
-            if let (Some(fb), CellKind::Lstm) = (self.forget_bias, config.cell) {
-                if let (Some(bi), Some(bh)) = (&mut layer.bias_ih, &mut layer.bias_hh) {
-                    bi.slice_mut(ndarray::s![h..2 * h]).fill(fb);
-                    bh.slice_mut(ndarray::s![h..2 * h]).fill(0.0);
-                }
+            if let (Some(fb), CellKind::Lstm, Some(bi), Some(bh)) = (
+                self.forget_bias,
+                config.cell,
+                &mut layer.bias_ih,
+                &mut layer.bias_hh,
+            ) {
+                bi.slice_mut(ndarray::s![h..2 * h]).fill(fb);
+                bh.slice_mut(ndarray::s![h..2 * h]).fill(0.0);
             }
         }
         Ok(params)
@@ -199,7 +202,7 @@ fn fill(
                 .iter_mut()
                 .for_each(|v| *v = rng.random_range(-stdv..=stdv)),
             WeightInit::Uniform { a } => {
-                if !(a > 0.0) {
+                if a.is_nan() || a <= 0.0 {
                     return Err(Error::Config(format!("uniform init needs a > 0, got {a}")));
                 }
                 block.iter_mut().for_each(|v| *v = rng.random_range(-a..=a))

@@ -57,13 +57,11 @@ fn take3(
             format!("`{name}` has shape {shape:?}, expected 3 dimensions"),
         )
     })?;
-    if let Some(w) = want {
-        if a.shape() != w {
-            return Err(bad(
-                path,
-                format!("`{name}` has shape {shape:?}, expected {w:?}"),
-            ));
-        }
+    if let Some(w) = want.filter(|w| a.shape() != w) {
+        return Err(bad(
+            path,
+            format!("`{name}` has shape {shape:?}, expected {w:?}"),
+        ));
     }
     Ok(Some(a))
 }

@@ -127,8 +127,8 @@ fn run_case(case: &Case, threads: usize, seed: u64) -> Vec<String> {
         input: f64s(&x),
         lengths: case.lengths.clone(),
         h0: state0.as_ref().map(|s| f64s(&s.h)),
-        c0: state0.as_ref().and_then(|s| s.c.as_ref().map(|c| f64s(c))),
-        dropout_masks: rnn.dropout_masks(&cache).iter().map(|m| f64s(m)).collect(),
+        c0: state0.as_ref().and_then(|s| s.c.as_ref().map(f64s)),
+        dropout_masks: rnn.dropout_masks(&cache).iter().map(f64s).collect(),
     };
     let want = reference::forward(&model, &inputs);
     let up = RefUpstream {

@@ -356,7 +356,7 @@ impl Rnn {
             }
             c
         });
-        let cache = training.then(|| RnnCache {
+        let cache = training.then_some(RnnCache {
             order,
             steps,
             layers: layer_caches,
