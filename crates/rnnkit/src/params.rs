@@ -185,11 +185,7 @@ impl RnnParams {
     ) -> Result<Self> {
         config.validate()?;
         let mut params = RnnParams::zeros(config);
-        let expected: Vec<(String, Vec<usize>)> = params
-            .named_tensors(config)
-            .into_iter()
-            .map(|(n, t)| (n, t.shape.to_vec()))
-            .collect();
+        let expected = expected_shapes(config);
         for (name, shape) in &expected {
             let full = format!("{prefix}{name}");
             let t = tensors.get(&full).ok_or_else(|| {
@@ -241,25 +237,31 @@ impl RnnParams {
     }
 
     /// Checks shapes against `config` and that every array is in standard (row-major) layout.
+    /// Allocates nothing: forward calls it on every step of a stream.
     pub fn check(&self, config: &RnnConfig) -> Result<()> {
-        let want = RnnParams::zeros(config);
-        if want.layers.len() != self.layers.len() {
+        let want = expected_shapes(config);
+        let have = self.named_tensors_checked(config)?;
+        if self.layers.len() != config.num_layers * config.num_directions() {
             return Err(Error::Params(format!(
                 "{} layer-directions given, the config needs {}",
                 self.layers.len(),
-                want.layers.len()
+                config.num_layers * config.num_directions()
             )));
         }
-        let have = self.named_tensors_checked(config)?;
-        for ((name, w), (_, h)) in want.named_tensors(config).iter().zip(&have) {
-            if w.shape != h.as_slice() {
+        for ((name, w), (hn, h)) in want.iter().zip(&have) {
+            if name != hn {
                 return Err(Error::Params(format!(
-                    "`{name}` has shape {h:?}, expected {:?}",
-                    w.shape
+                    "`{hn}` present where `{name}` was expected: optional tensors (biases, \
+                     weight_hr) do not match bias/proj_size"
+                )));
+            }
+            if w != h {
+                return Err(Error::Params(format!(
+                    "`{name}` has shape {h:?}, expected {w:?}"
                 )));
             }
         }
-        if have.len() != want.named_tensors(config).len() {
+        if have.len() != want.len() {
             return Err(Error::Params(
                 "optional tensors (biases, weight_hr) do not match bias/proj_size".into(),
             ));
@@ -316,6 +318,33 @@ impl RnnParams {
             })
             .collect()
     }
+}
+
+/// PyTorch names and shapes of a stack's parameters, in `state_dict` order.
+pub fn expected_shapes(config: &RnnConfig) -> Vec<(String, Vec<usize>)> {
+    let (gh, p, h, d) = (
+        config.gate_size(),
+        config.h_out(),
+        config.hidden_size,
+        config.num_directions(),
+    );
+    let mut out = Vec::new();
+    for k in 0..config.num_layers * d {
+        let (layer, dir) = (k / d, k % d);
+        out.push((
+            param_name("weight_ih", layer, dir),
+            vec![gh, config.layer_input_size(layer)],
+        ));
+        out.push((param_name("weight_hh", layer, dir), vec![gh, p]));
+        if config.bias {
+            out.push((param_name("bias_ih", layer, dir), vec![gh]));
+            out.push((param_name("bias_hh", layer, dir), vec![gh]));
+        }
+        if config.proj_size > 0 {
+            out.push((param_name("weight_hr", layer, dir), vec![p, h]));
+        }
+    }
+    out
 }
 
 fn tensor_ref2(a: &Array2<f32>) -> TensorRef<'_> {

@@ -104,6 +104,32 @@ pub fn matmul(
         let last = (v.rows - 1) * v.row_stride + (v.cols - 1) * v.col_stride;
         assert!(last < v.data.len(), "matrix view out of bounds");
     }
+    // A single row (batch-1 streaming): a GEMM library would pack the whole weight matrix for
+    // one row of output; a matrix-vector product reads it once.
+    if m == 1 && a.col_stride == 1 {
+        let x = &a.data[..k];
+        if b.row_stride == 1 {
+            // b[k, n] = W[n, k]: one dot product per output. Large ones are split between
+            // threads by output rows: each core then streams half the weights.
+            let (ld, w) = (b.col_stride, b.data);
+            let y = &mut dst[..n];
+            if threads > 1 && n >= 64 && n * k >= 1 << 16 {
+                let (y0, y1) = y.split_at_mut(n / 2);
+                rayon::join(
+                    || gemv_dot(y0, w, ld, x, accumulate),
+                    || gemv_dot(y1, &w[(n / 2) * ld..], ld, x, accumulate),
+                );
+            } else {
+                gemv_dot(y, w, ld, x, accumulate);
+            }
+            return;
+        }
+        if b.col_stride == 1 {
+            // b row-major: the output row is a weighted sum of b's rows.
+            gemv_axpy(&mut dst[..n], b.data, b.row_stride, x, accumulate);
+            return;
+        }
+    }
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -133,6 +159,92 @@ pub fn matmul(
             false,
             parallelism,
         );
+    }
+}
+
+/// `y[j] (+)= Σ_k w[j·ld + k] · x[k]` for a row-major `w`: one dot product per output.
+fn gemv_dot(y: &mut [f32], w: &[f32], ld: usize, x: &[f32], accumulate: bool) {
+    let (n, k) = (y.len(), x.len());
+    assert!(
+        n == 0 || (n - 1) * ld + k <= w.len(),
+        "gemv: matrix too short"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if super::has_avx2_fma() {
+        // SAFETY: AVX2 and FMA are present; bounds were checked above.
+        unsafe { gemv_dot_avx2(y, w, ld, x, accumulate) };
+        return;
+    }
+    for (j, out) in y.iter_mut().enumerate() {
+        let s: f32 = w[j * ld..j * ld + k]
+            .iter()
+            .zip(x)
+            .map(|(a, b)| a * b)
+            .sum();
+        *out = if accumulate { *out + s } else { s };
+    }
+}
+
+/// AVX2 dot products, four rows at a time so each load of `x` feeds four FMAs (the product is
+/// bound by streaming `w` from cache, not by arithmetic).
+///
+/// # Safety
+/// Needs AVX2 and FMA, and `(y.len() - 1) * ld + x.len() <= w.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_dot_avx2(y: &mut [f32], w: &[f32], ld: usize, x: &[f32], accumulate: bool) {
+    use std::arch::x86_64::*;
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
+    }
+    let (n, k) = (y.len(), x.len());
+    let k8 = k - k % 8;
+    let (wp, xp) = (w.as_ptr(), x.as_ptr());
+    let mut j = 0;
+    while j < n {
+        let rows = (n - j).min(4);
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut kk = 0;
+        // SAFETY: row j + r < n and kk + 8 <= k, so every load is inside w and x.
+        unsafe {
+            while kk < k8 {
+                let xv = _mm256_loadu_ps(xp.add(kk));
+                for (r, a) in acc.iter_mut().enumerate().take(rows) {
+                    *a = _mm256_fmadd_ps(_mm256_loadu_ps(wp.add((j + r) * ld + kk)), xv, *a);
+                }
+                kk += 8;
+            }
+        }
+        for (r, a) in acc.iter().enumerate().take(rows) {
+            let mut s = hsum(*a);
+            let row = &w[(j + r) * ld..(j + r) * ld + k];
+            for t in k8..k {
+                s += row[t] * x[t];
+            }
+            let out = &mut y[j + r];
+            *out = if accumulate { *out + s } else { s };
+        }
+        j += rows;
+    }
+}
+
+simd_fn! {
+    /// `y[j] (+)= Σ_k x[k] · w[k·ld + j]` for a row-major `w`: one scaled row added per `k`.
+    fn gemv_axpy(y: &mut [f32], w: &[f32], ld: usize, x: &[f32], accumulate: bool) {
+        let n = y.len();
+        if !accumulate {
+            y.fill(0.0);
+        }
+        for (kk, &xv) in x.iter().enumerate() {
+            let row = &w[kk * ld..kk * ld + n];
+            for (o, r) in y.iter_mut().zip(row) {
+                *o += xv * r;
+            }
+        }
     }
 }
 
@@ -166,7 +278,12 @@ mod tests {
 
     #[test]
     fn matmul_matches_naive_for_all_transposes() {
-        let (m, k, n) = (7, 13, 5);
+        for (m, k, n) in [(7, 13, 5), (1, 37, 9), (1, 16, 3), (1, 5, 1)] {
+            check_shapes(m, k, n);
+        }
+    }
+
+    fn check_shapes(m: usize, k: usize, n: usize) {
         let a: Vec<f32> = (0..m * k)
             .map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0)
             .collect();

@@ -186,6 +186,7 @@ pub(crate) fn forward_task(
     c: &mut [f32],
     y: &SharedRows,
     cache: Option<&SharedCache>,
+    gemm_threads: usize,
 ) {
     let (hid, p, gh) = (w.hidden, w.h_out, w.gates());
     let steps = rows.active.len();
@@ -211,7 +212,14 @@ pub(crate) fn forward_task(
             }
         }
         let rec = &mut rec[..n * gh];
-        matmul(rec, gh, MatRef::row_major(hc, n, p), w_hh_t, false, 1);
+        matmul(
+            rec,
+            gh,
+            MatRef::row_major(hc, n, p),
+            w_hh_t,
+            false,
+            gemm_threads,
+        );
         let gx_t = &gx[(t * rows.batch + r0) * gh..(t * rows.batch + r1) * gh];
         let gates = match cache {
             Some(cache) => unsafe { cache.gates.rows_mut(t, r0, r1) },
@@ -227,7 +235,14 @@ pub(crate) fn forward_task(
                     };
                     lstm::forward_rows(gx_t, rec, &mut c[..n * hid], gates, m, hid);
                     let w_hr_t = MatRef::row_major(w_hr, p, hid).t();
-                    matmul(hc, p, MatRef::row_major(m, n, hid), w_hr_t, false, 1);
+                    matmul(
+                        hc,
+                        p,
+                        MatRef::row_major(m, n, hid),
+                        w_hr_t,
+                        false,
+                        gemm_threads,
+                    );
                 }
             },
             CellKind::Gru => {
@@ -289,6 +304,7 @@ pub(crate) fn backward_task<'c>(
     dgx: &SharedRows,
     dgh: Option<&SharedRows>,
     dh_out: Option<&SharedRows>,
+    gemm_threads: usize,
 ) {
     let (hid, p, gh) = (w.hidden, w.h_out, w.gates());
     let steps = rows.active.len();
@@ -324,22 +340,50 @@ pub(crate) fn backward_task<'c>(
                         unsafe { store.rows_mut(t, r0, r1) }.copy_from_slice(dhc);
                         let dm = &mut dm_tmp[..n * hid];
                         let w_hr = MatRef::row_major(w_hr, p, hid);
-                        matmul(dm, hid, MatRef::row_major(dhc, n, p), w_hr, false, 1);
+                        matmul(
+                            dm,
+                            hid,
+                            MatRef::row_major(dhc, n, p),
+                            w_hr,
+                            false,
+                            gemm_threads,
+                        );
                         lstm::backward_rows(gates, c_prev, dm, dc, dg, hid);
                     }
                 }
-                matmul(dhc, p, MatRef::row_major(dg, n, gh), w_hh, false, 1);
+                matmul(
+                    dhc,
+                    p,
+                    MatRef::row_major(dg, n, gh),
+                    w_hh,
+                    false,
+                    gemm_threads,
+                );
             }
             CellKind::Gru => {
                 let a = at(&cache.a, hid);
                 let h_prev = at(&cache.h_prev, p);
                 let dgh = unsafe { dgh.expect("gru buffers").rows_mut(t, r0, r1) };
                 gru::backward_rows(gates, a, h_prev, dhc, dg, dgh, hid);
-                matmul(dhc, p, MatRef::row_major(dgh, n, gh), w_hh, true, 1);
+                matmul(
+                    dhc,
+                    p,
+                    MatRef::row_major(dgh, n, gh),
+                    w_hh,
+                    true,
+                    gemm_threads,
+                );
             }
             CellKind::RnnTanh | CellKind::RnnRelu => {
                 rnn::backward_rows(gates, dhc, dg, w.cell == CellKind::RnnRelu);
-                matmul(dhc, p, MatRef::row_major(dg, n, gh), w_hh, false, 1);
+                matmul(
+                    dhc,
+                    p,
+                    MatRef::row_major(dg, n, gh),
+                    w_hh,
+                    false,
+                    gemm_threads,
+                );
             }
         }
     }

@@ -315,6 +315,8 @@ impl Rnn {
                         tasks.push((dir, b0, b1, hp, cp));
                     }
                 }
+                // Threads left over when there are fewer tasks than threads go to the GEMMs.
+                let gemm_threads = (threads / tasks.len()).max(1);
                 let run = |(dir, b0, b1, h, c): (usize, usize, usize, &mut [f32], &mut [f32])| {
                     let rows = Rows {
                         b0,
@@ -330,6 +332,7 @@ impl Rnn {
                         c,
                         &ys_shared[dir],
                         caches_shared.get(dir),
+                        gemm_threads,
                     );
                 };
                 run_tasks(tasks, run);
@@ -456,6 +459,8 @@ impl Rnn {
                         tasks.push((dir, b0, b1, hp, cp));
                     }
                 }
+                // Threads left over when there are fewer tasks than threads go to the GEMMs.
+                let gemm_threads = (threads / tasks.len()).max(1);
                 let run = |(dir, b0, b1, h, c): (usize, usize, usize, &mut [f32], &mut [f32])| {
                     let rows = Rows {
                         b0,
@@ -474,6 +479,7 @@ impl Rnn {
                         dgx,
                         dgh.as_ref(),
                         dho.as_ref(),
+                        gemm_threads,
                     );
                 };
                 run_tasks(tasks, run);
