@@ -1,5 +1,7 @@
 //! The one GEMM entry point: strided matrix views over slices, checked once, then handed to the
-//! `gemm` crate (pure Rust, runtime-dispatched AVX2/AVX-512 micro-kernels).
+//! right kernel: the `gemm` crate (pure Rust, runtime-dispatched micro-kernels), or an AVX2
+//! matrix-vector product for single rows. (The time loop's per-step products with packed
+//! weights use [`super::small_gemm`] directly.)
 
 /// A read-only strided view of an `rows x cols` matrix inside a slice.
 ///
@@ -124,11 +126,6 @@ pub fn matmul(
             }
             return;
         }
-        if b.col_stride == 1 {
-            // b row-major: the output row is a weighted sum of b's rows.
-            gemv_axpy(&mut dst[..n], b.data, b.row_stride, x, accumulate);
-            return;
-        }
     }
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
@@ -229,22 +226,6 @@ unsafe fn gemv_dot_avx2(y: &mut [f32], w: &[f32], ld: usize, x: &[f32], accumula
             *out = if accumulate { *out + s } else { s };
         }
         j += rows;
-    }
-}
-
-simd_fn! {
-    /// `y[j] (+)= Σ_k x[k] · w[k·ld + j]` for a row-major `w`: one scaled row added per `k`.
-    fn gemv_axpy(y: &mut [f32], w: &[f32], ld: usize, x: &[f32], accumulate: bool) {
-        let n = y.len();
-        if !accumulate {
-            y.fill(0.0);
-        }
-        for (kk, &xv) in x.iter().enumerate() {
-            let row = &w[kk * ld..kk * ld + n];
-            for (o, r) in y.iter_mut().zip(row) {
-                *o += xv * r;
-            }
-        }
     }
 }
 

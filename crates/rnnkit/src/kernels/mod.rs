@@ -11,6 +11,7 @@ pub mod activation;
 pub(crate) mod dispatch;
 pub mod gemm;
 pub(crate) mod shared;
+pub mod small_gemm;
 
 /// Whether the running CPU has AVX2 and FMA (checked once, cached by std).
 #[inline]

@@ -14,6 +14,7 @@ use crate::cell::{gru, lstm, rnn};
 use crate::config::{CellKind, RnnConfig};
 use crate::kernels::gemm::{MatRef, add_column_sums, matmul};
 use crate::kernels::shared::SharedRows;
+use crate::kernels::small_gemm::{PackedB, gemm_packed};
 use crate::params::LayerParams;
 
 /// Read-only view of one layer-direction's weights, with biases folded for the fast path.
@@ -32,11 +33,33 @@ pub(crate) struct DirWeights<'a> {
     pub bias_x: Vec<f32>, // [G*H]
     /// GRU only: `b_hn`, added inside the gate pass.
     pub bias_hn: Vec<f32>, // [H]
+    /// The recurrent weights packed once per pass for the per-step products
+    /// (`kernels::small_gemm`): forward `W_hhᵀ` `[P, G*H]`, backward `W_hh` `[G*H, P]`.
+    pub packed_hh: Option<PackedB>,
+    /// Likewise the projection: forward `W_hrᵀ` `[H, P]`, backward `W_hr` `[P, H]`.
+    pub packed_hr: Option<PackedB>,
     pub reverse: bool,
 }
 
+/// Which per-step products a [`DirWeights`] prepares packed weights for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pack {
+    /// None (a single step: packing would cost as much as the product).
+    None,
+    /// The forward time loop.
+    Forward,
+    /// The backward time loop.
+    Backward,
+}
+
 impl<'a> DirWeights<'a> {
-    pub fn new(config: &RnnConfig, layer: usize, p: &'a LayerParams, reverse: bool) -> Self {
+    pub fn new(
+        config: &RnnConfig,
+        layer: usize,
+        p: &'a LayerParams,
+        reverse: bool,
+        pack: Pack,
+    ) -> Self {
         let (h, gh) = (config.hidden_size, config.gate_size());
         let mut bias_x = vec![0.0; gh];
         let mut bias_hn = vec![0.0; h];
@@ -49,17 +72,33 @@ impl<'a> DirWeights<'a> {
                 bias_hn.copy_from_slice(&bh.as_slice().expect("standard layout")[2 * h..]);
             }
         }
+        let (gates, p_out) = (config.gate_size(), config.h_out());
+        let w_hh = p.weight_hh.as_slice().expect("checked standard layout");
+        let w_hr = p
+            .weight_hr
+            .as_ref()
+            .map(|w| w.as_slice().expect("checked standard layout"));
+        let (packed_hh, packed_hr) = match pack {
+            Pack::None => (None, None),
+            Pack::Forward => (
+                Some(PackedB::from_transposed(w_hh, gates, p_out)),
+                w_hr.map(|w| PackedB::from_transposed(w, p_out, h)),
+            ),
+            Pack::Backward => (
+                Some(PackedB::from_row_major(w_hh, p_out, gates, p_out)),
+                w_hr.map(|w| PackedB::from_row_major(w, h, p_out, h)),
+            ),
+        };
         DirWeights {
+            packed_hh,
+            packed_hr,
             cell: config.cell,
             input: config.layer_input_size(layer),
             hidden: h,
             h_out: config.h_out(),
             w_ih: p.weight_ih.as_slice().expect("checked standard layout"),
-            w_hh: p.weight_hh.as_slice().expect("checked standard layout"),
-            w_hr: p
-                .weight_hr
-                .as_ref()
-                .map(|w| w.as_slice().expect("checked standard layout")),
+            w_hh,
+            w_hr,
             bias_x,
             bias_hn,
             reverse,
@@ -195,7 +234,26 @@ pub(crate) fn forward_task(
     let mut rec = vec![0.0; nb * gh]; // [n, G*H] recurrent part of the pre-activations
     let mut gates_tmp = vec![0.0; if cache.is_none() { nb * gh } else { 0 }]; // [n, G*H]
     let mut m_tmp = vec![0.0; nb * hid]; // [n, H] LSTM m (projection) or GRU a, when not cached
-    let w_hh_t = MatRef::row_major(w.w_hh, gh, p).t();
+    // `y[n, cols] = x[n, k] · Wᵀ` for a row-major weight `w[cols, k]`, packed or not.
+    let times_t = |y: &mut [f32],
+                   x: &[f32],
+                   n: usize,
+                   packed: Option<&PackedB>,
+                   w: &[f32],
+                   k: usize,
+                   cols: usize| {
+        match packed {
+            Some(pb) => gemm_packed(y, cols, x, k, n, pb, false, gemm_threads),
+            None => matmul(
+                y,
+                cols,
+                MatRef::row_major(x, n, k),
+                MatRef::row_major(w, cols, k).t(),
+                false,
+                gemm_threads,
+            ),
+        }
+    };
     for s in 0..steps {
         let t = w.time(s, steps);
         let n = rows.running(t);
@@ -212,14 +270,7 @@ pub(crate) fn forward_task(
             }
         }
         let rec = &mut rec[..n * gh];
-        matmul(
-            rec,
-            gh,
-            MatRef::row_major(hc, n, p),
-            w_hh_t,
-            false,
-            gemm_threads,
-        );
+        times_t(rec, hc, n, w.packed_hh.as_ref(), w.w_hh, p, gh);
         let gx_t = &gx[(t * rows.batch + r0) * gh..(t * rows.batch + r1) * gh];
         let gates = match cache {
             Some(cache) => unsafe { cache.gates.rows_mut(t, r0, r1) },
@@ -234,15 +285,7 @@ pub(crate) fn forward_task(
                         None => &mut m_tmp[..n * hid],
                     };
                     lstm::forward_rows(gx_t, rec, &mut c[..n * hid], gates, m, hid);
-                    let w_hr_t = MatRef::row_major(w_hr, p, hid).t();
-                    matmul(
-                        hc,
-                        p,
-                        MatRef::row_major(m, n, hid),
-                        w_hr_t,
-                        false,
-                        gemm_threads,
-                    );
+                    times_t(hc, m, n, w.packed_hr.as_ref(), w_hr, hid, p);
                 }
             },
             CellKind::Gru => {
@@ -310,7 +353,7 @@ pub(crate) fn backward_task<'c>(
     let steps = rows.active.len();
     let nb = rows.b1 - rows.b0;
     let mut dm_tmp = vec![0.0; if w.w_hr.is_some() { nb * hid } else { 0 }]; // [n, H]
-    let w_hh = MatRef::row_major(w.w_hh, gh, p);
+    let packed_hh = w.packed_hh.as_ref().expect("backward packs W_hh");
     for s in (0..steps).rev() {
         let t = w.time(s, steps);
         let n = rows.running(t);
@@ -335,55 +378,27 @@ pub(crate) fn backward_task<'c>(
                 let dc = &mut dc[..n * hid];
                 match w.w_hr {
                     None => lstm::backward_rows(gates, c_prev, dhc, dc, dg, hid),
-                    Some(w_hr) => {
+                    Some(_) => {
                         let store = dh_out.expect("projection buffers");
                         unsafe { store.rows_mut(t, r0, r1) }.copy_from_slice(dhc);
                         let dm = &mut dm_tmp[..n * hid];
-                        let w_hr = MatRef::row_major(w_hr, p, hid);
-                        matmul(
-                            dm,
-                            hid,
-                            MatRef::row_major(dhc, n, p),
-                            w_hr,
-                            false,
-                            gemm_threads,
-                        );
+                        let packed_hr = w.packed_hr.as_ref().expect("backward packs W_hr");
+                        gemm_packed(dm, hid, dhc, p, n, packed_hr, false, gemm_threads);
                         lstm::backward_rows(gates, c_prev, dm, dc, dg, hid);
                     }
                 }
-                matmul(
-                    dhc,
-                    p,
-                    MatRef::row_major(dg, n, gh),
-                    w_hh,
-                    false,
-                    gemm_threads,
-                );
+                gemm_packed(dhc, p, dg, gh, n, packed_hh, false, gemm_threads);
             }
             CellKind::Gru => {
                 let a = at(&cache.a, hid);
                 let h_prev = at(&cache.h_prev, p);
                 let dgh = unsafe { dgh.expect("gru buffers").rows_mut(t, r0, r1) };
                 gru::backward_rows(gates, a, h_prev, dhc, dg, dgh, hid);
-                matmul(
-                    dhc,
-                    p,
-                    MatRef::row_major(dgh, n, gh),
-                    w_hh,
-                    true,
-                    gemm_threads,
-                );
+                gemm_packed(dhc, p, dgh, gh, n, packed_hh, true, gemm_threads);
             }
             CellKind::RnnTanh | CellKind::RnnRelu => {
                 rnn::backward_rows(gates, dhc, dg, w.cell == CellKind::RnnRelu);
-                matmul(
-                    dhc,
-                    p,
-                    MatRef::row_major(dg, n, gh),
-                    w_hh,
-                    false,
-                    gemm_threads,
-                );
+                gemm_packed(dhc, p, dg, gh, n, packed_hh, false, gemm_threads);
             }
         }
     }

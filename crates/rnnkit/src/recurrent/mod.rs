@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::kernels::shared::SharedRows;
 use crate::params::RnnParams;
-use direction::{DirCache, DirGradBufs, DirWeights, Rows, SharedCache};
+use direction::{DirCache, DirGradBufs, DirWeights, Pack, Rows, SharedCache};
 use lengths::BatchOrder;
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 use rand::{Rng, RngCore};
@@ -257,6 +257,8 @@ impl Rnn {
                 }
             }
         }
+        // Packing the recurrent weights pays off over many steps, not for one (streaming).
+        let pack = if steps > 1 { Pack::Forward } else { Pack::None };
         let mut layer_caches = Vec::new();
         for layer in 0..cfg.num_layers {
             let mut mask = None;
@@ -276,7 +278,13 @@ impl Rnn {
             }
             let weights: Vec<DirWeights> = (0..d)
                 .map(|dir| {
-                    DirWeights::new(cfg, layer, &self.params.layers[layer * d + dir], dir == 1)
+                    DirWeights::new(
+                        cfg,
+                        layer,
+                        &self.params.layers[layer * d + dir],
+                        dir == 1,
+                        pack,
+                    )
                 })
                 .collect();
             let gx: Vec<Vec<f32>> = weights
@@ -425,7 +433,13 @@ impl Rnn {
             let in_feat = cfg.layer_input_size(layer);
             let weights: Vec<DirWeights> = (0..d)
                 .map(|dir| {
-                    DirWeights::new(cfg, layer, &self.params.layers[layer * d + dir], dir == 1)
+                    DirWeights::new(
+                        cfg,
+                        layer,
+                        &self.params.layers[layer * d + dir],
+                        dir == 1,
+                        Pack::Backward,
+                    )
                 })
                 .collect();
             let dys = split_directions(&dy, rows, d, p);

@@ -1,0 +1,295 @@
+//! Per-step products of the time loop with persistent packed weights: `C[m, n] (+)= A[m, k] ·
+//! B[k, n]` where `A` is a few rows (a batch chunk) and `B` a weight matrix that stays the same
+//! for every step.
+//!
+//! A GEMM library packs `B` into panels on every call; in a time loop that re-packs the same
+//! weights every step (about 13% of the time at `H = 256`, more at small sizes). Here `B` is
+//! packed once per pass ([`PackedB`], panel-major `[⌈n/16⌉][k][16]`, zero-padded), as cuDNN's
+//! persistent kernels keep weights resident, so a step reads each 16-column panel as one
+//! contiguous stream. The micro-kernel keeps a 6×16 block of `C` in twelve AVX2 registers (the
+//! BLIS Haswell shape): per `k`, two loads of `B`, six broadcasts of `A`, twelve FMAs.
+
+const MR: usize = 6;
+const NR: usize = 16;
+
+/// A `[k, n]` matrix packed into 16-column panels for [`gemm_packed`].
+///
+/// ```
+/// use rnnkit::kernels::small_gemm::{PackedB, gemm_packed};
+/// let w = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]; // W [2, 3] row-major
+/// let wt = PackedB::from_transposed(&w, 2, 3); // packs Wᵀ [3, 2]
+/// let x = [1.0f32, 1.0, 1.0]; // one row, k = 3
+/// let mut y = [0.0f32; 2];
+/// gemm_packed(&mut y, 2, &x, 3, 1, &wt, false, 1);
+/// assert_eq!(y, [6.0, 15.0]); // x · Wᵀ
+/// ```
+#[derive(Clone, Debug)]
+pub struct PackedB {
+    data: Vec<f32>, // [⌈n/16⌉, k, 16]
+    k: usize,
+    n: usize,
+}
+
+impl PackedB {
+    /// Packs a row-major `b[k, n]` with row stride `ldb`.
+    pub fn from_row_major(b: &[f32], ldb: usize, k: usize, n: usize) -> Self {
+        Self::pack(k, n, |p, j| b[p * ldb + j])
+    }
+
+    /// Packs `wᵀ` for a row-major `w[rows, cols]`: the result is `[cols, rows]`.
+    pub fn from_transposed(w: &[f32], rows: usize, cols: usize) -> Self {
+        Self::pack(cols, rows, |p, j| w[j * cols + p])
+    }
+
+    fn pack(k: usize, n: usize, at: impl Fn(usize, usize) -> f32) -> Self {
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0.0; panels * k * NR];
+        for (panel, chunk) in data.chunks_exact_mut(k * NR).enumerate() {
+            let j0 = panel * NR;
+            for (p, row) in chunk.chunks_exact_mut(NR).enumerate() {
+                for (jj, v) in row
+                    .iter_mut()
+                    .enumerate()
+                    .take(n.saturating_sub(j0).min(NR))
+                {
+                    *v = at(p, j0 + jj);
+                }
+            }
+        }
+        PackedB { data, k, n }
+    }
+
+    /// Rows `k` of the unpacked matrix.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Columns `n` of the unpacked matrix.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+}
+
+/// `c[m, n] (row stride ldc) (+)= a[m, k] (row stride lda) · b`.
+///
+/// `threads > 1` splits the panels between two threads when the product is worth it.
+///
+/// # Panics
+/// If a slice is too short for its shape (an internal invariant).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed(
+    c: &mut [f32],
+    ldc: usize,
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    b: &PackedB,
+    accumulate: bool,
+    threads: usize,
+) {
+    let (k, n) = (b.k, b.n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        ldc >= n && c.len() >= (m - 1) * ldc + n,
+        "gemm_packed: c too short"
+    );
+    assert!(
+        k == 0 || (lda >= k && a.len() >= (m - 1) * lda + k),
+        "gemm_packed: a too short"
+    );
+    if !accumulate {
+        for row in c.chunks_mut(ldc).take(m) {
+            row[..n].fill(0.0);
+        }
+    }
+    if k == 0 {
+        return;
+    }
+    let panels = n.div_ceil(NR);
+    let cp = CPtr(c.as_mut_ptr());
+    if threads > 1 && panels >= 4 && m * n * k >= 1 << 17 {
+        let half = panels / 2;
+        rayon::join(
+            // SAFETY: extents checked above; the halves write disjoint panels of each row.
+            || unsafe { gemm_panels(cp, ldc, a, lda, m, b, (0, half)) },
+            || unsafe { gemm_panels(cp, ldc, a, lda, m, b, (half, panels)) },
+        );
+    } else {
+        // SAFETY: extents checked above.
+        unsafe { gemm_panels(cp, ldc, a, lda, m, b, (0, panels)) };
+    }
+}
+
+/// The destination pointer, shareable between the two panel halves.
+#[derive(Clone, Copy)]
+struct CPtr(*mut f32);
+// SAFETY: the halves that share it write disjoint columns.
+unsafe impl Send for CPtr {}
+unsafe impl Sync for CPtr {}
+
+/// `C[:, panels p0..p1] += A · B[:, panels p0..p1]`.
+///
+/// # Safety
+/// `c` valid for `m` rows of stride `ldc ≥ n`; no other thread touches these columns meanwhile;
+/// `a` holds `m` rows of stride `lda ≥ k`.
+unsafe fn gemm_panels(
+    c: CPtr,
+    ldc: usize,
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    b: &PackedB,
+    (p0, p1): (usize, usize),
+) {
+    let mut tmp = [0.0f32; MR * NR];
+    for panel in p0..p1 {
+        let j0 = panel * NR;
+        let width = (b.n - j0).min(NR);
+        let bpanel = &b.data[panel * b.k * NR..(panel + 1) * b.k * NR];
+        let mut i = 0;
+        while i < m {
+            let rows = (m - i).min(MR);
+            let a_rows = &a[i * lda..];
+            tmp[..rows * NR].fill(0.0);
+            tile(&mut tmp, a_rows, lda, rows, bpanel, b.k);
+            for r in 0..rows {
+                // SAFETY: row i + r < m, columns j0..j0 + width <= n, exclusively ours.
+                let out =
+                    unsafe { std::slice::from_raw_parts_mut(c.0.add((i + r) * ldc + j0), width) };
+                for (o, v) in out.iter_mut().zip(&tmp[r * NR..r * NR + width]) {
+                    *o += v;
+                }
+            }
+            i += rows;
+        }
+    }
+}
+
+/// `tmp[rows, 16] += a[rows, k] · panel[k, 16]`, dispatched to AVX2 when present.
+fn tile(tmp: &mut [f32; MR * NR], a: &[f32], lda: usize, rows: usize, panel: &[f32], k: usize) {
+    assert!(rows <= MR && panel.len() >= k * NR && a.len() >= (rows - 1) * lda + k);
+    #[cfg(target_arch = "x86_64")]
+    if super::has_avx2_fma() {
+        // SAFETY: AVX2 and FMA are present; extents asserted above.
+        unsafe {
+            match rows {
+                6 => avx2::tile::<6>(tmp, a, lda, panel, k),
+                5 => avx2::tile::<5>(tmp, a, lda, panel, k),
+                4 => avx2::tile::<4>(tmp, a, lda, panel, k),
+                3 => avx2::tile::<3>(tmp, a, lda, panel, k),
+                2 => avx2::tile::<2>(tmp, a, lda, panel, k),
+                _ => avx2::tile::<1>(tmp, a, lda, panel, k),
+            }
+        }
+        return;
+    }
+    for r in 0..rows {
+        for p in 0..k {
+            let av = a[r * lda + p];
+            for (t, bv) in tmp[r * NR..(r + 1) * NR]
+                .iter_mut()
+                .zip(&panel[p * NR..(p + 1) * NR])
+            {
+                *t += av * bv;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{MR, NR};
+    use std::arch::x86_64::*;
+
+    /// The 6×16 micro-kernel (`R ≤ 6` rows), the block kept in registers.
+    ///
+    /// # Safety
+    /// AVX2+FMA present; `a` holds `R` rows of stride `lda` and `k` columns; `panel` holds
+    /// `k * 16` values.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn tile<const R: usize>(
+        tmp: &mut [f32; MR * NR],
+        a: &[f32],
+        lda: usize,
+        panel: &[f32],
+        k: usize,
+    ) {
+        let (ap, bp) = (a.as_ptr(), panel.as_ptr());
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        // SAFETY: offsets stay below (R-1)·lda + k in a and k·16 in panel (caller's contract).
+        unsafe {
+            for p in 0..k {
+                let b0 = _mm256_loadu_ps(bp.add(p * NR));
+                let b1 = _mm256_loadu_ps(bp.add(p * NR + 8));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm256_broadcast_ss(&*ap.add(r * lda + p));
+                    acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let out = &mut tmp[r * NR..(r + 1) * NR];
+            // SAFETY: `out` holds 16 values.
+            unsafe {
+                _mm256_storeu_ps(out.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(out.as_mut_ptr().add(8), acc[1]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_naive_on_ragged_shapes() {
+        for (m, k, n) in [
+            (1, 1, 1),
+            (6, 16, 16),
+            (7, 5, 33),
+            (13, 64, 256),
+            (2, 3, 17),
+            (9, 40, 48),
+            (5, 300, 200),
+        ] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
+                .collect();
+            let bt: Vec<f32> = (0..k * n).map(|i| b[(i % k) * n + i / k]).collect(); // [n, k]
+            for packed in [
+                PackedB::from_row_major(&b, n, k, n),
+                PackedB::from_transposed(&bt, n, k),
+            ] {
+                for threads in [1, 2] {
+                    let ldc = n + 3;
+                    let mut c = vec![1.0f32; m * ldc];
+                    gemm_packed(&mut c, ldc, &a, k, m, &packed, true, threads);
+                    for i in 0..m {
+                        for j in 0..n {
+                            let want: f64 = 1.0
+                                + (0..k)
+                                    .map(|p| a[i * k + p] as f64 * b[p * n + j] as f64)
+                                    .sum::<f64>();
+                            let got = c[i * ldc + j] as f64;
+                            assert!(
+                                (got - want).abs() < 1e-4 * want.abs().max(1.0),
+                                "{m}x{k}x{n} [{i},{j}]"
+                            );
+                        }
+                        assert!(
+                            c[i * ldc + n..i * ldc + ldc].iter().all(|&v| v == 1.0),
+                            "padding touched"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
