@@ -88,15 +88,29 @@ pub struct RnnConfig {
     /// Hidden units per direction (`H`).
     pub hidden_size: usize,
     /// Stacked layers (default 1).
+    #[serde(default = "one")]
     pub num_layers: usize,
-    /// LSTM projection size (`proj_size`; 0 = no projection). The output and `h` then have this size.
+    /// LSTM projection size (`proj_size`; default 0 = no projection). The output and `h` then
+    /// have this size.
+    #[serde(default)]
     pub proj_size: usize,
     /// Run a second, reversed direction and concatenate (default false).
+    #[serde(default)]
     pub bidirectional: bool,
     /// Whether the four bias vectors exist (default true).
+    #[serde(default = "yes")]
     pub bias: bool,
     /// Dropout probability on each layer's output except the last, in training only (default 0).
+    #[serde(default)]
     pub dropout: f32,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl RnnConfig {
@@ -191,6 +205,19 @@ impl RnnConfig {
             return bad(format!(
                 "proj_size ({}) must be smaller than hidden_size ({}), as in PyTorch",
                 self.proj_size, self.hidden_size
+            ));
+        }
+        // Sizes from files and configs are untrusted: refuse ones whose parameter count would
+        // overflow or exceed 2^34 values (64 GiB of f32), instead of aborting on allocation.
+        let per_layer = self
+            .gate_size()
+            .checked_mul(self.input_size.max(self.output_size()) + self.h_out() + 2)
+            .and_then(|v| v.checked_add(self.h_out().checked_mul(self.hidden_size)?));
+        let total = per_layer.and_then(|v| v.checked_mul(self.num_layers * self.num_directions()));
+        if total.is_none_or(|t| t > 1 << 34) {
+            return bad(format!(
+                "a stack with hidden_size {}, input_size {}, {} layers is too large",
+                self.hidden_size, self.input_size, self.num_layers
             ));
         }
         if !(0.0..1.0).contains(&self.dropout) {

@@ -184,7 +184,6 @@ impl RnnParams {
         prefix: &str,
     ) -> Result<Self> {
         config.validate()?;
-        let mut params = RnnParams::zeros(config);
         let expected = expected_shapes(config);
         for (name, shape) in &expected {
             let full = format!("{prefix}{name}");
@@ -215,6 +214,8 @@ impl RnnParams {
                 config.cell
             )));
         }
+        // Only now, with every shape checked against the file, allocate.
+        let mut params = RnnParams::zeros(config);
         let d = config.num_directions();
         for (k, l) in params.layers.iter_mut().enumerate() {
             let (layer, dir) = (k / d, k % d);

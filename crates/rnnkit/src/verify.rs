@@ -159,9 +159,10 @@ impl VerifyCase {
                 c: self.c0.clone().or(zeros.c),
             }
         });
-        let mut rng = rand::rng(); // dropout is not part of a case: config dropout is ignored
+        // Dropout is not part of a case: a dropout value in the metadata is ignored.
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
         let mut eval_rnn = rnn;
-        eval_rnn.set_dropout(0.0);
+        eval_rnn.set_dropout(0.0)?;
         let (out, cache) = eval_rnn.forward_train(
             self.input.view(),
             state0.as_ref(),

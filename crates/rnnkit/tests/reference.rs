@@ -432,3 +432,54 @@ fn bad_inputs_are_errors_not_panics() {
     );
     let _ = ArrayD::<f32>::zeros(vec![1]);
 }
+
+#[test]
+fn streaming_works_for_the_smallest_sizes() {
+    for (h, proj) in [(1, 0), (2, 1), (3, 0)] {
+        for cell in [CellKind::Lstm, CellKind::Gru, CellKind::RnnTanh] {
+            let proj = if cell == CellKind::Lstm { proj } else { 0 };
+            let cfg = RnnConfig::new(cell, 1, h).num_layers(2).proj_size(proj);
+            let rnn = Rnn::new(cfg.clone(), &Init::default(), 2).unwrap();
+            let x = Array3::from_shape_fn((4, 1, 1), |(t, _, _)| t as f32 * 0.3 - 0.5);
+            let whole = rnn.forward(x.view(), None, None).unwrap();
+            let mut state = RnnState::zeros(&cfg, 1);
+            for t in 0..4 {
+                let y = rnn
+                    .step(x.index_axis(ndarray::Axis(0), t), &mut state)
+                    .unwrap();
+                let want = whole.output.index_axis(ndarray::Axis(0), t);
+                assert!(
+                    (&y - &want).iter().all(|v| v.abs() < 1e-6),
+                    "{cell} h={h} proj={proj}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn misuse_is_reported_not_panicked() {
+    let a = Rnn::new(RnnConfig::new(CellKind::Lstm, 3, 4), &Init::default(), 1).unwrap();
+    let mut b = Rnn::new(RnnConfig::new(CellKind::Lstm, 3, 5), &Init::default(), 1).unwrap();
+    let x = Array3::<f32>::zeros((2, 1, 3));
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let (out, cache) = a.forward_train(x.view(), None, None, &mut rng).unwrap();
+    let dy = Array3::<f32>::zeros(out.output.dim());
+    let mut grads = RnnParams::zeros(b.config());
+    let err = b
+        .backward(&cache, &Upstream::output_only(dy.view()), &mut grads)
+        .unwrap_err();
+    assert!(err.to_string().contains("another shape"), "{err}");
+    assert!(b.set_dropout(1.5).is_err());
+    assert!(b.set_dropout(f32::NAN).is_err());
+    b.params_mut().layers[0].weight_hh = ndarray::Array2::zeros((4, 4));
+    let err = b.forward(x.view(), None, None).unwrap_err().to_string();
+    assert!(
+        err.contains("weight_hh_l0") && err.contains("[4, 4]"),
+        "{err}"
+    );
+    let err = RnnConfig::new(CellKind::Lstm, 1 << 30, 1 << 30)
+        .validate()
+        .unwrap_err();
+    assert!(err.to_string().contains("too large"), "{err}");
+}

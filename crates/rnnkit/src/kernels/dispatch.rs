@@ -3,8 +3,8 @@
 //! run time. Both copies run the same Rust code, so they give bit-identical results (Rust never
 //! contracts `a * b + c` into an FMA on its own).
 
-/// Defines `fn name(args) body` as a dispatcher over an AVX2+FMA build and a plain build of
-/// the same body. The body must be free of `return` (it is inlined as a function body).
+/// Defines `fn name(args) body` (returning nothing) as a dispatcher over an AVX2+FMA build and a
+/// plain build of the same body.
 macro_rules! simd_fn {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
         $(#[$meta])*

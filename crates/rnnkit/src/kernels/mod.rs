@@ -1,6 +1,6 @@
-//! Kernels: the GEMM wrapper, fast activations, SIMD dispatch and the one primitive that lets
+//! Kernels: the GEMM wrappers, fast activations, SIMD dispatch and the one primitive that lets
 //! threads write disjoint batch rows of a shared buffer. This folder is the only place in the
-//! crate with `unsafe` code.
+//! crate with `unsafe` code; what it exports is safe to call.
 //!
 //! Dimension legend used across kernels and cells:
 //! `T` time steps, `B` batch, `I` input features, `H` hidden units, `G` gates (LSTM 4, GRU 3,

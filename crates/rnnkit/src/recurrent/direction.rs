@@ -8,12 +8,12 @@
 //! Batch rows are sorted by length, longest first, so at step `t` the rows still running are a
 //! prefix `0..active[t]`: the GEMMs shrink instead of masking. The time loops run as tasks over
 //! disjoint batch ranges `b0..b1` (one per thread); the tasks of one direction share the `[T, B, ·]`
-//! caches through [`SharedRows`], each writing only its own rows.
+//! caches through `SharedRows`, each claiming only its own rows.
 
 use crate::cell::{gru, lstm, rnn};
 use crate::config::{CellKind, RnnConfig};
 use crate::kernels::gemm::{MatRef, add_column_sums, matmul};
-use crate::kernels::shared::SharedRows;
+use crate::kernels::shared::{RowsHandle, SharedRows};
 use crate::kernels::small_gemm::{PackedB, gemm_packed};
 use crate::params::LayerParams;
 
@@ -182,7 +182,27 @@ pub(crate) struct SharedCache<'c> {
     a: Option<SharedRows<'c>>,
 }
 
+/// One task's claim on a [`SharedCache`].
+pub(crate) struct TaskCache<'s> {
+    gates: RowsHandle<'s>,
+    h_prev: RowsHandle<'s>,
+    c_prev: Option<RowsHandle<'s>>,
+    m: Option<RowsHandle<'s>>,
+    a: Option<RowsHandle<'s>>,
+}
+
 impl<'c> SharedCache<'c> {
+    /// Claims batch rows `b0..b1` of every buffer.
+    fn claim(&self, b0: usize, b1: usize) -> TaskCache<'_> {
+        TaskCache {
+            gates: self.gates.claim(b0, b1),
+            h_prev: self.h_prev.claim(b0, b1),
+            c_prev: self.c_prev.as_ref().map(|s| s.claim(b0, b1)),
+            m: self.m.as_ref().map(|s| s.claim(b0, b1)),
+            a: self.a.as_ref().map(|s| s.claim(b0, b1)),
+        }
+    }
+
     pub fn new(cache: &'c mut DirCache, w: &DirWeights, steps: usize, batch: usize) -> Self {
         let opt = |v: &'c mut Vec<f32>, width: usize| {
             (!v.is_empty()).then(|| SharedRows::new(v, steps, batch, width))
@@ -217,6 +237,7 @@ impl Rows<'_> {
 /// Forward time loop of one task. `h`, `c`: `[b1-b0, P]`, `[b1-b0, H]`, in the initial state,
 /// out the final state. `y`: `[T, B, P]` outputs (padded rows stay as they were: zero).
 /// With `cache = None` this is inference: nothing is kept per step.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward_task(
     w: &DirWeights,
     gx: &[f32], // [T, B, G*H]
@@ -234,6 +255,8 @@ pub(crate) fn forward_task(
     let mut rec = vec![0.0; nb * gh]; // [n, G*H] recurrent part of the pre-activations
     let mut gates_tmp = vec![0.0; if cache.is_none() { nb * gh } else { 0 }]; // [n, G*H]
     let mut m_tmp = vec![0.0; nb * hid]; // [n, H] LSTM m (projection) or GRU a, when not cached
+    let mut y = y.claim(rows.b0, rows.b1);
+    let mut cache = cache.map(|c| c.claim(rows.b0, rows.b1));
     // `y[n, cols] = x[n, k] · Wᵀ` for a row-major weight `w[cols, k]`, packed or not.
     let times_t = |y: &mut [f32],
                    x: &[f32],
@@ -262,26 +285,25 @@ pub(crate) fn forward_task(
         }
         let (r0, r1) = (rows.b0, rows.b0 + n);
         let hc = &mut h[..n * p];
-        // SAFETY (all `rows_mut` below): this task alone owns batch rows b0..b1.
-        if let Some(cache) = cache {
-            unsafe { cache.h_prev.rows_mut(t, r0, r1) }.copy_from_slice(hc);
-            if let Some(cp) = &cache.c_prev {
-                unsafe { cp.rows_mut(t, r0, r1) }.copy_from_slice(&c[..n * hid]);
+        if let Some(cache) = &mut cache {
+            cache.h_prev.rows_mut(t, n).copy_from_slice(hc);
+            if let Some(cp) = &mut cache.c_prev {
+                cp.rows_mut(t, n).copy_from_slice(&c[..n * hid]);
             }
         }
         let rec = &mut rec[..n * gh];
         times_t(rec, hc, n, w.packed_hh.as_ref(), w.w_hh, p, gh);
         let gx_t = &gx[(t * rows.batch + r0) * gh..(t * rows.batch + r1) * gh];
-        let gates = match cache {
-            Some(cache) => unsafe { cache.gates.rows_mut(t, r0, r1) },
-            None => &mut gates_tmp[..n * gh],
+        let (gates, m_cache, a_cache) = match &mut cache {
+            Some(c) => (c.gates.rows_mut(t, n), c.m.as_mut(), c.a.as_mut()),
+            None => (&mut gates_tmp[..n * gh], None, None),
         };
         match w.cell {
             CellKind::Lstm => match w.w_hr {
                 None => lstm::forward_rows(gx_t, rec, &mut c[..n * hid], gates, hc, hid),
                 Some(w_hr) => {
-                    let m = match cache.and_then(|c| c.m.as_ref()) {
-                        Some(m) => unsafe { m.rows_mut(t, r0, r1) },
+                    let m = match m_cache {
+                        Some(m) => m.rows_mut(t, n),
                         None => &mut m_tmp[..n * hid],
                     };
                     lstm::forward_rows(gx_t, rec, &mut c[..n * hid], gates, m, hid);
@@ -289,8 +311,8 @@ pub(crate) fn forward_task(
                 }
             },
             CellKind::Gru => {
-                let a = match cache.and_then(|c| c.a.as_ref()) {
-                    Some(a) => unsafe { a.rows_mut(t, r0, r1) },
+                let a = match a_cache {
+                    Some(a) => a.rows_mut(t, n),
                     None => &mut m_tmp[..n * hid],
                 };
                 gru::forward_rows(gx_t, rec, &w.bias_hn, hc, gates, a, hid);
@@ -300,7 +322,7 @@ pub(crate) fn forward_task(
                 gates.copy_from_slice(hc);
             }
         }
-        unsafe { y.rows_mut(t, r0, r1) }.copy_from_slice(hc);
+        y.rows_mut(t, n).copy_from_slice(hc);
     }
 }
 
@@ -354,6 +376,9 @@ pub(crate) fn backward_task<'c>(
     let nb = rows.b1 - rows.b0;
     let mut dm_tmp = vec![0.0; if w.w_hr.is_some() { nb * hid } else { 0 }]; // [n, H]
     let packed_hh = w.packed_hh.as_ref().expect("backward packs W_hh");
+    let mut dgx = dgx.claim(rows.b0, rows.b1);
+    let mut dgh = dgh.map(|s| s.claim(rows.b0, rows.b1));
+    let mut dh_out = dh_out.map(|s| s.claim(rows.b0, rows.b1));
     for s in (0..steps).rev() {
         let t = w.time(s, steps);
         let n = rows.running(t);
@@ -366,12 +391,11 @@ pub(crate) fn backward_task<'c>(
         for (d, u) in dhc.iter_mut().zip(dy_t) {
             *d += u;
         }
-        // The cache is read-only here; the gradient buffers are written through `SharedRows`.
+        // The cache is read-only here; the gradient buffers are written through claimed rows.
         let base = t * rows.batch;
         let at = |buf: &'c [f32], width: usize| &buf[(base + r0) * width..(base + r1) * width];
         let gates = at(&cache.gates, gh);
-        // SAFETY (all `rows_mut` below): this task alone owns batch rows b0..b1.
-        let dg = unsafe { dgx.rows_mut(t, r0, r1) };
+        let dg = dgx.rows_mut(t, n);
         match w.cell {
             CellKind::Lstm => {
                 let c_prev = at(&cache.c_prev, hid);
@@ -379,8 +403,8 @@ pub(crate) fn backward_task<'c>(
                 match w.w_hr {
                     None => lstm::backward_rows(gates, c_prev, dhc, dc, dg, hid),
                     Some(_) => {
-                        let store = dh_out.expect("projection buffers");
-                        unsafe { store.rows_mut(t, r0, r1) }.copy_from_slice(dhc);
+                        let store = dh_out.as_mut().expect("projection buffers");
+                        store.rows_mut(t, n).copy_from_slice(dhc);
                         let dm = &mut dm_tmp[..n * hid];
                         let packed_hr = w.packed_hr.as_ref().expect("backward packs W_hr");
                         gemm_packed(dm, hid, dhc, p, n, packed_hr, false, gemm_threads);
@@ -392,7 +416,7 @@ pub(crate) fn backward_task<'c>(
             CellKind::Gru => {
                 let a = at(&cache.a, hid);
                 let h_prev = at(&cache.h_prev, p);
-                let dgh = unsafe { dgh.expect("gru buffers").rows_mut(t, r0, r1) };
+                let dgh = dgh.as_mut().expect("gru buffers").rows_mut(t, n);
                 gru::backward_rows(gates, a, h_prev, dhc, dg, dgh, hid);
                 gemm_packed(dhc, p, dgh, gh, n, packed_hh, true, gemm_threads);
             }

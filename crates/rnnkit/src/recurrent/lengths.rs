@@ -65,6 +65,13 @@ impl BatchOrder {
 
     /// `[T, B, F]` in the caller's order → flat `[T·B, F]` in sorted order.
     pub fn gather_steps(&self, x: ArrayView3<f32>) -> Vec<f32> {
+        if self.perm.is_none() {
+            // Already in order: one copy (a memcpy when the view is contiguous).
+            return match x.as_slice() {
+                Some(s) => s.to_vec(),
+                None => x.iter().copied().collect(),
+            };
+        }
         let (steps, batch, feat) = x.dim();
         let mut out = Vec::with_capacity(steps * batch * feat);
         for step in x.axis_iter(Axis(0)) {
@@ -77,6 +84,10 @@ impl BatchOrder {
 
     /// Flat `[T·B, F]` in sorted order → `[T, B, F]` in the caller's order.
     pub fn scatter_steps(&self, x: &[f32], steps: usize, feat: usize) -> Array3<f32> {
+        if self.perm.is_none() {
+            return Array3::from_shape_vec((steps, self.batch, feat), x.to_vec())
+                .expect("buffer holds [T, B, F]");
+        }
         let mut out = Array3::zeros((steps, self.batch, feat));
         for (t, mut step) in out.axis_iter_mut(Axis(0)).enumerate() {
             for k in 0..self.batch {

@@ -117,6 +117,8 @@ pub struct InputGrads {
 
 /// What a training forward pass keeps for backward. Opaque; one per forward call.
 pub struct RnnCache {
+    /// The config of the stack that made it (backward checks it is given to the same shape).
+    config: RnnConfig,
     order: BatchOrder,
     steps: usize,
     layers: Vec<LayerCache>,
@@ -161,9 +163,16 @@ impl Rnn {
         &mut self.params
     }
 
-    /// Sets the inter-layer dropout probability (e.g. 0 to evaluate without it).
-    pub fn set_dropout(&mut self, p: f32) {
-        self.config.dropout = p;
+    /// Sets the inter-layer dropout probability (e.g. 0 to evaluate without it); it must be in
+    /// `[0, 1)`.
+    pub fn set_dropout(&mut self, p: f32) -> Result<()> {
+        let config = RnnConfig {
+            dropout: p,
+            ..self.config.clone()
+        };
+        config.validate()?;
+        self.config = config;
+        Ok(())
     }
 
     /// Inference forward: nothing is kept per step. `lengths` (each in `1..=T`, any order)
@@ -350,7 +359,7 @@ impl Rnn {
                 mask,
                 dirs: caches,
             });
-            x = interleave_directions(&ys, steps * batch, p);
+            x = interleave_directions(&mut ys, steps * batch, p);
         }
 
         let out_feat = d * p;
@@ -368,6 +377,7 @@ impl Rnn {
             c
         });
         let cache = training.then_some(RnnCache {
+            config: cfg.clone(),
             order,
             steps,
             layers: layer_caches,
@@ -391,6 +401,14 @@ impl Rnn {
         grads: &mut RnnParams,
     ) -> Result<InputGrads> {
         let cfg = &self.config;
+        if cache.config != *cfg {
+            return Err(Error::Config(
+                "the cache was made by a stack of another shape; pass the cache of this stack's \
+                 own forward_train"
+                    .into(),
+            ));
+        }
+        self.params.check(cfg)?;
         grads
             .check(cfg)
             .map_err(|e| Error::Params(format!("gradient buffer: {e}")))?;
@@ -608,9 +626,9 @@ fn run_tasks<T: Send, F: Fn(T) + Sync>(tasks: Vec<T>, run: F) {
 }
 
 /// `[T·B, D·P]` from per-direction `[T·B, P]` buffers (forward first, as PyTorch concatenates).
-fn interleave_directions(ys: &[Vec<f32>], rows: usize, p: usize) -> Vec<f32> {
+fn interleave_directions(ys: &mut [Vec<f32>], rows: usize, p: usize) -> Vec<f32> {
     if ys.len() == 1 {
-        return ys[0].clone();
+        return std::mem::take(&mut ys[0]);
     }
     let d = ys.len();
     let mut out = vec![0.0; rows * d * p];
