@@ -127,13 +127,45 @@ pub fn matmul(
             return;
         }
     }
-    let parallelism = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
+    // Parallel products are split by rows of the output into one contiguous block per thread:
+    // one fork-join per product. (The library's own rayon splitting forks many small jobs, and
+    // on small products the thread wake-ups cost more than they save.)
+    if threads > 1 && m >= 2 * 16 && m * n * k >= 1 << 21 {
+        let parts = threads.min(m / 16);
+        let rows_per = m.div_ceil(parts);
+        let chunks: Vec<(usize, &mut [f32])> = dst
+            .chunks_mut(rows_per * ld_dst)
+            .enumerate()
+            .map(|(i, c)| (i * rows_per, c))
+            .collect();
+        rayon::scope(|s| {
+            for (r0, chunk) in chunks {
+                s.spawn(move |_| {
+                    let rows = rows_per.min(m - r0);
+                    let a_part = MatRef {
+                        data: &a.data[r0 * a.row_stride..],
+                        rows,
+                        ..a
+                    };
+                    gemm_serial(chunk, ld_dst, a_part, b, accumulate);
+                });
+            }
+        });
     } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: every index the views and dst can reach was bounds-checked above; dst is a unique
-    // borrow, so it aliases neither input.
+        gemm_serial(dst, ld_dst, a, b, accumulate);
+    }
+}
+
+/// One thread of [`matmul`]: the `gemm` crate without parallelism. Views are bounds-checked.
+fn gemm_serial(dst: &mut [f32], ld_dst: usize, a: MatRef<'_>, b: MatRef<'_>, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    for v in [a, b] {
+        let last = (v.rows - 1) * v.row_stride + (v.cols - 1) * v.col_stride;
+        assert!(last < v.data.len(), "matrix view out of bounds");
+    }
+    assert!(dst.len() >= (m - 1) * ld_dst + n, "destination too short");
+    // SAFETY: every index the views and dst can reach was bounds-checked just above; dst is a
+    // unique borrow, so it aliases neither input.
     unsafe {
         gemm::gemm(
             m,
@@ -154,7 +186,7 @@ pub fn matmul(
             false,
             false,
             false,
-            parallelism,
+            gemm::Parallelism::None,
         );
     }
 }
