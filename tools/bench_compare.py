@@ -77,6 +77,25 @@ def fmt_tok(v):
     return f"{v:.2f}"
 
 
+# GEMM floating-point operations per token of each case (2·m·n·k per product): training is forward
+# (2·G·H·(I_k + P) per layer and token) plus backward (twice that); streaming is forward only. The
+# cross-entropy and decoder of ptb-small-train are not counted.
+FLOP_PER_TOKEN = {
+    "lstm-small": 6 * 256 * (32 + 64),
+    "lstm-med": 2 * 6 * 1024 * (256 + 256),
+    "lstm-large": 6 * 4096 * (1024 + 1024),
+    "gru-med": 2 * 6 * 768 * (256 + 256),
+    "rnn-med": 2 * 6 * 256 * (256 + 256),
+    "lstm-stream": 2 * 2 * 1024 * (256 + 256),
+}
+
+
+def fmt_gflops(case, tokens_per_s):
+    if tokens_per_s is None or case not in FLOP_PER_TOKEN:
+        return "n/a"
+    return f"{FLOP_PER_TOKEN[case] * tokens_per_s / 1e9:.1f}"
+
+
 def machine_line() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -88,6 +107,33 @@ def machine_line() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
+def render_saved(path: str, out: str | None) -> int:
+    """Prints (and optionally writes) the table of a saved --json-out file."""
+    with open(path) as f:
+        saved = json.load(f)
+    med = {(r["side"], r["case"], r["threads"]): statistics.median(r["tokens_per_s"]) for r in saved["samples"]}
+    cases = [c for c in CASES if any(k[1] == c for k in med)]
+    threads = sorted({k[2] for k in med})
+    lines = [
+        f"rnnkit vs PyTorch {saved['torch_version']} (CPU), median tokens/s of {saved['rounds']} round(s)",
+        "",
+        "| case | threads | rnnkit tok/s | torch tok/s | rnnkit/torch | rnnkit GFLOP/s | torch GFLOP/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in threads:
+        for case in cases:
+            a, b = med.get(("rnnkit", case, n)), med.get(("torch", case, n))
+            ratio = f"{a / b:.3g}" if a is not None and b else "n/a"
+            lines.append(f"| {case} | {n} | {fmt_tok(a)} | {fmt_tok(b)} | {ratio} | "
+                         f"{fmt_gflops(case, a)} | {fmt_gflops(case, b)} |")
+    table = "\n".join(lines) + "\n"
+    print(table, end="")
+    if out:
+        with open(out, "w") as f:
+            f.write(table)
+    return 0
 
 
 def main(argv=None) -> int:
@@ -106,7 +152,10 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=600, help="seconds allowed for one run (default 600)")
     ap.add_argument("--out", help="also write the markdown table to this file")
     ap.add_argument("--json-out", help="also write all measurements (every round) as JSON to this file")
+    ap.add_argument("--from-json", help="run nothing: print the table of a file written by --json-out")
     args = ap.parse_args(argv)
+    if args.from_json:
+        return render_saved(args.from_json, args.out)
 
     cases = [n.strip() for c in args.case for n in c.split(",") if n.strip()] or list(CASES)
     threads = [int(t) for t in args.threads.split(",") if t.strip()]
@@ -163,14 +212,15 @@ def main(argv=None) -> int:
         f"rnnkit vs PyTorch {torch_version} (CPU), median tokens/s of {args.rounds} round(s), "
         f"{datetime.date.today().isoformat()}; {machine_line()}; load average {load_start:.2f} at start",
         "",
-        "| case | threads | rnnkit tok/s | torch tok/s | rnnkit/torch |",
-        "|---|---:|---:|---:|---:|",
+        "| case | threads | rnnkit tok/s | torch tok/s | rnnkit/torch | rnnkit GFLOP/s | torch GFLOP/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for n in threads:
         for case in cases:
             a, b = med("rnnkit", case, n), med("torch", case, n)
             ratio = f"{a / b:.3g}" if a is not None and b else "n/a"
-            lines.append(f"| {case} | {n} | {fmt_tok(a)} | {fmt_tok(b)} | {ratio} |")
+            lines.append(f"| {case} | {n} | {fmt_tok(a)} | {fmt_tok(b)} | {ratio} | "
+                         f"{fmt_gflops(case, a)} | {fmt_gflops(case, b)} |")
     table = "\n".join(lines) + "\n"
     print(table, end="")
     if args.out:
