@@ -23,6 +23,8 @@ pub mod config;
 pub mod error;
 pub mod init;
 pub mod io;
+pub mod nn;
+pub mod optim;
 pub mod params;
 pub mod recurrent;
 pub mod reference;

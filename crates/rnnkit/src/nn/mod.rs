@@ -1,0 +1,1 @@
+//! Layers around the recurrent stack (in progress: issue 3).
