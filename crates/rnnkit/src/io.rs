@@ -30,7 +30,8 @@ fn format_err(path: &Path, msg: impl Into<String>) -> Error {
 }
 
 impl TensorFile {
-    /// Reads a safetensors file holding f32 and i64 tensors (other dtypes are an error).
+    /// Reads a safetensors file holding f32 and i64 tensors (i32 is read as i64; other dtypes are
+    /// an error naming the tensor).
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             path: path.display().to_string(),
@@ -61,6 +62,15 @@ impl TensorFile {
                     out.f32
                         .insert(name, ArrayD::from_shape_vec(shape, v).expect("sized"));
                 }
+                Dtype::I32 => {
+                    // Accepted for integer tensors written by other tools; kept as i64.
+                    let v = data
+                        .chunks_exact(4)
+                        .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")) as i64)
+                        .collect();
+                    out.i64
+                        .insert(name, ArrayD::from_shape_vec(shape, v).expect("sized"));
+                }
                 Dtype::I64 => {
                     let v = data
                         .chunks_exact(8)
@@ -73,7 +83,7 @@ impl TensorFile {
                     return Err(format_err(
                         path,
                         format!(
-                            "tensor `{name}` has dtype {other:?}; only F32 and I64 are supported"
+                            "tensor `{name}` has dtype {other:?}; only F32 and I64 (or I32) are supported"
                         ),
                     ));
                 }

@@ -161,3 +161,44 @@ fn case_files_with_bad_tensors_are_clear_errors() {
         "`hidden_size` is missing",
     );
 }
+
+#[test]
+fn i32_lengths_from_other_tools_are_accepted() {
+    use safetensors::tensor::TensorView;
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/cases/gru_l1_uni_varlen.safetensors");
+    let case = TensorFile::read(&src).unwrap();
+    let lengths: Vec<i32> = case.i64["lengths"].iter().map(|&v| v as i32).collect();
+    let mut f32_bytes: Vec<(String, Vec<usize>, Vec<u8>)> = case
+        .f32
+        .iter()
+        .map(|(n, a)| {
+            (
+                n.clone(),
+                a.shape().to_vec(),
+                a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    f32_bytes.sort();
+    let len_bytes: Vec<u8> = lengths.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut views: Vec<(String, TensorView)> = f32_bytes
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    views.push((
+        "lengths".into(),
+        TensorView::new(safetensors::Dtype::I32, vec![lengths.len()], &len_bytes).unwrap(),
+    ));
+    let bytes = safetensors::serialize(views, Some(case.metadata.clone())).unwrap();
+    let path = temp_dir("i32").join("case.safetensors");
+    std::fs::write(&path, bytes).unwrap();
+    let parsed = VerifyCase::read(&path).unwrap();
+    let want: Vec<usize> = lengths.iter().map(|&v| v as usize).collect();
+    assert_eq!(parsed.lengths, Some(want));
+}
