@@ -255,6 +255,7 @@ pub(crate) fn forward_task(
     let mut rec = vec![0.0; nb * gh]; // [n, G*H] recurrent part of the pre-activations
     let mut gates_tmp = vec![0.0; if cache.is_none() { nb * gh } else { 0 }]; // [n, G*H]
     let mut m_tmp = vec![0.0; nb * hid]; // [n, H] LSTM m (projection) or GRU a, when not cached
+    let has_cache = cache.is_some();
     let mut y = y.claim(rows.b0, rows.b1);
     let mut cache = cache.map(|c| c.claim(rows.b0, rows.b1));
     // `y[n, cols] = x[n, k] · Wᵀ` for a row-major weight `w[cols, k]`, packed or not.
@@ -319,7 +320,9 @@ pub(crate) fn forward_task(
             }
             CellKind::RnnTanh | CellKind::RnnRelu => {
                 rnn::forward_rows(gx_t, rec, hc, w.cell == CellKind::RnnRelu);
-                gates.copy_from_slice(hc);
+                if has_cache {
+                    gates.copy_from_slice(hc); // backward reads φ' from the outputs
+                }
             }
         }
         y.rows_mut(t, n).copy_from_slice(hc);

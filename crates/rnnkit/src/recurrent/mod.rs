@@ -323,7 +323,7 @@ impl Rnn {
                     &mut h_n[layer * d..(layer + 1) * d],
                     &mut c_n[layer * d..(layer + 1) * d],
                 );
-                let chunks = batch_chunks(batch, threads, d);
+                let chunks = batch_chunks(order.active(), batch, threads, d);
                 let mut tasks = Vec::new();
                 for (dir, (h, c)) in hs.iter_mut().zip(cs.iter_mut()).enumerate() {
                     let h_parts = split_rows(h, &chunks, p);
@@ -478,7 +478,7 @@ impl Rnn {
                         (SharedRows::new(&mut b.dgx, steps, batch, gh), dgh, dho)
                     })
                     .collect();
-                let chunks = batch_chunks(batch, threads, d);
+                let chunks = batch_chunks(order.active(), batch, threads, d);
                 let mut tasks = Vec::new();
                 let (dhs, dcs) = (
                     &mut dh[layer * d..(layer + 1) * d],
@@ -586,12 +586,59 @@ fn check_state(cfg: &RnnConfig, s: &RnnState, batch: usize, what: &str) -> Resul
 
 /// Batch ranges for the time-loop tasks: the directions run side by side, and each direction's
 /// batch is split so that all threads have work. Each range keeps at least 4 rows, below which
-/// the per-step GEMMs get too thin to pay for a thread.
-fn batch_chunks(batch: usize, threads: usize, directions: usize) -> Vec<(usize, usize)> {
-    let per_dir = (threads / directions).max(1).min(batch.div_ceil(4)).max(1);
-    (0..per_dir)
-        .map(|j| (j * batch / per_dir, (j + 1) * batch / per_dir))
-        .collect()
+/// the per-step GEMMs get too thin to pay for a thread. The batch is sorted longest first, so
+/// equal row counts would give the first range the most steps: boundaries are placed at equal
+/// shares of the total work (the sum of the lengths) instead.
+fn batch_chunks(
+    active: &[usize],
+    batch: usize,
+    threads: usize,
+    directions: usize,
+) -> Vec<(usize, usize)> {
+    let parts = (threads / directions).max(1).min(batch.div_ceil(4)).max(1);
+    // Row b runs for len(b) = #{t : active[t] > b} steps; work before row b is the prefix sum.
+    let mut prefix = vec![0usize; batch + 1];
+    for b in 0..batch {
+        let len = active.iter().filter(|&&a| a > b).count();
+        prefix[b + 1] = prefix[b] + len;
+    }
+    let total = prefix[batch];
+    let mut bounds = vec![0];
+    for j in 1..parts {
+        let goal = total * j / parts;
+        let prev = *bounds.last().expect("starts with 0");
+        // First row boundary at or past the goal, leaving at least one row per range.
+        let b = (prev + 1..batch)
+            .find(|&b| prefix[b] >= goal)
+            .unwrap_or(batch - 1);
+        bounds.push(b.min(batch - (parts - j)));
+    }
+    bounds.push(batch);
+    bounds.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_chunks;
+
+    #[test]
+    fn chunks_tile_the_batch_and_balance_work() {
+        // Equal lengths: equal halves.
+        assert_eq!(batch_chunks(&[8; 5], 8, 2, 1), vec![(0, 4), (4, 8)]);
+        // One thread per direction: the whole batch each.
+        assert_eq!(batch_chunks(&[8; 5], 8, 2, 2), vec![(0, 8)]);
+        // Lengths 10,10,2,2,2,2,2,2 (sorted): work 36, so the first range is the two long rows.
+        let active: Vec<usize> = (0..10).map(|t| if t < 2 { 8 } else { 2 }).collect();
+        assert_eq!(batch_chunks(&active, 8, 2, 1), vec![(0, 2), (2, 8)]);
+        // Small batches stay whole.
+        assert_eq!(batch_chunks(&[3; 4], 3, 2, 1), vec![(0, 3)]);
+        for (batch, threads) in [(9, 3), (17, 4), (64, 2), (5, 2)] {
+            let c = batch_chunks(&[batch; 3], batch, threads, 1);
+            assert_eq!(c.first().unwrap().0, 0);
+            assert_eq!(c.last().unwrap().1, batch);
+            assert!(c.windows(2).all(|w| w[0].1 == w[1].0 && w[0].0 < w[0].1));
+        }
+    }
 }
 
 /// Splits a `[B, W]` buffer into the row ranges of `chunks` (which tile `0..B` in order).
