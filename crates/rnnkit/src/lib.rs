@@ -28,6 +28,7 @@ pub mod optim;
 pub mod params;
 pub mod recurrent;
 pub mod reference;
+pub mod train;
 pub mod verify;
 
 pub use config::{CellKind, RnnConfig};
