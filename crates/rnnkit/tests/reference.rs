@@ -176,6 +176,16 @@ fn run_case(case: &Case, threads: usize, seed: u64) -> Vec<String> {
     failures
 }
 
+/// Fails with every mismatch listed, worst differences per tensor included.
+fn assert_no_mismatch(failed: &[String]) {
+    assert!(
+        failed.is_empty(),
+        "{} mismatches:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
 fn grid() -> Vec<Case> {
     let mut cases = Vec::new();
     for cell in [
@@ -259,12 +269,7 @@ fn fast_path_matches_reference_on_the_grid() {
             }
         }
     }
-    assert!(
-        failed.is_empty(),
-        "{} mismatches:\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
+    assert_no_mismatch(&failed);
 }
 
 #[test]
@@ -305,12 +310,7 @@ fn edge_cases_match_reference() {
             ));
         }
     }
-    assert!(
-        failed.is_empty(),
-        "{} mismatches:\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
+    assert_no_mismatch(&failed);
 }
 
 #[test]
