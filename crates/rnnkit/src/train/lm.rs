@@ -1,0 +1,329 @@
+//! The language model of PyTorch's word_language_model example: embedding → recurrent stack →
+//! linear decoder → softmax cross-entropy, trained chunk by chunk with truncated BPTT.
+//!
+//! Parameter names are that example's (`embedding.weight`, `rnn.weight_ih_l0`, …,
+//! `decoder.weight`, `decoder.bias`), so a saved model loads into the PyTorch model with
+//! `load_state_dict`.
+//!
+//! Forward for a chunk of `T` steps of `B` streams (ids `x`, targets `y`, both `[T, B]`):
+//!
+//! ```text
+//! e = E[x]                       [T·B, D]   embedding rows
+//! h, state' = rnn(e, state)      [T, B, H]  state carried from the previous chunk, detached
+//! z = h Wᵀ + b                   [T·B, V]   logits
+//! L = mean −log softmax(z)[y]
+//! ```
+//!
+//! Backward walks the same path in reverse: `dz` from the fused cross-entropy, `dh = dz W`,
+//! `dW += dzᵀ h`, `de` from the stack's backward, scattered into `dE` by id.
+
+use crate::config::RnnConfig;
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::nn::{CrossEntropy, Embedding, Linear};
+use crate::params::RnnParams;
+use crate::recurrent::{Rnn, RnnState, Upstream};
+use ndarray::{Array2, Array3, ArrayD, ArrayView2};
+use rand::RngCore;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+
+/// Embedding → recurrent stack → decoder.
+#[derive(Clone, Debug)]
+pub struct LanguageModel {
+    /// `[V, D]` token embeddings (`embedding.weight`).
+    pub embedding: Embedding,
+    /// The recurrent stack (`rnn.*`); its `input_size` is `D`.
+    pub rnn: Rnn,
+    /// `[V, H·dirs]` → logits (`decoder.weight`, `decoder.bias`).
+    pub decoder: Linear,
+}
+
+/// Gradients of a [`LanguageModel`], same shapes; backward adds into them.
+#[derive(Clone, Debug)]
+pub struct LmGrads {
+    /// `[V, D]`.
+    pub embedding: Array2<f32>,
+    /// Recurrent stack.
+    pub rnn: RnnParams,
+    /// Decoder.
+    pub decoder: Linear,
+}
+
+/// What one chunk reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChunkLoss {
+    /// Mean cross-entropy over the chunk (nats per token).
+    pub loss: f32,
+    /// Summed negative log-likelihood, for perplexity over many chunks.
+    pub nll_sum: f64,
+    /// Tokens counted.
+    pub count: usize,
+}
+
+impl LanguageModel {
+    /// A model with PyTorch's default initialization, seeded.
+    ///
+    /// ```
+    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::{CellKind, RnnConfig};
+    /// let lm = LanguageModel::new(50, RnnConfig::new(CellKind::Lstm, 8, 16), 0).unwrap();
+    /// assert_eq!(lm.vocab_size(), 50);
+    /// ```
+    pub fn new(vocab: usize, rnn: RnnConfig, seed: u64) -> Result<Self> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let embedding = Embedding::new(vocab, rnn.input_size, None, &mut rng)?;
+        let decoder = Linear::new(rnn.output_size(), vocab, true, &mut rng);
+        let rnn = Rnn::new(rnn, &Init::default(), seed.wrapping_add(1))?;
+        Ok(LanguageModel {
+            embedding,
+            rnn,
+            decoder,
+        })
+    }
+
+    /// Vocabulary size `V`.
+    pub fn vocab_size(&self) -> usize {
+        self.embedding.num_embeddings()
+    }
+
+    /// Zeroed gradient buffers.
+    pub fn zero_grads(&self) -> LmGrads {
+        LmGrads {
+            embedding: Array2::zeros(self.embedding.weight.dim()),
+            rnn: RnnParams::zeros(self.rnn.config()),
+            decoder: self.decoder.zeros_like(),
+        }
+    }
+
+    /// Every parameter under PyTorch's names.
+    pub fn named_tensors(&self) -> BTreeMap<String, ArrayD<f32>> {
+        let mut out = BTreeMap::new();
+        out.insert(
+            "embedding.weight".into(),
+            self.embedding.weight.clone().into_dyn(),
+        );
+        for (name, a) in self.rnn.params().to_named_arrays(self.rnn.config()) {
+            out.insert(format!("rnn.{name}"), a);
+        }
+        out.insert(
+            "decoder.weight".into(),
+            self.decoder.weight.clone().into_dyn(),
+        );
+        if let Some(b) = &self.decoder.bias {
+            out.insert("decoder.bias".into(), b.clone().into_dyn());
+        }
+        out
+    }
+
+    /// A model from PyTorch-named tensors (a `state_dict`); every tensor is checked.
+    pub fn from_named(rnn: RnnConfig, tensors: &BTreeMap<String, ArrayD<f32>>) -> Result<Self> {
+        let get2 = |name: &str| -> Result<Array2<f32>> {
+            let t = tensors
+                .get(name)
+                .ok_or_else(|| Error::Params(format!("missing tensor `{name}`")))?;
+            t.clone().into_dimensionality().map_err(|_| {
+                Error::Params(format!("`{name}` has shape {:?}, expected 2-D", t.shape()))
+            })
+        };
+        let embedding = Embedding::from_weight(get2("embedding.weight")?, None)?;
+        let params = RnnParams::from_named(&rnn, tensors, "rnn.")?;
+        let weight = get2("decoder.weight")?;
+        let bias = match tensors.get("decoder.bias") {
+            Some(b) => Some(b.clone().into_dimensionality().map_err(|_| {
+                Error::Params(format!(
+                    "`decoder.bias` has shape {:?}, expected 1-D",
+                    b.shape()
+                ))
+            })?),
+            None => None,
+        };
+        let (v, d) = embedding.weight.dim();
+        if d != rnn.input_size || weight.dim() != (v, rnn.output_size()) {
+            return Err(Error::Params(format!(
+                "embedding [{v}, {d}] and decoder {:?} do not fit a stack with input_size {} and \
+                 output size {}",
+                weight.shape(),
+                rnn.input_size,
+                rnn.output_size()
+            )));
+        }
+        if bias
+            .as_ref()
+            .is_some_and(|b: &ndarray::Array1<f32>| b.len() != v)
+        {
+            return Err(Error::Params(format!(
+                "`decoder.bias` must have {v} values"
+            )));
+        }
+        let known = tensors.keys().filter(|k| !k.starts_with("rnn.")).find(|k| {
+            !matches!(
+                k.as_str(),
+                "embedding.weight" | "decoder.weight" | "decoder.bias"
+            )
+        });
+        if let Some(extra) = known {
+            return Err(Error::Params(format!(
+                "unexpected tensor `{extra}` in a language model"
+            )));
+        }
+        Ok(LanguageModel {
+            embedding,
+            rnn: Rnn::from_params(rnn, params)?,
+            decoder: Linear { weight, bias },
+        })
+    }
+
+    /// Forward and backward over one chunk: `x`, `y` are `[T, B]` token ids; `state` is read
+    /// (and detached: no gradient flows into the previous chunk) and replaced by the final
+    /// state. Gradients are added into `grads`; `rng` draws inter-layer dropout.
+    pub fn train_chunk(
+        &self,
+        x: ArrayView2<u32>,
+        y: ArrayView2<u32>,
+        state: &mut RnnState,
+        grads: &mut LmGrads,
+        rng: &mut dyn RngCore,
+    ) -> Result<ChunkLoss> {
+        let (steps, batch) = check_chunk(x, y)?;
+        let ids: Vec<usize> = x.iter().map(|&t| t as usize).collect();
+        let targets: Vec<usize> = y.iter().map(|&t| t as usize).collect();
+        let emb = self.embedding.forward(&ids)?; // [T·B, D]
+        let emb3 = emb
+            .into_shape_with_order((steps, batch, self.rnn.config().input_size))
+            .expect("rows are T·B");
+        let (out, cache) = self
+            .rnn
+            .forward_train(emb3.view(), Some(state), None, rng)?;
+        let hidden = out.output.dim().2;
+        let h2 = out
+            .output
+            .into_shape_with_order((steps * batch, hidden))
+            .expect("[T·B, H]");
+        let logits = self.decoder.forward(h2.view())?; // [T·B, V]
+        let mut dlogits = Array2::zeros(logits.dim());
+        let ce = CrossEntropy::default().forward_backward(logits.view(), &targets, &mut dlogits)?;
+        drop(logits);
+        let dh = self
+            .decoder
+            .backward(h2.view(), dlogits.view(), &mut grads.decoder)?;
+        let dh3: Array3<f32> = dh
+            .into_shape_with_order((steps, batch, hidden))
+            .expect("[T, B, H]");
+        let dx = self
+            .rnn
+            .backward(&cache, &Upstream::output_only(dh3.view()), &mut grads.rnn)?;
+        let d = self.rnn.config().input_size;
+        let de = dx
+            .input
+            .into_shape_with_order((steps * batch, d))
+            .expect("[T·B, D]");
+        self.embedding
+            .backward(&ids, de.view(), &mut grads.embedding)?;
+        *state = out.state;
+        Ok(ChunkLoss {
+            loss: ce.loss,
+            nll_sum: ce.nll_sum,
+            count: ce.count,
+        })
+    }
+
+    /// Forward only (evaluation: no dropout, nothing kept), carrying `state`.
+    pub fn eval_chunk(
+        &self,
+        x: ArrayView2<u32>,
+        y: ArrayView2<u32>,
+        state: &mut RnnState,
+    ) -> Result<ChunkLoss> {
+        let (steps, batch) = check_chunk(x, y)?;
+        let ids: Vec<usize> = x.iter().map(|&t| t as usize).collect();
+        let targets: Vec<usize> = y.iter().map(|&t| t as usize).collect();
+        let emb = self.embedding.forward(&ids)?;
+        let emb3 = emb
+            .into_shape_with_order((steps, batch, self.rnn.config().input_size))
+            .expect("rows are T·B");
+        let out = self.rnn.forward(emb3.view(), Some(state), None)?;
+        let hidden = out.output.dim().2;
+        let h2 = out
+            .output
+            .into_shape_with_order((steps * batch, hidden))
+            .expect("[T·B, H]");
+        let logits = self.decoder.forward(h2.view())?;
+        let ce = CrossEntropy::default().forward(logits.view(), &targets)?;
+        *state = out.state;
+        Ok(ChunkLoss {
+            loss: ce.loss,
+            nll_sum: ce.nll_sum,
+            count: ce.count,
+        })
+    }
+
+    /// Visits every parameter with its gradient, in `state_dict` order (for optimizers).
+    pub fn for_each_param(&mut self, grads: &LmGrads, mut f: impl FnMut(&str, &mut [f32], &[f32])) {
+        f(
+            "embedding.weight",
+            self.embedding
+                .weight
+                .as_slice_mut()
+                .expect("standard layout"),
+            grads.embedding.as_slice().expect("standard layout"),
+        );
+        let cfg = self.rnn.config().clone();
+        let names: Vec<String> = crate::params::expected_shapes(&cfg)
+            .into_iter()
+            .map(|(n, _)| format!("rnn.{n}"))
+            .collect();
+        for ((name, p), g) in names
+            .iter()
+            .zip(self.rnn.params_mut().tensors_mut())
+            .zip(grads.rnn.tensors())
+        {
+            f(name, p, g);
+        }
+        f(
+            "decoder.weight",
+            self.decoder.weight.as_slice_mut().expect("standard layout"),
+            grads.decoder.weight.as_slice().expect("standard layout"),
+        );
+        if let (Some(b), Some(g)) = (&mut self.decoder.bias, &grads.decoder.bias) {
+            f(
+                "decoder.bias",
+                b.as_slice_mut().expect("standard layout"),
+                g.as_slice().expect("standard layout"),
+            );
+        }
+    }
+}
+
+impl LmGrads {
+    /// Sets every gradient to zero.
+    pub fn fill_zero(&mut self) {
+        self.embedding.fill(0.0);
+        self.rnn.fill_zero();
+        self.decoder.fill_zero();
+    }
+
+    /// Every gradient as a mutable slice (for clipping).
+    pub fn slices_mut(&mut self) -> Vec<&mut [f32]> {
+        let mut out: Vec<&mut [f32]> =
+            vec![self.embedding.as_slice_mut().expect("standard layout")];
+        out.extend(self.rnn.tensors_mut());
+        out.push(self.decoder.weight.as_slice_mut().expect("standard layout"));
+        if let Some(b) = &mut self.decoder.bias {
+            out.push(b.as_slice_mut().expect("standard layout"));
+        }
+        out
+    }
+}
+
+fn check_chunk(x: ArrayView2<u32>, y: ArrayView2<u32>) -> Result<(usize, usize)> {
+    if x.dim() != y.dim() || x.is_empty() {
+        return Err(Error::Shape(format!(
+            "inputs {:?} and targets {:?} must be the same non-empty [T, B]",
+            x.shape(),
+            y.shape()
+        )));
+    }
+    Ok(x.dim())
+}

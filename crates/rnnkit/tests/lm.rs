@@ -1,0 +1,102 @@
+//! The whole training step of a language model (embedding → LSTM → decoder → cross-entropy,
+//! clipping, SGD) against a committed PyTorch run: `tools/gen_lm_golden.py` (seed 20241124)
+//! trained the same tiny model on the same stream for 10 truncated-BPTT steps and stored the
+//! initial weights, the 10 losses and the final weights in `tests/fixtures/lm/tiny_lm.safetensors`.
+
+use ndarray::ArrayD;
+use rand::SeedableRng;
+use rnnkit::io::TensorFile;
+use rnnkit::train::lm::LanguageModel;
+use rnnkit::train::tbptt::{ChunkLength, batchify, chunks};
+use rnnkit::{CellKind, RnnConfig, RnnState};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn meta(file: &TensorFile, key: &str) -> f64 {
+    file.metadata[key].parse().unwrap()
+}
+
+#[test]
+fn first_ten_losses_match_pytorch() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/lm/tiny_lm.safetensors");
+    let file = TensorFile::read(&path).unwrap();
+    let (vocab, embed, hidden, layers) = (
+        meta(&file, "vocab") as usize,
+        meta(&file, "embed") as usize,
+        meta(&file, "hidden") as usize,
+        meta(&file, "layers") as usize,
+    );
+    let (batch, bptt, lr, clip, steps) = (
+        meta(&file, "batch") as usize,
+        meta(&file, "bptt") as usize,
+        meta(&file, "lr") as f32,
+        meta(&file, "clip") as f32,
+        meta(&file, "steps") as usize,
+    );
+    let weights: BTreeMap<String, ArrayD<f32>> = file
+        .f32
+        .iter()
+        .filter(|(k, _)| !k.starts_with("final.") && k.as_str() != "losses")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let cfg = RnnConfig::new(CellKind::Lstm, embed, hidden).num_layers(layers);
+    let mut lm = LanguageModel::from_named(cfg.clone(), &weights).unwrap();
+    assert_eq!(lm.vocab_size(), vocab);
+
+    let stream: Vec<u32> = file.i64["stream"].iter().map(|&t| t as u32).collect();
+    let data = batchify(&stream, batch).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let plan = chunks(data.nrows(), ChunkLength::Fixed(bptt), &mut rng).unwrap();
+    let mut state = RnnState::zeros(&cfg, batch);
+    let mut grads = lm.zero_grads();
+    let mut losses = Vec::new();
+    for chunk in plan.iter().take(steps) {
+        let x = data.slice(ndarray::s![chunk.start..chunk.start + chunk.len, ..]);
+        let y = data.slice(ndarray::s![
+            chunk.start + 1..chunk.start + chunk.len + 1,
+            ..
+        ]);
+        grads.fill_zero();
+        let out = lm
+            .train_chunk(x, y, &mut state, &mut grads, &mut rng)
+            .unwrap();
+        losses.push(out.loss);
+        // clip_grad_norm_(parameters, clip), then p -= lr · grad.
+        let mut slices = grads.slices_mut();
+        let norm = slices
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|&g| (g as f64) * (g as f64))
+            .sum::<f64>()
+            .sqrt() as f32;
+        let coef = clip / (norm + 1e-6);
+        if coef < 1.0 {
+            slices
+                .iter_mut()
+                .for_each(|s| s.iter_mut().for_each(|g| *g *= coef));
+        }
+        lm.for_each_param(&grads, |_, p, g| {
+            p.iter_mut().zip(g).for_each(|(p, g)| *p -= lr * g)
+        });
+    }
+    let want: Vec<f32> = file.f32["losses"].iter().copied().collect();
+    for (i, (g, w)) in losses.iter().zip(&want).enumerate() {
+        assert!(
+            (g - w).abs() < 2e-5,
+            "step {i}: loss {g} vs PyTorch {w}\nall: {losses:?}\nwant: {want:?}"
+        );
+    }
+    for (name, got) in lm.named_tensors() {
+        let want = &file.f32[&format!("final.{name}")];
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let diff = got
+            .iter()
+            .zip(want)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            diff <= 1e-4 * scale.max(1.0),
+            "{name}: max diff {diff} (scale {scale})"
+        );
+    }
+}
