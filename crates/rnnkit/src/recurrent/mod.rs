@@ -617,30 +617,6 @@ fn batch_chunks(
     bounds.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::batch_chunks;
-
-    #[test]
-    fn chunks_tile_the_batch_and_balance_work() {
-        // Equal lengths: equal halves.
-        assert_eq!(batch_chunks(&[8; 5], 8, 2, 1), vec![(0, 4), (4, 8)]);
-        // One thread per direction: the whole batch each.
-        assert_eq!(batch_chunks(&[8; 5], 8, 2, 2), vec![(0, 8)]);
-        // Lengths 10,10,2,2,2,2,2,2 (sorted): work 36, so the first range is the two long rows.
-        let active: Vec<usize> = (0..10).map(|t| if t < 2 { 8 } else { 2 }).collect();
-        assert_eq!(batch_chunks(&active, 8, 2, 1), vec![(0, 2), (2, 8)]);
-        // Small batches stay whole.
-        assert_eq!(batch_chunks(&[3; 4], 3, 2, 1), vec![(0, 3)]);
-        for (batch, threads) in [(9, 3), (17, 4), (64, 2), (5, 2)] {
-            let c = batch_chunks(&[batch; 3], batch, threads, 1);
-            assert_eq!(c.first().unwrap().0, 0);
-            assert_eq!(c.last().unwrap().1, batch);
-            assert!(c.windows(2).all(|w| w[0].1 == w[1].0 && w[0].0 < w[0].1));
-        }
-    }
-}
-
 /// Splits a `[B, W]` buffer into the row ranges of `chunks` (which tile `0..B` in order).
 fn split_rows<'a>(
     buf: &'a mut [f32],
@@ -698,4 +674,28 @@ fn split_directions(x: &[f32], rows: usize, d: usize, p: usize) -> Vec<Vec<f32>>
             y
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_chunks;
+
+    #[test]
+    fn chunks_tile_the_batch_and_balance_work() {
+        // Equal lengths: equal halves.
+        assert_eq!(batch_chunks(&[8; 5], 8, 2, 1), vec![(0, 4), (4, 8)]);
+        // One thread per direction: the whole batch each.
+        assert_eq!(batch_chunks(&[8; 5], 8, 2, 2), vec![(0, 8)]);
+        // Lengths 10,10,2,2,2,2,2,2 (sorted): work 36, so the first range is the two long rows.
+        let active: Vec<usize> = (0..10).map(|t| if t < 2 { 8 } else { 2 }).collect();
+        assert_eq!(batch_chunks(&active, 8, 2, 1), vec![(0, 2), (2, 8)]);
+        // Small batches stay whole.
+        assert_eq!(batch_chunks(&[3; 4], 3, 2, 1), vec![(0, 3)]);
+        for (batch, threads) in [(9, 3), (17, 4), (64, 2), (5, 2)] {
+            let c = batch_chunks(&[batch; 3], batch, threads, 1);
+            assert_eq!(c.first().unwrap().0, 0);
+            assert_eq!(c.last().unwrap().1, batch);
+            assert!(c.windows(2).all(|w| w[0].1 == w[1].0 && w[0].0 < w[0].1));
+        }
+    }
 }

@@ -118,8 +118,8 @@ mod tests {
             let mut seen = vec![0u32; rows];
             for ch in &c {
                 prop_assert!(ch.len >= 1);
-                for r in ch.start + 1..=ch.start + ch.len {
-                    seen[r] += 1;
+                for n in &mut seen[ch.start + 1..=ch.start + ch.len] {
+                    *n += 1;
                 }
             }
             prop_assert_eq!(seen[0], 0);
