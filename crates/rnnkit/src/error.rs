@@ -22,6 +22,9 @@ pub enum Error {
         /// What was wrong with it.
         msg: String,
     },
+    /// Training stopped because the loss or gradients kept being non-finite.
+    #[error("training diverged: {0}")]
+    Diverged(String),
     /// An I/O error with the path it happened on.
     #[error("{path}: {source}")]
     Io {

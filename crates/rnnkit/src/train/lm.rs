@@ -259,39 +259,47 @@ impl LanguageModel {
         })
     }
 
-    /// Visits every parameter with its gradient, in `state_dict` order (for optimizers).
-    pub fn for_each_param(&mut self, grads: &LmGrads, mut f: impl FnMut(&str, &mut [f32], &[f32])) {
-        f(
-            "embedding.weight",
-            self.embedding
-                .weight
-                .as_slice_mut()
-                .expect("standard layout"),
-            grads.embedding.as_slice().expect("standard layout"),
+    /// PyTorch names of every parameter, in `state_dict` order.
+    pub fn param_names(&self) -> Vec<String> {
+        let mut names = vec!["embedding.weight".to_string()];
+        names.extend(
+            crate::params::expected_shapes(self.rnn.config())
+                .into_iter()
+                .map(|(n, _)| format!("rnn.{n}")),
         );
-        let cfg = self.rnn.config().clone();
-        let names: Vec<String> = crate::params::expected_shapes(&cfg)
-            .into_iter()
-            .map(|(n, _)| format!("rnn.{n}"))
-            .collect();
-        for ((name, p), g) in names
-            .iter()
-            .zip(self.rnn.params_mut().tensors_mut())
-            .zip(grads.rnn.tensors())
-        {
-            f(name, p, g);
+        names.push("decoder.weight".into());
+        if self.decoder.bias.is_some() {
+            names.push("decoder.bias".into());
         }
-        f(
-            "decoder.weight",
-            self.decoder.weight.as_slice_mut().expect("standard layout"),
-            grads.decoder.weight.as_slice().expect("standard layout"),
-        );
+        names
+    }
+
+    /// Every parameter with its gradient, in the order of [`LanguageModel::param_names`].
+    pub fn params_and_grads<'a>(
+        &'a mut self,
+        grads: &'a LmGrads,
+    ) -> Vec<(&'a mut [f32], &'a [f32])> {
+        let std = "standard layout";
+        let mut out: Vec<(&mut [f32], &[f32])> = vec![(
+            self.embedding.weight.as_slice_mut().expect(std),
+            grads.embedding.as_slice().expect(std),
+        )];
+        out.extend(self.rnn.params_mut().tensors_mut().zip(grads.rnn.tensors()));
+        out.push((
+            self.decoder.weight.as_slice_mut().expect(std),
+            grads.decoder.weight.as_slice().expect(std),
+        ));
         if let (Some(b), Some(g)) = (&mut self.decoder.bias, &grads.decoder.bias) {
-            f(
-                "decoder.bias",
-                b.as_slice_mut().expect("standard layout"),
-                g.as_slice().expect("standard layout"),
-            );
+            out.push((b.as_slice_mut().expect(std), g.as_slice().expect(std)));
+        }
+        out
+    }
+
+    /// Visits every parameter with its gradient, in `state_dict` order.
+    pub fn for_each_param(&mut self, grads: &LmGrads, mut f: impl FnMut(&str, &mut [f32], &[f32])) {
+        let names = self.param_names();
+        for (name, (p, g)) in names.iter().zip(self.params_and_grads(grads)) {
+            f(name, p, g);
         }
     }
 }

@@ -1,5 +1,7 @@
-//! Training: the stream layout of truncated backpropagation through time (and, as issue 3
-//! lands, models, the loop and checkpoints).
+//! Training: the language model, the stream layout of truncated backpropagation through time,
+//! the training loop and checkpoints that resume exactly.
 
+pub mod checkpoint;
 pub mod lm;
 pub mod tbptt;
+pub mod trainer;

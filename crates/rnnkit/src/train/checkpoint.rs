@@ -1,0 +1,184 @@
+//! Checkpoints: everything a run needs to continue exactly where it stopped — weights under
+//! PyTorch's names, optimizer state, the recurrent state carried between chunks, the RNG's
+//! exact position, schedule state, data position, counters and the resolved config — in one
+//! safetensors file written atomically (temp file, fsync, rename), so a crash leaves either the
+//! previous checkpoint or the new one, never a torn file.
+//!
+//! Layout: model tensors by name (`embedding.weight`, `rnn.weight_ih_l0`, …), optimizer state
+//! as `optim.<key>` 1-D tensors, the carried state as `state.h` / `state.c`; the metadata holds
+//! `format` (`rnnkit-checkpoint-1`), `progress` (JSON of [`Progress`]) and `config` (the
+//! resolved training config as JSON).
+
+use crate::error::{Error, Result};
+use crate::io::TensorFile;
+use crate::optim::{ClipStats, ScheduleState};
+use crate::recurrent::RnnState;
+use ndarray::{Array1, ArrayD, Ix3};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+const FORMAT: &str = "rnnkit-checkpoint-1";
+
+/// The exact position of a ChaCha8 stream (seed, stream, word position).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RngState {
+    /// The 32-byte seed.
+    pub seed: [u8; 32],
+    /// Stream id.
+    pub stream: u64,
+    /// Position in the stream, in 32-bit words (a decimal string: JSON numbers lose u128s).
+    pub word_pos: String,
+}
+
+impl RngState {
+    /// Captures `rng`'s position.
+    pub fn capture(rng: &ChaCha8Rng) -> Self {
+        RngState {
+            seed: rng.get_seed(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos().to_string(),
+        }
+    }
+
+    /// A generator at exactly the captured position.
+    pub fn restore(&self) -> Result<ChaCha8Rng> {
+        use rand::SeedableRng;
+        let pos: u128 = self
+            .word_pos
+            .parse()
+            .map_err(|_| Error::Config(format!("bad RNG position `{}`", self.word_pos)))?;
+        let mut rng = ChaCha8Rng::from_seed(self.seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(pos);
+        Ok(rng)
+    }
+}
+
+/// Where a run is and what it has counted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    /// The epoch in progress (0-based).
+    pub epoch: usize,
+    /// Chunks of that epoch already trained.
+    pub chunk: usize,
+    /// Optimizer steps taken (skipped steps not included).
+    pub step: u64,
+    /// The dropout RNG.
+    pub rng: RngState,
+    /// Learning-rate schedule.
+    pub schedule: ScheduleState,
+    /// Clipping statistics.
+    pub clip: ClipStats,
+    /// Best validation loss so far and its epoch.
+    pub best_val: Option<(f64, usize)>,
+    /// Epochs without validation improvement (early stopping).
+    pub bad_epochs: usize,
+    /// Updates skipped by the divergence guard, in total and in a row.
+    pub skipped: u64,
+    /// Consecutive skipped updates at the time of the checkpoint.
+    pub skipped_in_a_row: u64,
+    /// Sum of training NLL and token count of the epoch in progress (for its mean).
+    pub epoch_nll: f64,
+    /// Tokens counted in the epoch in progress.
+    pub epoch_tokens: u64,
+}
+
+/// A checkpoint in memory.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    /// Model parameters by PyTorch name.
+    pub model: BTreeMap<String, ArrayD<f32>>,
+    /// Optimizer state (`Optimizer::state`).
+    pub optimizer: BTreeMap<String, Vec<f32>>,
+    /// The recurrent state carried into the next chunk.
+    pub state: RnnState,
+    /// Position and counters.
+    pub progress: Progress,
+    /// The resolved training config, as JSON.
+    pub config_json: String,
+}
+
+impl Checkpoint {
+    /// Writes the checkpoint atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut f32s = self.model.clone();
+        for (k, v) in &self.optimizer {
+            f32s.insert(format!("optim.{k}"), Array1::from(v.clone()).into_dyn());
+        }
+        f32s.insert("state.h".into(), self.state.h.clone().into_dyn());
+        if let Some(c) = &self.state.c {
+            f32s.insert("state.c".into(), c.clone().into_dyn());
+        }
+        let progress = serde_json::to_string(&self.progress)
+            .map_err(|e| Error::Config(format!("cannot encode progress: {e}")))?;
+        let metadata = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            ("progress".to_string(), progress),
+            ("config".to_string(), self.config_json.clone()),
+        ]);
+        TensorFile {
+            f32: f32s,
+            i64: BTreeMap::new(),
+            metadata,
+        }
+        .write(path)
+    }
+
+    /// Reads a checkpoint written by [`Checkpoint::save`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let bad = |msg: String| Error::Format {
+            path: path.display().to_string(),
+            msg,
+        };
+        let file = TensorFile::read(path)?;
+        match file.metadata.get("format").map(String::as_str) {
+            Some(FORMAT) => {}
+            other => {
+                return Err(bad(format!(
+                    "not an rnnkit checkpoint (format {other:?}, expected {FORMAT:?})"
+                )));
+            }
+        }
+        let progress: Progress = serde_json::from_str(
+            file.metadata
+                .get("progress")
+                .ok_or_else(|| bad("metadata `progress` is missing".into()))?,
+        )
+        .map_err(|e| bad(format!("metadata `progress`: {e}")))?;
+        let config_json = file
+            .metadata
+            .get("config")
+            .cloned()
+            .ok_or_else(|| bad("metadata `config` is missing".into()))?;
+        let mut model = BTreeMap::new();
+        let mut optimizer = BTreeMap::new();
+        let (mut h, mut c) = (None, None);
+        for (name, t) in file.f32 {
+            if let Some(key) = name.strip_prefix("optim.") {
+                optimizer.insert(key.to_string(), t.iter().copied().collect());
+            } else if name == "state.h" || name == "state.c" {
+                let t3 = t
+                    .into_dimensionality::<Ix3>()
+                    .map_err(|_| bad(format!("`{name}` must be [L·D, B, H]")))?;
+                if name == "state.h" {
+                    h = Some(t3);
+                } else {
+                    c = Some(t3);
+                }
+            } else {
+                model.insert(name, t);
+            }
+        }
+        let h = h.ok_or_else(|| bad("tensor `state.h` is missing".into()))?;
+        Ok(Checkpoint {
+            model,
+            optimizer,
+            state: RnnState { h, c },
+            progress,
+            config_json,
+        })
+    }
+}

@@ -1,0 +1,203 @@
+//! The training loop: exact resume, the divergence guard, early stopping, metrics and
+//! checkpoint files.
+
+use rnnkit::optim::{AdamConfig, OptimizerConfig, ScheduleConfig, StepDecayConfig};
+use rnnkit::train::lm::LanguageModel;
+use rnnkit::train::trainer::{LmData, LmTrainConfig, LmTrainer, Silent};
+use rnnkit::{CellKind, Error, RnnConfig};
+use std::path::PathBuf;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rnnkit-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A stream with structure (a noisy walk over 11 symbols).
+fn data() -> LmData {
+    let walk = |n: usize, seed: u64| -> Vec<u32> {
+        let mut x = seed;
+        let mut v = 0u32;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                v = (v + [1, 1, 2, 10][(x >> 62) as usize]) % 11;
+                v
+            })
+            .collect()
+    };
+    LmData {
+        train: walk(900, 1),
+        valid: walk(200, 2),
+        test: Some(walk(200, 3)),
+    }
+}
+
+fn model() -> LanguageModel {
+    let rnn = RnnConfig::new(CellKind::Lstm, 6, 8)
+        .num_layers(2)
+        .dropout(0.3);
+    LanguageModel::new(11, rnn, 5).unwrap()
+}
+
+fn config() -> LmTrainConfig {
+    LmTrainConfig {
+        epochs: 3,
+        batch_size: 4,
+        eval_batch_size: 3,
+        bptt: 9,
+        variable_bptt: true,
+        clip_norm: Some(0.5),
+        optimizer: OptimizerConfig::Adam(AdamConfig {
+            lr: 0.01,
+            ..AdamConfig::default()
+        }),
+        schedule: ScheduleConfig::StepDecay(StepDecayConfig {
+            after_epoch: 1,
+            factor: 0.5,
+        }),
+        seed: 9,
+        ..LmTrainConfig::default()
+    }
+}
+
+#[test]
+fn resumed_run_ends_bit_identical_to_uninterrupted_run() {
+    let data = data();
+    let dir_a = temp_dir("straight");
+    let mut straight = LmTrainer::new(model(), config(), Some(dir_a.clone())).unwrap();
+    let done = straight.run(&data, &mut Silent).unwrap();
+    assert_eq!(done.epochs, 3);
+    assert!(!done.interrupted && done.test_loss.is_some());
+    assert!(
+        done.clip_rate > 0.0,
+        "clipping should have fired with clip_norm 0.5"
+    );
+
+    // Stop mid-epoch (the chunk plan varies per epoch: 13 steps is inside epoch 1 or 2), resume
+    // from the checkpoint written at the stop, in a new trainer.
+    for stop in [5u64, 13, 26] {
+        let dir_b = temp_dir(&format!("stopped{stop}"));
+        let cfg = LmTrainConfig {
+            max_steps: Some(stop),
+            ..config()
+        };
+        let mut first = LmTrainer::new(model(), cfg, Some(dir_b.clone())).unwrap();
+        let part = first.run(&data, &mut Silent).unwrap();
+        assert!(part.interrupted && part.steps == stop);
+        drop(first);
+        let latest = dir_b.join("checkpoints/latest.safetensors");
+        let mut resumed = LmTrainer::resume(&latest, Some(config()), Some(dir_b.clone())).unwrap();
+        let rest = resumed.run(&data, &mut Silent).unwrap();
+        assert_eq!(rest.steps, done.steps);
+        for ((name, a), (_, b)) in straight
+            .model
+            .named_tensors()
+            .iter()
+            .zip(resumed.model.named_tensors().iter())
+        {
+            assert!(a == b, "{name} differs after resuming at step {stop}");
+        }
+        assert_eq!(rest.best_val, done.best_val);
+    }
+    // The run directory holds what was promised.
+    for f in [
+        "checkpoints/latest.safetensors",
+        "checkpoints/best.safetensors",
+        "metrics/steps.csv",
+        "metrics/steps.jsonl",
+        "metrics/epochs.csv",
+        "metrics/epochs.jsonl",
+    ] {
+        assert!(dir_a.join(f).exists(), "{f} missing");
+    }
+    let epochs = std::fs::read_to_string(dir_a.join("metrics/epochs.csv")).unwrap();
+    assert_eq!(epochs.lines().count(), 1 + 3, "{epochs}");
+    let steps = std::fs::read_to_string(dir_a.join("metrics/steps.jsonl")).unwrap();
+    assert_eq!(steps.lines().count() as u64, done.steps);
+}
+
+#[test]
+fn divergence_guard_skips_and_then_stops_with_advice() {
+    let mut lm = model();
+    lm.decoder.weight.fill(f32::NAN);
+    let cfg = LmTrainConfig {
+        max_skipped_in_a_row: 4,
+        ..config()
+    };
+    let mut t = LmTrainer::new(lm, cfg, None).unwrap();
+    match t.run(&data(), &mut Silent) {
+        Err(Error::Diverged(msg)) => {
+            assert!(
+                msg.contains("4 updates in a row") && msg.contains("lower learning rate"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected divergence, got {other:?}"),
+    }
+    assert_eq!(t.progress().skipped, 4);
+    assert_eq!(t.progress().step, 0, "no update may be applied");
+}
+
+#[test]
+fn early_stopping_and_learning() {
+    // A learning rate of zero never improves on epoch 0: patience 1 stops after epoch 1.
+    let cfg = LmTrainConfig {
+        patience: Some(1),
+        optimizer: OptimizerConfig::Adam(AdamConfig {
+            lr: 0.0,
+            ..AdamConfig::default()
+        }),
+        schedule: ScheduleConfig::default(),
+        ..config()
+    };
+    let mut t = LmTrainer::new(model(), cfg, None).unwrap();
+    let s = t.run(&data(), &mut Silent).unwrap();
+    assert!(s.stopped_early && s.epochs == 2, "{s:?}");
+
+    // With a real learning rate the validation loss falls well below log(11) = 2.40 (the walk's
+    // entropy is 1.04 nats).
+    let cfg = LmTrainConfig {
+        epochs: 25,
+        variable_bptt: false,
+        schedule: ScheduleConfig::default(),
+        ..config()
+    };
+    let mut t = LmTrainer::new(model(), cfg, None).unwrap();
+    let s = t.run(&data(), &mut Silent).unwrap();
+    let (best, _) = s.best_val.unwrap();
+    assert!(
+        best < 0.75 * (11f64).ln(),
+        "best validation loss {best}: {s:?}"
+    );
+}
+
+#[test]
+fn bad_configs_are_errors() {
+    for cfg in [
+        LmTrainConfig {
+            batch_size: 0,
+            ..config()
+        },
+        LmTrainConfig {
+            bptt: 0,
+            ..config()
+        },
+        LmTrainConfig {
+            clip_norm: Some(-1.0),
+            ..config()
+        },
+    ] {
+        assert!(LmTrainer::new(model(), cfg, None).is_err());
+    }
+    let cfg = LmTrainConfig {
+        batch_size: 1000,
+        ..config()
+    };
+    let mut t = LmTrainer::new(model(), cfg, None).unwrap();
+    let err = t.run(&data(), &mut Silent).unwrap_err().to_string();
+    assert!(err.contains("too short"), "{err}");
+}
