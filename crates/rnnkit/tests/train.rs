@@ -201,3 +201,92 @@ fn bad_configs_are_errors() {
     let err = t.run(&data(), &mut Silent).unwrap_err().to_string();
     assert!(err.contains("too short"), "{err}");
 }
+
+/// Env var that turns `sigkill_child` into the training process that the parent kills.
+const CHILD_ENV: &str = "RNNKIT_SIGKILL_CHILD_DIR";
+
+fn slow_config() -> LmTrainConfig {
+    LmTrainConfig {
+        epochs: 8,
+        checkpoint_every: Some(1),
+        ..config()
+    }
+}
+
+/// Sleeps a little per step so the parent can kill the run mid-epoch.
+struct Slow;
+impl rnnkit::train::trainer::Reporter for Slow {
+    fn step(&mut self, _: &rnnkit::train::trainer::StepReport) {
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+}
+
+#[test]
+fn sigkill_child() {
+    // Only does something when spawned by `killed_run_resumes_bit_identical`.
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let mut t = LmTrainer::new(model(), slow_config(), Some(dir.into())).unwrap();
+    t.run(&data(), &mut Slow).unwrap();
+}
+
+#[test]
+fn killed_run_resumes_bit_identical() {
+    let data = data();
+    let mut straight = LmTrainer::new(model(), slow_config(), None).unwrap();
+    let done = straight.run(&data, &mut Silent).unwrap();
+
+    let dir = temp_dir("sigkill");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sigkill_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_ENV, &dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the run is well into its second epoch, then SIGKILL it (no chance to clean up).
+    let latest = dir.join("checkpoints/latest.safetensors");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let steps = std::fs::read_to_string(dir.join("metrics/steps.csv"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
+        if steps > 40 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child made no progress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let mut resumed = LmTrainer::resume(&latest, None, Some(dir.clone())).unwrap();
+    let killed_at = resumed.progress().step;
+    assert!(
+        killed_at > 0 && killed_at < done.steps,
+        "killed at step {killed_at} of {}",
+        done.steps
+    );
+    let rest = resumed.run(&data, &mut Silent).unwrap();
+    assert_eq!(rest.steps, done.steps);
+    for ((name, a), (_, b)) in straight
+        .model
+        .named_tensors()
+        .iter()
+        .zip(resumed.model.named_tensors().iter())
+    {
+        assert!(
+            a == b,
+            "{name} differs after a SIGKILL at step {killed_at} and resume"
+        );
+    }
+}
