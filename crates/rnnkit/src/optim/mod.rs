@@ -28,6 +28,24 @@
 //! assert_eq!(w, [0.5, 2.5]);
 //! ```
 
+/// The `state`, `load_state` and `steps` methods of an [`Optimizer`] that keeps its buffers in
+/// a field `state: ParamState` (all of them do).
+macro_rules! param_state_methods {
+    () => {
+        fn state(&self) -> BTreeMap<String, Vec<f32>> {
+            self.state.to_map()
+        }
+
+        fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<()> {
+            self.state.load_map(state)
+        }
+
+        fn steps(&self) -> u64 {
+            self.state.step()
+        }
+    };
+}
+
 pub mod adagrad;
 pub mod adam;
 pub mod clip;

@@ -176,17 +176,7 @@ impl Optimizer for RmsProp {
         Ok(())
     }
 
-    fn state(&self) -> BTreeMap<String, Vec<f32>> {
-        self.state.to_map()
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<()> {
-        self.state.load_map(state)
-    }
-
-    fn steps(&self) -> u64 {
-        self.state.step()
-    }
+    param_state_methods!();
 }
 
 #[cfg(test)]

@@ -161,17 +161,7 @@ impl Optimizer for Sgd {
         Ok(())
     }
 
-    fn state(&self) -> BTreeMap<String, Vec<f32>> {
-        self.state.to_map()
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<()> {
-        self.state.load_map(state)
-    }
-
-    fn steps(&self) -> u64 {
-        self.state.step()
-    }
+    param_state_methods!();
 }
 
 /// Errors unless `value` is finite and `>= 0`.
