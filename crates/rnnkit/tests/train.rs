@@ -43,6 +43,13 @@ fn model() -> LanguageModel {
     LanguageModel::new(11, rnn, 5).unwrap()
 }
 
+/// Every weight of `a` and `b` is bit-identical.
+fn assert_same_weights(a: &LanguageModel, b: &LanguageModel, after: &str) {
+    for ((name, x), (_, y)) in a.named_tensors().iter().zip(b.named_tensors().iter()) {
+        assert!(x == y, "{name} differs after {after}");
+    }
+}
+
 fn config() -> LmTrainConfig {
     LmTrainConfig {
         epochs: 3,
@@ -93,14 +100,11 @@ fn resumed_run_ends_bit_identical_to_uninterrupted_run() {
         let mut resumed = LmTrainer::resume(&latest, Some(config()), Some(dir_b.clone())).unwrap();
         let rest = resumed.run(&data, &mut Silent).unwrap();
         assert_eq!(rest.steps, done.steps);
-        for ((name, a), (_, b)) in straight
-            .model
-            .named_tensors()
-            .iter()
-            .zip(resumed.model.named_tensors().iter())
-        {
-            assert!(a == b, "{name} differs after resuming at step {stop}");
-        }
+        assert_same_weights(
+            &straight.model,
+            &resumed.model,
+            &format!("resuming at step {stop}"),
+        );
         assert_eq!(rest.best_val, done.best_val);
     }
     // The run directory holds what was promised.
@@ -278,15 +282,9 @@ fn killed_run_resumes_bit_identical() {
     );
     let rest = resumed.run(&data, &mut Silent).unwrap();
     assert_eq!(rest.steps, done.steps);
-    for ((name, a), (_, b)) in straight
-        .model
-        .named_tensors()
-        .iter()
-        .zip(resumed.model.named_tensors().iter())
-    {
-        assert!(
-            a == b,
-            "{name} differs after a SIGKILL at step {killed_at} and resume"
-        );
-    }
+    assert_same_weights(
+        &straight.model,
+        &resumed.model,
+        &format!("a SIGKILL at step {killed_at} and resume"),
+    );
 }
