@@ -3,5 +3,6 @@
 
 pub mod checkpoint;
 pub mod lm;
+pub mod tasks;
 pub mod tbptt;
 pub mod trainer;
