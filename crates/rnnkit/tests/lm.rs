@@ -100,3 +100,40 @@ fn first_ten_losses_match_pytorch() {
         );
     }
 }
+
+#[test]
+fn tied_weights_get_both_gradients() {
+    use rand::SeedableRng;
+    // Untied with decoder.weight == embedding.weight computes the same function; tied, the one
+    // matrix must receive the sum of the two gradients.
+    let cfg = RnnConfig::new(CellKind::Gru, 6, 6);
+    let mut untied = LanguageModel::new(9, cfg.clone(), 3).unwrap();
+    untied.decoder.weight = untied.embedding.weight.clone();
+    let mut tied = untied.clone();
+    tied.tie().unwrap();
+    let x = ndarray::Array2::from_shape_fn((5, 2), |(t, b)| ((t * 3 + b * 5) % 9) as u32);
+    let y = ndarray::Array2::from_shape_fn((5, 2), |(t, b)| ((t * 7 + b) % 9) as u32);
+    let run = |lm: &LanguageModel| {
+        let mut state = RnnState::zeros(&cfg, 2);
+        let mut grads = lm.zero_grads();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let out = lm
+            .train_chunk(x.view(), y.view(), &mut state, &mut grads, &mut rng)
+            .unwrap();
+        (out.loss, grads)
+    };
+    let (loss_u, gu) = run(&untied);
+    let (loss_t, gt) = run(&tied);
+    assert_eq!(loss_u, loss_t);
+    let sum = &gu.embedding + &gu.decoder.weight;
+    let diff = (&gt.embedding - &sum)
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(diff < 1e-6, "tied gradient differs from the sum by {diff}");
+    assert_eq!(gt.rnn, gu.rnn);
+    assert_eq!(gt.decoder.bias, gu.decoder.bias);
+    // Saved like PyTorch's tied state_dict: both names, same values.
+    let named = tied.named_tensors();
+    assert_eq!(named["decoder.weight"], named["embedding.weight"]);
+    assert!(!tied.param_names().contains(&"decoder.weight".to_string()));
+}

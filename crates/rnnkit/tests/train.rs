@@ -288,3 +288,29 @@ fn killed_run_resumes_bit_identical() {
         &format!("a SIGKILL at step {killed_at} and resume"),
     );
 }
+
+#[test]
+fn tied_model_resumes_tied() {
+    let tied = || {
+        let mut lm = LanguageModel::new(11, RnnConfig::new(CellKind::Lstm, 8, 8), 5).unwrap();
+        lm.tie().unwrap();
+        lm
+    };
+    let data = data();
+    let mut straight = LmTrainer::new(tied(), config(), None).unwrap();
+    straight.run(&data, &mut Silent).unwrap();
+    let dir = temp_dir("tied");
+    let cfg = LmTrainConfig {
+        max_steps: Some(17),
+        ..config()
+    };
+    LmTrainer::new(tied(), cfg, Some(dir.clone()))
+        .unwrap()
+        .run(&data, &mut Silent)
+        .unwrap();
+    let latest = dir.join("checkpoints/latest.safetensors");
+    let mut resumed = LmTrainer::resume(&latest, Some(config()), None).unwrap();
+    assert!(resumed.model.tie_weights);
+    resumed.run(&data, &mut Silent).unwrap();
+    assert_same_weights(&straight.model, &resumed.model, "resuming a tied model");
+}

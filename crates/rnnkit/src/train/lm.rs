@@ -36,8 +36,12 @@ pub struct LanguageModel {
     pub embedding: Embedding,
     /// The recurrent stack (`rnn.*`); its `input_size` is `D`.
     pub rnn: Rnn,
-    /// `[V, H·dirs]` → logits (`decoder.weight`, `decoder.bias`).
+    /// `[V, H·dirs]` → logits (`decoder.weight`, `decoder.bias`). With tied weights its weight
+    /// is empty (`[0, H·dirs]`) and the embedding matrix is used instead.
     pub decoder: Linear,
+    /// Weight tying (Press & Wolf 2017; Inan et al. 2017): the decoder uses the embedding
+    /// matrix, and both uses add into its one gradient. See [`LanguageModel::tie`].
+    pub tie_weights: bool,
 }
 
 /// Gradients of a [`LanguageModel`], same shapes; backward adds into them.
@@ -80,7 +84,51 @@ impl LanguageModel {
             embedding,
             rnn,
             decoder,
+            tie_weights: false,
         })
+    }
+
+    /// Ties the decoder's weight to the embedding matrix (it needs the embedding size, the
+    /// stack's `input_size`, to equal the stack's output size). The decoder's own weight is
+    /// dropped; saved files still carry `decoder.weight` (a copy), as PyTorch's state_dict does.
+    ///
+    /// ```
+    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::{CellKind, RnnConfig};
+    /// let mut lm = LanguageModel::new(30, RnnConfig::new(CellKind::Lstm, 16, 16), 0).unwrap();
+    /// lm.tie().unwrap();
+    /// assert!(lm.param_names().iter().all(|n| n != "decoder.weight"));
+    /// let mut other = LanguageModel::new(30, RnnConfig::new(CellKind::Lstm, 8, 16), 0).unwrap();
+    /// assert!(other.tie().is_err());
+    /// ```
+    pub fn tie(&mut self) -> Result<()> {
+        let (d, out) = (
+            self.rnn.config().input_size,
+            self.rnn.config().output_size(),
+        );
+        if d != out {
+            return Err(Error::Config(format!(
+                "weight tying needs the embedding size ({d}) to equal the recurrent output size \
+                 ({out}): set input_size = hidden_size (or proj_size)"
+            )));
+        }
+        self.tie_weights = true;
+        self.decoder.weight = Array2::zeros((0, out));
+        Ok(())
+    }
+
+    /// The decoder's weight matrix `[V, F]` (the embedding matrix when tied).
+    fn decoder_weight(&self) -> ArrayView2<'_, f32> {
+        if self.tie_weights {
+            self.embedding.weight.view()
+        } else {
+            self.decoder.weight.view()
+        }
+    }
+
+    fn decode(&self, h: ArrayView2<f32>) -> Result<Array2<f32>> {
+        let bias = self.decoder.bias.as_ref().map(|b| b.view());
+        crate::nn::linear::forward(h, self.decoder_weight(), bias)
     }
 
     /// Vocabulary size `V`.
@@ -93,7 +141,15 @@ impl LanguageModel {
         LmGrads {
             embedding: Array2::zeros(self.embedding.weight.dim()),
             rnn: RnnParams::zeros(self.rnn.config()),
-            decoder: self.decoder.zeros_like(),
+            // Shaped from the decoder's own fields (its weight is empty when tied).
+            decoder: Linear {
+                weight: Array2::zeros(self.decoder.weight.dim()),
+                bias: self
+                    .decoder
+                    .bias
+                    .as_ref()
+                    .map(|b| ndarray::Array1::zeros(b.len())),
+            },
         }
     }
 
@@ -109,7 +165,7 @@ impl LanguageModel {
         }
         out.insert(
             "decoder.weight".into(),
-            self.decoder.weight.clone().into_dyn(),
+            self.decoder_weight().to_owned().into_dyn(),
         );
         if let Some(b) = &self.decoder.bias {
             out.insert("decoder.bias".into(), b.clone().into_dyn());
@@ -172,6 +228,7 @@ impl LanguageModel {
             embedding,
             rnn: Rnn::from_params(rnn, params)?,
             decoder: Linear { weight, bias },
+            tie_weights: false,
         })
     }
 
@@ -201,13 +258,23 @@ impl LanguageModel {
             .output
             .into_shape_with_order((steps * batch, hidden))
             .expect("[T·B, H]");
-        let logits = self.decoder.forward(h2.view())?; // [T·B, V]
+        let logits = self.decode(h2.view())?; // [T·B, V]
         let mut dlogits = Array2::zeros(logits.dim());
         let ce = CrossEntropy::default().forward_backward(logits.view(), &targets, &mut dlogits)?;
         drop(logits);
-        let dh = self
-            .decoder
-            .backward(h2.view(), dlogits.view(), &mut grads.decoder)?;
+        let dh = if self.tie_weights {
+            // The tied matrix gets the decoder's gradient here and the embedding's below.
+            crate::nn::linear::backward(
+                h2.view(),
+                dlogits.view(),
+                self.embedding.weight.view(),
+                &mut grads.embedding,
+                grads.decoder.bias.as_mut(),
+            )?
+        } else {
+            self.decoder
+                .backward(h2.view(), dlogits.view(), &mut grads.decoder)?
+        };
         let dh3: Array3<f32> = dh
             .into_shape_with_order((steps, batch, hidden))
             .expect("[T, B, H]");
@@ -249,7 +316,7 @@ impl LanguageModel {
             .output
             .into_shape_with_order((steps * batch, hidden))
             .expect("[T·B, H]");
-        let logits = self.decoder.forward(h2.view())?;
+        let logits = self.decode(h2.view())?;
         let ce = CrossEntropy::default().forward(logits.view(), &targets)?;
         *state = out.state;
         Ok(ChunkLoss {
@@ -267,7 +334,9 @@ impl LanguageModel {
                 .into_iter()
                 .map(|(n, _)| format!("rnn.{n}")),
         );
-        names.push("decoder.weight".into());
+        if !self.tie_weights {
+            names.push("decoder.weight".into());
+        }
         if self.decoder.bias.is_some() {
             names.push("decoder.bias".into());
         }
@@ -285,10 +354,12 @@ impl LanguageModel {
             grads.embedding.as_slice().expect(std),
         )];
         out.extend(self.rnn.params_mut().tensors_mut().zip(grads.rnn.tensors()));
-        out.push((
-            self.decoder.weight.as_slice_mut().expect(std),
-            grads.decoder.weight.as_slice().expect(std),
-        ));
+        if !self.tie_weights {
+            out.push((
+                self.decoder.weight.as_slice_mut().expect(std),
+                grads.decoder.weight.as_slice().expect(std),
+            ));
+        }
         if let (Some(b), Some(g)) = (&mut self.decoder.bias, &grads.decoder.bias) {
             out.push((b.as_slice_mut().expect(std), g.as_slice().expect(std)));
         }

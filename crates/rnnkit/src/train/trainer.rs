@@ -91,6 +91,9 @@ pub struct LmRunConfig {
     pub rnn: RnnConfig,
     /// Training.
     pub train: LmTrainConfig,
+    /// Whether the decoder shares the embedding matrix (see `LanguageModel::tie`).
+    #[serde(default)]
+    pub tie_weights: bool,
 }
 
 /// Token streams of the three splits.
@@ -206,6 +209,7 @@ impl LmTrainer {
             vocab: model.vocab_size(),
             rnn: model.rnn.config().clone(),
             train,
+            tie_weights: model.tie_weights,
         };
         let optimizer = config.train.optimizer.build()?;
         let schedule = Schedule::new(config.train.schedule.clone(), config.train.optimizer.lr())?;
@@ -253,7 +257,10 @@ impl LmTrainer {
         if let Some(t) = train {
             config.train = t;
         }
-        let model = LanguageModel::from_named(config.rnn.clone(), &ck.model)?;
+        let mut model = LanguageModel::from_named(config.rnn.clone(), &ck.model)?;
+        if config.tie_weights {
+            model.tie()?;
+        }
         let mut trainer = LmTrainer::new(model, config.train.clone(), run_dir)?;
         trainer.optimizer.load_state(&ck.optimizer)?;
         trainer.schedule.load_state(&ck.progress.schedule)?;
