@@ -137,3 +137,59 @@ fn tied_weights_get_both_gradients() {
     assert_eq!(named["decoder.weight"], named["embedding.weight"]);
     assert!(!tied.param_names().contains(&"decoder.weight".to_string()));
 }
+
+#[test]
+fn gradients_with_every_dropout_match_finite_differences() {
+    use rand::SeedableRng;
+    use rnnkit::train::lm::LmDropout;
+    let cfg = RnnConfig::new(CellKind::Gru, 4, 5)
+        .num_layers(2)
+        .dropout(0.25);
+    let mut lm = LanguageModel::new(7, cfg.clone(), 11).unwrap();
+    lm.dropout = LmDropout {
+        words: 0.2,
+        input: 0.3,
+        output: 0.3,
+    };
+    let x = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| ((t * 2 + b * 3) % 7) as u32);
+    let y = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| ((t + 4 * b + 1) % 7) as u32);
+    // Reseeding makes every evaluation draw the same masks, so the loss is a fixed function.
+    let eval = |lm: &LanguageModel| {
+        let mut state = RnnState::zeros(&cfg, 2);
+        let mut grads = lm.zero_grads();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+        let out = lm
+            .train_chunk(x.view(), y.view(), &mut state, &mut grads, &mut rng)
+            .unwrap();
+        (out.loss as f64, grads)
+    };
+    let (_, grads) = eval(&lm);
+    let names = lm.param_names();
+    let analytic: Vec<Vec<f32>> = {
+        let mut g = grads.clone();
+        g.slices_mut().into_iter().map(|s| s.to_vec()).collect()
+    };
+    let eps = 1e-2f32;
+    let mut worst = 0.0f64;
+    for (k, name) in names.iter().enumerate() {
+        for idx in [0usize, 3, 7, 12] {
+            let mut probe = lm.clone();
+            let len = probe.params_and_grads(&grads)[k].0.len();
+            let i = idx % len;
+            let base = probe.params_and_grads(&grads)[k].0[i];
+            probe.params_and_grads(&grads)[k].0[i] = base + eps;
+            let (lp, _) = eval(&probe);
+            probe.params_and_grads(&grads)[k].0[i] = base - eps;
+            let (lm_, _) = eval(&probe);
+            let numeric = (lp - lm_) / (2.0 * eps as f64);
+            let a = analytic[k][i] as f64;
+            let err = (numeric - a).abs() / (1e-3 + a.abs().max(numeric.abs()));
+            worst = worst.max(err);
+            assert!(
+                err < 0.05,
+                "{name}[{i}]: analytic {a:e}, numeric {numeric:e}"
+            );
+        }
+    }
+    assert!(worst < 0.05);
+}

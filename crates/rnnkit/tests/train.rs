@@ -314,3 +314,55 @@ fn tied_model_resumes_tied() {
     resumed.run(&data, &mut Silent).unwrap();
     assert_same_weights(&straight.model, &resumed.model, "resuming a tied model");
 }
+
+#[test]
+fn regularized_model_resumes_exactly() {
+    use rnnkit::train::lm::LmDropout;
+    let regularized = || {
+        let mut lm = model();
+        lm.dropout = LmDropout {
+            words: 0.1,
+            input: 0.2,
+            output: 0.3,
+        };
+        lm
+    };
+    let data = data();
+    let mut straight = LmTrainer::new(regularized(), config(), None).unwrap();
+    let done = straight.run(&data, &mut Silent).unwrap();
+    let mut plain = LmTrainer::new(model(), config(), None).unwrap();
+    plain.run(&data, &mut Silent).unwrap();
+    assert!(
+        straight.model.named_tensors() != plain.model.named_tensors(),
+        "dropout must change training"
+    );
+    let dir = temp_dir("regularized");
+    let cfg = LmTrainConfig {
+        max_steps: Some(11),
+        ..config()
+    };
+    LmTrainer::new(regularized(), cfg, Some(dir.clone()))
+        .unwrap()
+        .run(&data, &mut Silent)
+        .unwrap();
+    let latest = dir.join("checkpoints/latest.safetensors");
+    let mut resumed = LmTrainer::resume(&latest, Some(config()), None).unwrap();
+    assert_eq!(
+        resumed.model.dropout,
+        LmDropout {
+            words: 0.1,
+            input: 0.2,
+            output: 0.3
+        }
+    );
+    let rest = resumed.run(&data, &mut Silent).unwrap();
+    assert_eq!(rest.steps, done.steps);
+    assert_same_weights(
+        &straight.model,
+        &resumed.model,
+        "resuming a regularized model",
+    );
+    let mut bad = model();
+    bad.dropout.words = 1.0;
+    assert!(LmTrainer::new(bad, config(), None).is_err());
+}

@@ -20,7 +20,7 @@
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::nn::{CrossEntropy, Embedding, Linear};
+use crate::nn::{CrossEntropy, Embedding, EmbeddingDropout, Linear, LockedDropout};
 use crate::params::RnnParams;
 use crate::recurrent::{Rnn, RnnState, Upstream};
 use ndarray::{Array2, Array3, ArrayD, ArrayView2};
@@ -42,6 +42,60 @@ pub struct LanguageModel {
     /// Weight tying (Press & Wolf 2017; Inan et al. 2017): the decoder uses the embedding
     /// matrix, and both uses add into its one gradient. See [`LanguageModel::tie`].
     pub tie_weights: bool,
+    /// Dropout around the stack (AWD-LSTM style), training only. Default: none.
+    pub dropout: LmDropout,
+}
+
+/// Dropout of a language model outside the stack (the stack's own `dropout` acts between its
+/// layers). Each is a probability in `[0, 1)`; 0 turns it off. Drawn from the training RNG.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LmDropout {
+    /// Embedding dropout: whole words (vocabulary rows) dropped for the chunk (Gal & Ghahramani).
+    pub words: f32,
+    /// Locked (variational) dropout on the embedded input: one mask per sequence, shared over time.
+    pub input: f32,
+    /// Locked dropout on the stack's output, before the decoder.
+    pub output: f32,
+}
+
+impl LmDropout {
+    /// Checks each probability is in `[0, 1)`.
+    pub fn validate(&self) -> Result<()> {
+        for (name, p) in [
+            ("words", self.words),
+            ("input", self.input),
+            ("output", self.output),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(Error::Config(format!(
+                    "dropout.{name} must be in [0, 1), got {p}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Locked dropout of `x` `[T, B, F]` when `p > 0` (returns the mask), else `x` unchanged.
+fn locked(
+    x: Array3<f32>,
+    p: f32,
+    rng: &mut dyn RngCore,
+) -> Result<(Array3<f32>, Option<Array2<f32>>)> {
+    if p == 0.0 {
+        return Ok((x, None));
+    }
+    let (y, mask) = LockedDropout::new(p)?.forward(x.view(), true, rng)?;
+    Ok((y, mask))
+}
+
+/// The backward of [`locked`].
+fn locked_back(dy: Array3<f32>, mask: &Option<Array2<f32>>) -> Result<Array3<f32>> {
+    match mask {
+        Some(m) => LockedDropout::backward(dy.view(), Some(m.view())),
+        None => Ok(dy),
+    }
 }
 
 /// Gradients of a [`LanguageModel`], same shapes; backward adds into them.
@@ -85,6 +139,7 @@ impl LanguageModel {
             rnn,
             decoder,
             tie_weights: false,
+            dropout: LmDropout::default(),
         })
     }
 
@@ -229,6 +284,7 @@ impl LanguageModel {
             rnn: Rnn::from_params(rnn, params)?,
             decoder: Linear { weight, bias },
             tie_weights: false,
+            dropout: LmDropout::default(),
         })
     }
 
@@ -246,16 +302,27 @@ impl LanguageModel {
         let (steps, batch) = check_chunk(x, y)?;
         let ids: Vec<usize> = x.iter().map(|&t| t as usize).collect();
         let targets: Vec<usize> = y.iter().map(|&t| t as usize).collect();
-        let emb = self.embedding.forward(&ids)?; // [T·B, D]
+        self.dropout.validate()?;
+        let mut emb = self.embedding.forward(&ids)?; // [T·B, D]
+        let words = (self.dropout.words > 0.0)
+            .then(|| {
+                EmbeddingDropout::new(self.dropout.words).map(|d| d.mask(self.vocab_size(), rng))
+            })
+            .transpose()?; // [V]
+        if let Some(m) = &words {
+            EmbeddingDropout::scale_rows(&mut emb, &ids, m.view())?;
+        }
         let emb3 = emb
             .into_shape_with_order((steps, batch, self.rnn.config().input_size))
             .expect("rows are T·B");
+        let (emb3, in_mask) = locked(emb3, self.dropout.input, rng)?;
         let (out, cache) = self
             .rnn
             .forward_train(emb3.view(), Some(state), None, rng)?;
-        let hidden = out.output.dim().2;
-        let h2 = out
-            .output
+        let final_state = out.state;
+        let (h3, out_mask) = locked(out.output, self.dropout.output, rng)?;
+        let hidden = h3.dim().2;
+        let h2 = h3
             .into_shape_with_order((steps * batch, hidden))
             .expect("[T·B, H]");
         let logits = self.decode(h2.view())?; // [T·B, V]
@@ -278,17 +345,20 @@ impl LanguageModel {
         let dh3: Array3<f32> = dh
             .into_shape_with_order((steps, batch, hidden))
             .expect("[T, B, H]");
+        let dh3 = locked_back(dh3, &out_mask)?;
         let dx = self
             .rnn
             .backward(&cache, &Upstream::output_only(dh3.view()), &mut grads.rnn)?;
         let d = self.rnn.config().input_size;
-        let de = dx
-            .input
+        let mut de = locked_back(dx.input, &in_mask)?
             .into_shape_with_order((steps * batch, d))
             .expect("[T·B, D]");
+        if let Some(m) = &words {
+            EmbeddingDropout::scale_rows(&mut de, &ids, m.view())?;
+        }
         self.embedding
             .backward(&ids, de.view(), &mut grads.embedding)?;
-        *state = out.state;
+        *state = final_state;
         Ok(ChunkLoss {
             loss: ce.loss,
             nll_sum: ce.nll_sum,

@@ -9,7 +9,7 @@
 //! with bit-identical weights to an uninterrupted run with the same thread count.
 
 use super::checkpoint::{Checkpoint, Progress, RngState};
-use super::lm::{LanguageModel, LmGrads};
+use super::lm::{LanguageModel, LmDropout, LmGrads};
 use super::tbptt::{ChunkLength, batchify, chunks};
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
@@ -94,6 +94,9 @@ pub struct LmRunConfig {
     /// Whether the decoder shares the embedding matrix (see `LanguageModel::tie`).
     #[serde(default)]
     pub tie_weights: bool,
+    /// Dropout around the stack.
+    #[serde(default)]
+    pub dropout: LmDropout,
 }
 
 /// Token streams of the three splits.
@@ -205,11 +208,13 @@ impl LmTrainer {
         run_dir: Option<PathBuf>,
     ) -> Result<Self> {
         validate(&train)?;
+        model.dropout.validate()?;
         let config = LmRunConfig {
             vocab: model.vocab_size(),
             rnn: model.rnn.config().clone(),
             train,
             tie_weights: model.tie_weights,
+            dropout: model.dropout,
         };
         let optimizer = config.train.optimizer.build()?;
         let schedule = Schedule::new(config.train.schedule.clone(), config.train.optimizer.lr())?;
@@ -261,6 +266,7 @@ impl LmTrainer {
         if config.tie_weights {
             model.tie()?;
         }
+        model.dropout = config.dropout;
         let mut trainer = LmTrainer::new(model, config.train.clone(), run_dir)?;
         trainer.optimizer.load_state(&ck.optimizer)?;
         trainer.schedule.load_state(&ck.progress.schedule)?;
