@@ -150,6 +150,7 @@ fn gradients_with_every_dropout_match_finite_differences() {
         words: 0.2,
         input: 0.3,
         output: 0.3,
+        weight_hh: 0.25,
     };
     let x = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| ((t * 2 + b * 3) % 7) as u32);
     let y = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| ((t + 4 * b + 1) % 7) as u32);

@@ -324,6 +324,7 @@ fn regularized_model_resumes_exactly() {
             words: 0.1,
             input: 0.2,
             output: 0.3,
+            weight_hh: 0.2,
         };
         lm
     };
@@ -352,7 +353,8 @@ fn regularized_model_resumes_exactly() {
         LmDropout {
             words: 0.1,
             input: 0.2,
-            output: 0.3
+            output: 0.3,
+            weight_hh: 0.2
         }
     );
     let rest = resumed.run(&data, &mut Silent).unwrap();

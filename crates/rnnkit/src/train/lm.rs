@@ -20,7 +20,7 @@
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::nn::{CrossEntropy, Embedding, EmbeddingDropout, Linear, LockedDropout};
+use crate::nn::{CrossEntropy, Embedding, EmbeddingDropout, Linear, LockedDropout, WeightDrop};
 use crate::params::RnnParams;
 use crate::recurrent::{Rnn, RnnState, Upstream};
 use ndarray::{Array2, Array3, ArrayD, ArrayView2};
@@ -57,6 +57,9 @@ pub struct LmDropout {
     pub input: f32,
     /// Locked dropout on the stack's output, before the decoder.
     pub output: f32,
+    /// Weight drop (DropConnect, AWD-LSTM): elements of every hidden-to-hidden matrix
+    /// `weight_hh` dropped for the chunk, the same mask at every step.
+    pub weight_hh: f32,
 }
 
 impl LmDropout {
@@ -66,6 +69,7 @@ impl LmDropout {
             ("words", self.words),
             ("input", self.input),
             ("output", self.output),
+            ("weight_hh", self.weight_hh),
         ] {
             if !(0.0..1.0).contains(&p) {
                 return Err(Error::Config(format!(
@@ -316,9 +320,10 @@ impl LanguageModel {
             .into_shape_with_order((steps, batch, self.rnn.config().input_size))
             .expect("rows are T·B");
         let (emb3, in_mask) = locked(emb3, self.dropout.input, rng)?;
-        let (out, cache) = self
-            .rnn
-            .forward_train(emb3.view(), Some(state), None, rng)?;
+        // Weight drop: the chunk runs on a copy of the stack whose W_hh are masked.
+        let dropped = self.drop_recurrent_weights(rng)?;
+        let rnn = dropped.as_ref().map_or(&self.rnn, |(r, _)| r);
+        let (out, cache) = rnn.forward_train(emb3.view(), Some(state), None, rng)?;
         let final_state = out.state;
         let (h3, out_mask) = locked(out.output, self.dropout.output, rng)?;
         let hidden = h3.dim().2;
@@ -346,9 +351,32 @@ impl LanguageModel {
             .into_shape_with_order((steps, batch, hidden))
             .expect("[T, B, H]");
         let dh3 = locked_back(dh3, &out_mask)?;
-        let dx = self
-            .rnn
-            .backward(&cache, &Upstream::output_only(dh3.view()), &mut grads.rnn)?;
+        let upstream = Upstream::output_only(dh3.view());
+        let dx = match &dropped {
+            None => rnn.backward(&cache, &upstream, &mut grads.rnn)?,
+            Some((_, masks)) => {
+                // d/dW of W ⊙ M is the masked gradient: computed apart, masked, then added.
+                let mut g = RnnParams::zeros(rnn.config());
+                let dx = rnn.backward(&cache, &upstream, &mut g)?;
+                for ((dst, src), mask) in grads.rnn.layers.iter_mut().zip(&g.layers).zip(masks) {
+                    dst.weight_hh
+                        .zip_mut_with(&(&src.weight_hh * mask), |d, s| *d += s);
+                    dst.weight_ih += &src.weight_ih;
+                    for (d, s) in [
+                        (&mut dst.bias_ih, &src.bias_ih),
+                        (&mut dst.bias_hh, &src.bias_hh),
+                    ] {
+                        if let (Some(d), Some(s)) = (d, s) {
+                            *d += s;
+                        }
+                    }
+                    if let (Some(d), Some(s)) = (&mut dst.weight_hr, &src.weight_hr) {
+                        *d += s;
+                    }
+                }
+                dx
+            }
+        };
         let d = self.rnn.config().input_size;
         let mut de = locked_back(dx.input, &in_mask)?
             .into_shape_with_order((steps * batch, d))
@@ -394,6 +422,26 @@ impl LanguageModel {
             nll_sum: ce.nll_sum,
             count: ce.count,
         })
+    }
+
+    /// With weight drop on: a copy of the stack with every `weight_hh` masked, and the masks.
+    fn drop_recurrent_weights(
+        &self,
+        rng: &mut dyn RngCore,
+    ) -> Result<Option<(Rnn, Vec<Array2<f32>>)>> {
+        if self.dropout.weight_hh == 0.0 {
+            return Ok(None);
+        }
+        let drop = WeightDrop::new(self.dropout.weight_hh)?;
+        let mut rnn = self.rnn.clone();
+        let mut masks = Vec::new();
+        for layer in &mut rnn.params_mut().layers {
+            let (r, c) = layer.weight_hh.dim();
+            let mask = drop.mask(r, c, rng);
+            layer.weight_hh *= &mask;
+            masks.push(mask);
+        }
+        Ok(Some((rnn, masks)))
     }
 
     /// PyTorch names of every parameter, in `state_dict` order.
