@@ -63,6 +63,7 @@ fn main() -> ExitCode {
                     Some(
                         rnnkit::Error::Config(_)
                             | rnnkit::Error::Format { .. }
+                            | rnnkit::Error::Data { .. }
                             | rnnkit::Error::Shape(_)
                     )
                 )

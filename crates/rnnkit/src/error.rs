@@ -22,6 +22,19 @@ pub enum Error {
         /// What was wrong with it.
         msg: String,
     },
+    /// Bad input data: the file (or other source), the place in it, and what was wrong.
+    ///
+    /// `at` is a place a user can go to: `line 12`, `row 40, column "co2"`; empty when the
+    /// problem is the whole file (an empty file, a missing column).
+    #[error("{path}{}: {msg}", if at.is_empty() { String::new() } else { format!(": {at}") })]
+    Data {
+        /// The file or source name.
+        path: String,
+        /// Where in it: line, row, column.
+        at: String,
+        /// What was wrong, and what to do about it.
+        msg: String,
+    },
     /// Training stopped because the loss or gradients kept being non-finite.
     #[error("training diverged: {0}")]
     Diverged(String),
@@ -34,6 +47,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// A [`Error::Data`] error.
+    ///
+    /// ```
+    /// let e = rnnkit::Error::data("co2.csv", "row 12, column \"co2\"", "not a number: \"n/a\"");
+    /// assert_eq!(e.to_string(), "co2.csv: row 12, column \"co2\": not a number: \"n/a\"");
+    /// ```
+    pub fn data(path: impl Into<String>, at: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Data { path: path.into(), at: at.into(), msg: msg.into() }
+    }
 }
 
 /// `Result` with the library's [`Error`].

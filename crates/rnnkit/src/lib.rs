@@ -20,12 +20,15 @@ pub mod kernels;
 pub mod bench;
 pub mod cell;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod init;
 pub mod io;
 pub mod nn;
 pub mod optim;
 pub mod params;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod recurrent;
 pub mod reference;
 pub mod train;

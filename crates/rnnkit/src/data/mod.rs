@@ -1,0 +1,9 @@
+//! Data preparation: from raw text and CSV files to the batches the models train on.
+//!
+//! - [`text`]: loading, cleaning, tokenizers (character, word, BPE) and vocabularies.
+//! - [`series`]: time-series CSV, missing values, scalers, transforms, windows, chronological splits.
+//! - [`batch`]: padded batches with lengths, bucketing by length, seeded shuffling, stratified splits.
+
+pub mod batch;
+pub mod series;
+pub mod text;
