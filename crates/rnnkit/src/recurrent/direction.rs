@@ -16,6 +16,7 @@ use crate::kernels::gemm::{MatRef, add_column_sums, matmul};
 use crate::kernels::shared::{RowsHandle, SharedRows};
 use crate::kernels::small_gemm::{PackedB, gemm_packed};
 use crate::params::LayerParams;
+use super::workspace::Workspace;
 
 /// Read-only view of one layer-direction's weights, with biases folded for the fast path.
 pub(crate) struct DirWeights<'a> {
@@ -105,7 +106,7 @@ impl<'a> DirWeights<'a> {
         }
     }
 
-    fn gates(&self) -> usize {
+    pub fn gates(&self) -> usize {
         self.cell.num_gates() * self.hidden
     }
 
@@ -114,9 +115,15 @@ impl<'a> DirWeights<'a> {
     }
 
     /// `gx[T·B, G·H] = x[T·B, I] · W_ihᵀ + bias_x`, all steps at once.
-    pub fn project_inputs(&self, x: &[f32], rows: usize, threads: usize) -> Vec<f32> {
+    pub fn project_inputs(
+        &self,
+        x: &[f32],
+        rows: usize,
+        threads: usize,
+        mut gx: Vec<f32>,
+    ) -> Vec<f32> {
         let gh = self.gates();
-        let mut gx = Vec::with_capacity(rows * gh);
+        gx.clear();
         for _ in 0..rows {
             gx.extend_from_slice(&self.bias_x);
         }
@@ -148,28 +155,22 @@ pub(crate) struct DirCache {
 }
 
 impl DirCache {
-    pub fn new(w: &DirWeights, steps: usize, batch: usize) -> Self {
+    pub fn new(w: &DirWeights, steps: usize, batch: usize, ws: &Workspace) -> Self {
         let rows = steps * batch;
         let lstm = w.cell == CellKind::Lstm;
+        let zeros_if = |keep: bool, len: usize| if keep { ws.zeros(len) } else { Vec::new() };
         DirCache {
-            gates: vec![0.0; rows * w.gates()],
-            h_prev: vec![0.0; rows * w.h_out],
-            c_prev: if lstm {
-                vec![0.0; rows * w.hidden]
-            } else {
-                Vec::new()
-            },
-            m: if lstm && w.w_hr.is_some() {
-                vec![0.0; rows * w.hidden]
-            } else {
-                Vec::new()
-            },
-            a: if w.cell == CellKind::Gru {
-                vec![0.0; rows * w.hidden]
-            } else {
-                Vec::new()
-            },
+            gates: ws.zeros(rows * w.gates()),
+            h_prev: ws.zeros(rows * w.h_out),
+            c_prev: zeros_if(lstm, rows * w.hidden),
+            m: zeros_if(lstm && w.w_hr.is_some(), rows * w.hidden),
+            a: zeros_if(w.cell == CellKind::Gru, rows * w.hidden),
         }
+    }
+
+    /// The buffers, to give back to the workspace.
+    pub fn into_buffers(self) -> [Vec<f32>; 5] {
+        [self.gates, self.h_prev, self.c_prev, self.m, self.a]
     }
 }
 
@@ -340,21 +341,19 @@ pub(crate) struct DirGradBufs {
 }
 
 impl DirGradBufs {
-    pub fn new(w: &DirWeights, steps: usize, batch: usize) -> Self {
+    pub fn new(w: &DirWeights, steps: usize, batch: usize, ws: &Workspace) -> Self {
         let rows = steps * batch;
+        let zeros_if = |keep: bool, len: usize| if keep { ws.zeros(len) } else { Vec::new() };
         DirGradBufs {
-            dgx: vec![0.0; rows * w.gates()],
-            dgh: if w.cell == CellKind::Gru {
-                vec![0.0; rows * w.gates()]
-            } else {
-                Vec::new()
-            },
-            dh_out: if w.w_hr.is_some() {
-                vec![0.0; rows * w.h_out]
-            } else {
-                Vec::new()
-            },
+            dgx: ws.zeros(rows * w.gates()),
+            dgh: zeros_if(w.cell == CellKind::Gru, rows * w.gates()),
+            dh_out: zeros_if(w.w_hr.is_some(), rows * w.h_out),
         }
+    }
+
+    /// The buffers, to give back to the workspace.
+    pub fn into_buffers(self) -> [Vec<f32>; 3] {
+        [self.dgx, self.dgh, self.dh_out]
     }
 }
 

@@ -63,23 +63,34 @@ impl BatchOrder {
         self.perm.as_ref().map_or(k, |p| p[k])
     }
 
-    /// `[T, B, F]` in the caller's order → flat `[T·B, F]` in sorted order.
-    pub fn gather_steps(&self, x: ArrayView3<f32>) -> Vec<f32> {
+    /// `[T, B, F]` in the caller's order → flat `[T·B, F]` in sorted order, into `out` (cleared
+    /// first, so a workspace buffer can be reused).
+    pub fn gather_steps_into(&self, x: ArrayView3<f32>, mut out: Vec<f32>) -> Vec<f32> {
+        out.clear();
         if self.perm.is_none() {
             // Already in order: one copy (a memcpy when the view is contiguous).
-            return match x.as_slice() {
-                Some(s) => s.to_vec(),
-                None => x.iter().copied().collect(),
-            };
+            match x.as_slice() {
+                Some(s) => out.extend_from_slice(s),
+                None => out.extend(x.iter().copied()),
+            }
+            return out;
         }
-        let (steps, batch, feat) = x.dim();
-        let mut out = Vec::with_capacity(steps * batch * feat);
+        let batch = x.dim().1;
         for step in x.axis_iter(Axis(0)) {
             for k in 0..batch {
                 out.extend(step.index_axis(Axis(0), self.source(k)).iter());
             }
         }
         out
+    }
+
+    /// [`BatchOrder::scatter_steps`] taking the buffer: no copy when the order is the caller's.
+    pub fn scatter_steps_owned(&self, x: Vec<f32>, steps: usize, feat: usize) -> Array3<f32> {
+        if self.perm.is_none() {
+            return Array3::from_shape_vec((steps, self.batch, feat), x)
+                .expect("buffer holds [T, B, F]");
+        }
+        self.scatter_steps(&x, steps, feat)
     }
 
     /// Flat `[T·B, F]` in sorted order → `[T, B, F]` in the caller's order.

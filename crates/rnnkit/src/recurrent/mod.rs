@@ -9,6 +9,7 @@
 
 mod direction;
 mod lengths;
+mod workspace;
 
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
@@ -19,6 +20,8 @@ use direction::{DirCache, DirGradBufs, DirWeights, Pack, Rows, SharedCache};
 use lengths::BatchOrder;
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 use rand::{Rng, RngCore};
+use std::sync::Arc;
+use workspace::Workspace;
 
 /// A recurrent stack (`torch.nn.LSTM` / `GRU` / `RNN`) with its parameters.
 ///
@@ -47,6 +50,8 @@ use rand::{Rng, RngCore};
 pub struct Rnn {
     config: RnnConfig,
     params: RnnParams,
+    /// Big per-pass buffers recycled between calls (shared with the caches and with clones).
+    workspace: Arc<Workspace>,
 }
 
 /// Hidden (and cell) state of every layer and direction.
@@ -122,6 +127,20 @@ pub struct RnnCache {
     order: BatchOrder,
     steps: usize,
     layers: Vec<LayerCache>,
+    /// Where the buffers go back when the cache is dropped.
+    workspace: Arc<Workspace>,
+}
+
+impl Drop for RnnCache {
+    fn drop(&mut self) {
+        for layer in self.layers.drain(..) {
+            self.workspace
+                .recycle_all([layer.input, layer.mask.unwrap_or_default()]);
+            for dir in layer.dirs {
+                self.workspace.recycle_all(dir.into_buffers());
+            }
+        }
+    }
 }
 
 struct LayerCache {
@@ -137,14 +156,22 @@ impl Rnn {
     pub fn new(config: RnnConfig, init: &Init, seed: u64) -> Result<Self> {
         config.validate()?;
         let params = init.params(&config, seed)?;
-        Ok(Rnn { config, params })
+        Ok(Rnn {
+            config,
+            params,
+            workspace: Arc::default(),
+        })
     }
 
     /// A stack over given parameters; shapes are checked against `config`.
     pub fn from_params(config: RnnConfig, params: RnnParams) -> Result<Self> {
         config.validate()?;
         params.check(&config)?;
-        Ok(Rnn { config, params })
+        Ok(Rnn {
+            config,
+            params,
+            workspace: Arc::default(),
+        })
     }
 
     /// The stack's configuration.
@@ -252,8 +279,9 @@ impl Rnn {
         let (d, p, hid) = (cfg.num_directions(), cfg.h_out(), cfg.hidden_size);
         let threads = rayon::current_num_threads();
         let training = rng.is_some();
+        let ws = &*self.workspace;
 
-        let mut x = order.gather_steps(input); // [T·B, I] sorted batch
+        let mut x = order.gather_steps_into(input, ws.take_capacity(input.len())); // [T·B, I] sorted batch
         let mut h_n = vec![vec![0.0f32; batch * p]; cfg.num_layers * d];
         let mut c_n = vec![vec![0.0f32; batch * hid]; cfg.num_layers * d];
         if let Some(s) = state0 {
@@ -273,15 +301,14 @@ impl Rnn {
             let mut mask = None;
             if let (Some(rng), true) = (rng.as_deref_mut(), layer > 0 && cfg.dropout > 0.0) {
                 let keep = 1.0 / (1.0 - cfg.dropout);
-                let m: Vec<f32> = (0..x.len())
-                    .map(|_| {
+                let mut m = ws.take_capacity(x.len());
+                m.extend((0..x.len()).map(|_| {
                         if rng.random::<f32>() < cfg.dropout {
                             0.0
                         } else {
                             keep
                         }
-                    })
-                    .collect();
+                    }));
                 x.iter_mut().zip(&m).for_each(|(v, m)| *v *= m);
                 mask = Some(m);
             }
@@ -298,13 +325,16 @@ impl Rnn {
                 .collect();
             let gx: Vec<Vec<f32>> = weights
                 .iter()
-                .map(|w| w.project_inputs(&x, steps * batch, threads))
+                .map(|w| {
+                    let buf = ws.take_capacity(steps * batch * w.gates());
+                    w.project_inputs(&x, steps * batch, threads, buf)
+                })
                 .collect();
-            let mut ys: Vec<Vec<f32>> = vec![vec![0.0; steps * batch * p]; d];
+            let mut ys: Vec<Vec<f32>> = (0..d).map(|_| ws.zeros(steps * batch * p)).collect();
             let mut caches: Vec<DirCache> = if training {
                 weights
                     .iter()
-                    .map(|w| DirCache::new(w, steps, batch))
+                    .map(|w| DirCache::new(w, steps, batch, ws))
                     .collect()
             } else {
                 Vec::new()
@@ -354,16 +384,22 @@ impl Rnn {
                 };
                 run_tasks(tasks, run);
             }
-            layer_caches.push(LayerCache {
-                input: std::mem::take(&mut x),
-                mask,
-                dirs: caches,
-            });
+            ws.recycle_all(gx);
+            if training {
+                layer_caches.push(LayerCache {
+                    input: std::mem::take(&mut x),
+                    mask,
+                    dirs: caches,
+                });
+            } else {
+                ws.recycle(std::mem::take(&mut x));
+            }
             x = interleave_directions(&mut ys, steps * batch, p);
+            ws.recycle_all(ys);
         }
 
         let out_feat = d * p;
-        let output = order.scatter_steps(&x, steps, out_feat);
+        let output = order.scatter_steps_owned(x, steps, out_feat);
         let ld = cfg.num_layers * d;
         let mut h = Array3::zeros((ld, batch, p));
         for (k, v) in h_n.iter().enumerate() {
@@ -381,6 +417,7 @@ impl Rnn {
             order,
             steps,
             layers: layer_caches,
+            workspace: Arc::clone(&self.workspace),
         });
         Ok((
             RnnOutput {
@@ -445,7 +482,11 @@ impl Rnn {
         }
         let threads = rayon::current_num_threads();
         let rows = steps * batch;
-        let mut dy = order.gather_steps(upstream.grad_output); // [T·B, D·P]
+        let ws = &*self.workspace;
+        let mut dy = order.gather_steps_into(
+            upstream.grad_output,
+            ws.take_capacity(upstream.grad_output.len()),
+        ); // [T·B, D·P]
         for layer in (0..cfg.num_layers).rev() {
             let lc = &cache.layers[layer];
             let in_feat = cfg.layer_input_size(layer);
@@ -460,10 +501,10 @@ impl Rnn {
                     )
                 })
                 .collect();
-            let dys = split_directions(&dy, rows, d, p);
+            let dys = split_directions(std::mem::take(&mut dy), rows, d, p, ws);
             let mut bufs: Vec<DirGradBufs> = weights
                 .iter()
-                .map(|w| DirGradBufs::new(w, steps, batch))
+                .map(|w| DirGradBufs::new(w, steps, batch, ws))
                 .collect();
             {
                 let shared_bufs: Vec<(SharedRows, Option<SharedRows>, Option<SharedRows>)> = bufs
@@ -516,7 +557,7 @@ impl Rnn {
                 };
                 run_tasks(tasks, run);
             }
-            let mut dx = vec![0.0f32; rows * in_feat];
+            let mut dx = ws.zeros(rows * in_feat);
             for dir in 0..d {
                 direction::weight_grads(
                     &weights[dir],
@@ -532,9 +573,13 @@ impl Rnn {
             if let Some(mask) = &lc.mask {
                 dx.iter_mut().zip(mask).for_each(|(g, m)| *g *= m);
             }
+            ws.recycle_all(dys);
+            for b in bufs {
+                ws.recycle_all(b.into_buffers());
+            }
             dy = dx;
         }
-        let input = order.scatter_steps(&dy, steps, cfg.input_size);
+        let input = order.scatter_steps_owned(dy, steps, cfg.input_size);
         let mut h0 = Array3::zeros((ld, batch, p));
         for (k, v) in dh.iter().enumerate() {
             order.scatter_rows(v, h0.index_axis_mut(ndarray::Axis(0), k));
@@ -663,17 +708,22 @@ fn interleave_directions(ys: &mut [Vec<f32>], rows: usize, p: usize) -> Vec<f32>
     out
 }
 
-/// The inverse of [`interleave_directions`].
-fn split_directions(x: &[f32], rows: usize, d: usize, p: usize) -> Vec<Vec<f32>> {
-    (0..d)
+/// The inverse of [`interleave_directions`] (one direction: `x` itself, no copy).
+fn split_directions(x: Vec<f32>, rows: usize, d: usize, p: usize, ws: &Workspace) -> Vec<Vec<f32>> {
+    if d == 1 {
+        return vec![x];
+    }
+    let out = (0..d)
         .map(|dir| {
-            let mut y = Vec::with_capacity(rows * p);
+            let mut y = ws.take_capacity(rows * p);
             for row in x.chunks_exact(d * p) {
                 y.extend_from_slice(&row[dir * p..(dir + 1) * p]);
             }
             y
         })
-        .collect()
+        .collect();
+    ws.recycle(x);
+    out
 }
 
 #[cfg(test)]
