@@ -13,6 +13,22 @@ pub mod gemm;
 pub(crate) mod shared;
 pub mod small_gemm;
 
+/// Whether the running CPU has AVX-512F (checked once, cached by std). `RNNKIT_NO_AVX512=1`
+/// turns the AVX-512 kernels off (to compare, or on CPUs that clock down under them).
+#[inline]
+pub fn has_avx512f() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        std::is_x86_feature_detected!("avx512f")
+            && !*OFF.get_or_init(|| std::env::var_os("RNNKIT_NO_AVX512").is_some_and(|v| v == "1"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Whether the running CPU has AVX2 and FMA (checked once, cached by std).
 #[inline]
 pub fn has_avx2_fma() -> bool {
