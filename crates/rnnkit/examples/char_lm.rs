@@ -80,7 +80,7 @@ impl Reporter for Print {
     fn step(&mut self, r: &StepReport) {
         self.train_seconds += self.last.elapsed().as_secs_f64();
         self.tokens += r.tokens as u64;
-        if r.chunk % 20 == 0 {
+        if r.chunk.is_multiple_of(20) {
             eprintln!(
                 "  epoch {} chunk {}/{} loss {:.4} grad norm {:.3}",
                 r.epoch + 1,

@@ -57,7 +57,11 @@ impl Error {
     /// assert_eq!(e.to_string(), "co2.csv: row 12, column \"co2\": not a number: \"n/a\"");
     /// ```
     pub fn data(path: impl Into<String>, at: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Data { path: path.into(), at: at.into(), msg: msg.into() }
+        Error::Data {
+            path: path.into(),
+            at: at.into(),
+            msg: msg.into(),
+        }
     }
 }
 

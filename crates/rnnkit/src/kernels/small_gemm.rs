@@ -122,6 +122,58 @@ pub fn gemm_packed(
     }
 }
 
+/// [`gemm_packed`] for many rows (`m` in the thousands: all steps of a sequence at once), split
+/// between threads by blocks of rows sized so a block of `A` stays in L2 while the panels of `B`
+/// stream past it.
+///
+/// ```
+/// use rnnkit::kernels::small_gemm::{PackedB, gemm_packed_rows};
+/// let wt = PackedB::from_transposed(&[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3);
+/// let x = vec![1.0f32; 3 * 100]; // 100 rows, k = 3
+/// let mut y = vec![0.0f32; 2 * 100];
+/// gemm_packed_rows(&mut y, 2, &x, 3, 100, &wt, false, 2);
+/// assert!(y.chunks(2).all(|r| r == [6.0, 15.0]));
+/// ```
+///
+/// # Panics
+/// If a slice is too short for its shape (an internal invariant).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed_rows(
+    c: &mut [f32],
+    ldc: usize,
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    b: &PackedB,
+    accumulate: bool,
+    threads: usize,
+) {
+    use rayon::prelude::*;
+    let k = b.k.max(1);
+    // About 256 KB of A per block, a multiple of the 8-row micro-tile, at least one tile.
+    let block = ((256 * 1024 / 4 / k) / 8 * 8).clamp(8, 512);
+    if threads <= 1 || m <= block {
+        gemm_packed(c, ldc, a, lda, m, b, accumulate, 1);
+        return;
+    }
+    assert!(
+        c.len() >= (m - 1) * ldc + b.n,
+        "gemm_packed_rows: c too short"
+    );
+    assert!(
+        a.len() >= (m - 1) * lda + b.k,
+        "gemm_packed_rows: a too short"
+    );
+    let c = &mut c[..(m - 1) * ldc + b.n];
+    c.par_chunks_mut(block * ldc)
+        .enumerate()
+        .for_each(|(blk, cb)| {
+            let r0 = blk * block;
+            let rows = (m - r0).min(block);
+            gemm_packed(cb, ldc, &a[r0 * lda..], lda, rows, b, accumulate, 1);
+        });
+}
+
 /// The destination pointer, shareable between the two panel halves.
 #[derive(Clone, Copy)]
 struct CPtr(*mut f32);
@@ -394,6 +446,36 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_blocks_match_naive_for_many_rows() {
+        for (m, k, n) in [(777, 37, 70), (300, 512, 50), (1000, 2048, 17)] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
+                .collect();
+            let packed = PackedB::from_row_major(&b, n, k, n);
+            for threads in [1, 2, 3] {
+                let mut c = vec![0.5f32; m * n];
+                gemm_packed_rows(&mut c, n, &a, k, m, &packed, true, threads);
+                for i in (0..m).step_by(7) {
+                    for j in 0..n {
+                        let want: f64 = 0.5
+                            + (0..k)
+                                .map(|p| a[i * k + p] as f64 * b[p * n + j] as f64)
+                                .sum::<f64>();
+                        let got = c[i * n + j] as f64;
+                        assert!(
+                            (got - want).abs() < 1e-4 * want.abs().max(1.0) * (k as f64).sqrt(),
+                            "{m}x{k}x{n} threads {threads} [{i},{j}]: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn matches_naive_on_ragged_shapes() {

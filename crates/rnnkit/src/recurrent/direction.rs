@@ -10,13 +10,13 @@
 //! disjoint batch ranges `b0..b1` (one per thread); the tasks of one direction share the `[T, B, ·]`
 //! caches through `SharedRows`, each claiming only its own rows.
 
+use super::workspace::Workspace;
 use crate::cell::{gru, lstm, rnn};
 use crate::config::{CellKind, RnnConfig};
 use crate::kernels::gemm::{MatRef, add_column_sums, matmul};
 use crate::kernels::shared::{RowsHandle, SharedRows};
-use crate::kernels::small_gemm::{PackedB, gemm_packed};
+use crate::kernels::small_gemm::{PackedB, gemm_packed, gemm_packed_rows};
 use crate::params::LayerParams;
-use super::workspace::Workspace;
 
 /// Read-only view of one layer-direction's weights, with biases folded for the fast path.
 pub(crate) struct DirWeights<'a> {
@@ -126,6 +126,13 @@ impl<'a> DirWeights<'a> {
         gx.clear();
         for _ in 0..rows {
             gx.extend_from_slice(&self.bias_x);
+        }
+        if crate::kernels::has_avx512f() && rows >= 256 {
+            // Our AVX-512 block beats the GEMM library's AVX2 kernels by about 10% here; packing
+            // W_ihᵀ costs one pass over the weights against `rows` passes of the product.
+            let packed = PackedB::from_transposed(self.w_ih, gh, self.input);
+            gemm_packed_rows(&mut gx, gh, x, self.input, rows, &packed, true, threads);
+            return gx;
         }
         let w_ih_t = MatRef::row_major(self.w_ih, gh, self.input).t();
         matmul(
@@ -486,6 +493,12 @@ pub(crate) fn weight_grads(
             true,
             threads,
         );
+    }
+    if crate::kernels::has_avx512f() && rows >= 256 {
+        // As in `project_inputs`: our AVX-512 block over the packed `W_ih` `[G*H, I]`.
+        let packed = PackedB::from_row_major(w.w_ih, i, gh, i);
+        gemm_packed_rows(dx, i, &bufs.dgx, gh, rows, &packed, true, threads);
+        return;
     }
     matmul(dx, i, dgx, MatRef::row_major(w.w_ih, gh, i), true, threads);
 }

@@ -303,12 +303,12 @@ impl Rnn {
                 let keep = 1.0 / (1.0 - cfg.dropout);
                 let mut m = ws.take_capacity(x.len());
                 m.extend((0..x.len()).map(|_| {
-                        if rng.random::<f32>() < cfg.dropout {
-                            0.0
-                        } else {
-                            keep
-                        }
-                    }));
+                    if rng.random::<f32>() < cfg.dropout {
+                        0.0
+                    } else {
+                        keep
+                    }
+                }));
                 x.iter_mut().zip(&m).for_each(|(v, m)| *v *= m);
                 mask = Some(m);
             }

@@ -435,7 +435,7 @@ impl LmTrainer {
                 reporter.step(&report);
                 if cfg
                     .checkpoint_every
-                    .is_some_and(|k| k > 0 && self.progress.step % k == 0 && !skipped)
+                    .is_some_and(|k| k > 0 && self.progress.step.is_multiple_of(k) && !skipped)
                 {
                     self.save("latest")?;
                 }

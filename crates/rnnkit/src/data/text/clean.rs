@@ -181,10 +181,10 @@ fn collapse_whitespace(text: &str) -> String {
                 pending = Some(' ');
             }
         } else {
-            if let Some(ws) = pending.take() {
-                if !out.is_empty() {
-                    out.push(ws);
-                }
+            if let Some(ws) = pending.take()
+                && !out.is_empty()
+            {
+                out.push(ws);
             }
             out.push(c);
         }

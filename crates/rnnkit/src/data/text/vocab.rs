@@ -76,13 +76,13 @@ impl VocabConfig {
                 "vocab.min_freq must be at least 1, got 0".into(),
             ));
         }
-        if let Some(m) = self.max_size {
-            if m < SPECIAL_TOKENS.len() {
-                return Err(Error::Config(format!(
-                    "vocab.max_size must be at least {} (the reserved tokens), got {m}",
-                    SPECIAL_TOKENS.len()
-                )));
-            }
+        if let Some(m) = self.max_size
+            && m < SPECIAL_TOKENS.len()
+        {
+            return Err(Error::Config(format!(
+                "vocab.max_size must be at least {} (the reserved tokens), got {m}",
+                SPECIAL_TOKENS.len()
+            )));
         }
         Ok(())
     }

@@ -119,12 +119,12 @@ fn split_punctuation(piece: &str, out: &mut Vec<String>) {
     let mut i = 0;
     while i < n {
         let start = i;
-        if chars[i] == '<' {
-            if let Some(end) = angle_token_end(&chars, i) {
-                i = end + 1;
-                out.push(chars[start..i].iter().collect());
-                continue;
-            }
+        if chars[i] == '<'
+            && let Some(end) = angle_token_end(&chars, i)
+        {
+            i = end + 1;
+            out.push(chars[start..i].iter().collect());
+            continue;
         }
         if is_word_char(chars[i]) {
             loop {
