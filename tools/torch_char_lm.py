@@ -18,8 +18,8 @@ How to run (from the repository root, CPU, 2 threads by default)
     /work/venv/bin/python tools/torch_char_lm.py --max-chars 20000 --hidden 32 --embed 8 --batch 8 --bptt 20 --epochs 2
 
 Exact pipeline
-    Data      --data (default ../shared/data/tinyshakespeare/input.txt relative to the repository
-              root), read as UTF-8 text.  With --max-chars N only the first N characters are used
+    Data      --data (default data/tinyshakespeare/input.txt in the repository, a byte-identical
+              copy of ../shared/data/tinyshakespeare/input.txt), read as UTF-8 text.  With --max-chars N only the first N characters are used
               (before everything below).  Vocabulary = sorted list of the distinct characters of
               the whole (possibly truncated) text (65 for Tiny Shakespeare); id = index in that list.
     Split     cut = int(0.9 * len(text)); train = ids[:cut], validation = ids[cut:].
@@ -71,7 +71,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-DEFAULT_DATA = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "tinyshakespeare", "input.txt"))
+DEFAULT_DATA = os.path.join(REPO, "data", "tinyshakespeare", "input.txt")
 
 
 class CharLM(nn.Module):

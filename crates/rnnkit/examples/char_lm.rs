@@ -44,7 +44,7 @@ fn parse() -> Args {
         seed: 0,
         run_dir: None,
         data: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/tinyshakespeare/input.txt"),
+            .join("../../data/tinyshakespeare/input.txt"),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;

@@ -287,6 +287,22 @@ fn killed_run_resumes_bit_identical() {
         &resumed.model,
         &format!("a SIGKILL at step {killed_at} and resume"),
     );
+    // The metrics hold each step once: lines the killed run wrote after its last checkpoint
+    // were trimmed on resume, not repeated.
+    let csv = std::fs::read_to_string(dir.join("metrics/steps.csv")).unwrap();
+    let keys: Vec<(String, String)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut f = l.split(',');
+            (f.next().unwrap().into(), f.next().unwrap().into())
+        })
+        .collect();
+    let unique: std::collections::BTreeSet<_> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "a step logged twice");
+    assert_eq!(keys.len() as u64, done.steps, "every step logged");
+    let jsonl = std::fs::read_to_string(dir.join("metrics/steps.jsonl")).unwrap();
+    assert_eq!(jsonl.lines().count() as u64, done.steps);
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! Training: the language model, the stream layout of truncated backpropagation through time,
-//! the training loop and checkpoints that resume exactly.
+//! the training loops (streams: [`trainer`]; padded sequences and windows: [`seq_trainer`]) and
+//! checkpoints that resume exactly.
 
 pub mod checkpoint;
 pub mod lm;
+pub mod seq_trainer;
+mod task_params;
 pub mod tasks;
 pub mod tbptt;
 pub mod trainer;

@@ -339,7 +339,7 @@ impl LmTrainer {
     pub fn run(&mut self, data: &LmData, reporter: &mut dyn Reporter) -> Result<RunSummary> {
         let cfg = self.config.train.clone();
         let train = batchify(&data.train, cfg.batch_size)?;
-        let mut metrics = Metrics::open(self.run_dir.as_deref())?;
+        let mut metrics = Metrics::open(self.run_dir.as_deref(), &self.progress)?;
         let names = self.model.param_names();
         let length = if cfg.variable_bptt {
             ChunkLength::Variable(cfg.bptt)
@@ -520,12 +520,39 @@ fn validate(cfg: &LmTrainConfig) -> Result<()> {
 
 /// Per-step and per-epoch metrics as CSV and JSON lines, appended (a resumed run continues the
 /// same files).
-struct Metrics {
+///
+/// Opening trims lines written after the position the run restarts from (`at`): a run killed
+/// after its last checkpoint wrote lines for steps it will redo, and without trimming those
+/// steps would appear twice. A fresh run (`at` at the start) starts the files over.
+pub(crate) struct Metrics {
     files: Option<[std::fs::File; 4]>,
 }
 
+/// Whether a metrics line (CSV after its header, or JSON) comes before position `at`: step lines
+/// up to `(epoch, chunk)`, epoch lines of the finished epochs.
+fn keep_line(line: &str, csv: bool, steps: bool, at: &Progress) -> bool {
+    let (epoch, chunk) = if csv {
+        let mut f = line.split(',');
+        let e = f.next().and_then(|v| v.parse::<usize>().ok());
+        let c = f.next().and_then(|v| v.parse::<usize>().ok());
+        (e, c)
+    } else {
+        let v: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(_) => return false,
+        };
+        let get = |k: &str| v.get(k).and_then(|x| x.as_u64()).map(|x| x as usize);
+        (get("epoch"), get("chunk"))
+    };
+    match (epoch, steps) {
+        (Some(e), true) => e < at.epoch || (e == at.epoch && chunk.is_some_and(|c| c <= at.chunk)),
+        (Some(e), false) => e < at.epoch,
+        (None, _) => false,
+    }
+}
+
 impl Metrics {
-    fn open(run_dir: Option<&Path>) -> Result<Self> {
+    pub(crate) fn open(run_dir: Option<&Path>, at: &Progress) -> Result<Self> {
         let Some(dir) = run_dir else {
             return Ok(Metrics { files: None });
         };
@@ -539,6 +566,20 @@ impl Metrics {
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let open = |name: &str, header: &str| -> Result<std::fs::File> {
             let path = dir.join(name);
+            if path.exists() {
+                let (csv, steps) = (name.ends_with(".csv"), name.starts_with("steps"));
+                let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+                let mut kept = String::new();
+                for (i, line) in text.lines().enumerate() {
+                    if (csv && i == 0) || keep_line(line, csv, steps, at) {
+                        kept.push_str(line);
+                        kept.push('\n');
+                    }
+                }
+                if kept.len() != text.len() {
+                    crate::io::write_atomic(&path, kept.as_bytes())?;
+                }
+            }
             let fresh = !path.exists();
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
@@ -563,7 +604,7 @@ impl Metrics {
         })
     }
 
-    fn step(&mut self, r: &StepReport) -> Result<()> {
+    pub(crate) fn step(&mut self, r: &StepReport) -> Result<()> {
         let Some(files) = &mut self.files else {
             return Ok(());
         };
@@ -579,7 +620,7 @@ impl Metrics {
         write_lines(files, 0, &csv, &json.to_string())
     }
 
-    fn epoch(&mut self, r: &EpochReport) -> Result<()> {
+    pub(crate) fn epoch(&mut self, r: &EpochReport) -> Result<()> {
         let Some(files) = &mut self.files else {
             return Ok(());
         };

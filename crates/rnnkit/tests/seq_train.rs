@@ -1,0 +1,179 @@
+//! The sequence trainer (padded batches and windows): it learns, resumes bit-identically,
+//! keeps the best weights, and its checkpoints carry PyTorch names.
+
+use ndarray::Array2;
+use rnnkit::data::batch::{BatcherConfig, Example, PadConfig};
+use rnnkit::data::series::Windows;
+use rnnkit::optim::{AdamConfig, OptimizerConfig};
+use rnnkit::train::seq_trainer::{
+    ClassBatches, SeqTrainConfig, SeqTrainer, TaskModel, WindowBatches,
+};
+use rnnkit::train::tasks::{Forecaster, InputSpec, Pooling, SequenceClassifier};
+use rnnkit::train::trainer::Silent;
+use rnnkit::{CellKind, RnnConfig};
+use std::path::PathBuf;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rnnkit-seq-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Label = whether token 3 occurs; lengths 1..=8.
+fn examples(n: u32, salt: u32) -> Vec<Example> {
+    (0..n)
+        .map(|i| {
+            let len = 1 + (i * 5 + salt) % 8;
+            let ids: Vec<u32> = (0..len).map(|t| 1 + (i * 7 + t * 3 + salt) % 6).collect();
+            let label = ids.contains(&3) as usize;
+            Example::class(ids, label)
+        })
+        .collect()
+}
+
+fn classifier() -> SequenceClassifier {
+    let tokens = InputSpec::Tokens {
+        vocab: 7,
+        padding_idx: Some(0),
+    };
+    let rnn = RnnConfig::new(CellKind::Lstm, 8, 16)
+        .num_layers(2)
+        .dropout(0.2);
+    SequenceClassifier::new(tokens, rnn, 2, Pooling::Last, 3).unwrap()
+}
+
+fn config(epochs: usize) -> SeqTrainConfig {
+    SeqTrainConfig {
+        epochs,
+        optimizer: OptimizerConfig::Adam(AdamConfig {
+            lr: 1e-2,
+            ..Default::default()
+        }),
+        patience: None,
+        ..Default::default()
+    }
+}
+
+fn batches(ex: Vec<Example>) -> ClassBatches {
+    let cfg = BatcherConfig {
+        batch_size: 16,
+        seed: 5,
+        ..Default::default()
+    };
+    ClassBatches::new(ex, cfg, PadConfig::default()).unwrap()
+}
+
+#[test]
+fn classifier_learns_and_resumes_bit_identical() {
+    let train = batches(examples(96, 0));
+    let valid = ClassBatches::in_order(examples(48, 1), 64, PadConfig::default()).unwrap();
+
+    let mut full = SeqTrainer::new(classifier(), config(6), None).unwrap();
+    let summary = full.run(&train, &valid, Some(&valid), &mut Silent).unwrap();
+    let test = summary.test.unwrap();
+    assert!(test.accuracy > 0.8, "the task is learnable: {test:?}");
+
+    // Stop after 17 steps (mid-epoch), resume from the checkpoint, finish.
+    let dir = temp_dir("resume");
+    let mut first = SeqTrainer::new(
+        classifier(),
+        SeqTrainConfig {
+            max_steps: Some(17),
+            ..config(6)
+        },
+        Some(dir.clone()),
+    )
+    .unwrap();
+    let s = first.run(&train, &valid, None, &mut Silent).unwrap();
+    assert!(s.interrupted);
+    let ck = dir.join("checkpoints/latest.safetensors");
+    let mut resumed = SeqTrainer::resume(classifier(), &ck, Some(config(6)), Some(dir)).unwrap();
+    assert_eq!(resumed.progress().step, 17);
+    resumed
+        .run(&train, &valid, Some(&valid), &mut Silent)
+        .unwrap();
+    let (a, b) = (full.model.named_tensors(), resumed.model.named_tensors());
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in &a {
+        assert!(v == &b[k], "{k} differs after resume");
+    }
+}
+
+#[test]
+fn checkpoint_names_are_pytorch_names_and_load_back() {
+    let model = classifier();
+    let names = model.param_names();
+    assert_eq!(names[0], "embedding.weight");
+    assert!(names.contains(&"rnn.weight_hh_l1".to_string()));
+    assert_eq!(&names[names.len() - 2..], ["head.weight", "head.bias"]);
+    let tensors = model.named_tensors();
+    assert_eq!(tensors.len(), names.len());
+    let mut other = SequenceClassifier::new(
+        InputSpec::Tokens {
+            vocab: 7,
+            padding_idx: Some(0),
+        },
+        RnnConfig::new(CellKind::Lstm, 8, 16).num_layers(2),
+        2,
+        Pooling::Last,
+        99,
+    )
+    .unwrap();
+    other.load_named(&tensors).unwrap();
+    assert_eq!(other.named_tensors(), tensors);
+    // A wrong shape is an error naming the tensor, and changes nothing.
+    let mut bad = tensors.clone();
+    bad.insert("head.weight".into(), ndarray::ArrayD::zeros(vec![3, 16]));
+    let before = other.named_tensors();
+    let err = other.load_named(&bad).unwrap_err().to_string();
+    assert!(err.contains("head.weight"), "{err}");
+    assert_eq!(other.named_tensors(), before);
+}
+
+#[test]
+fn forecaster_learns_a_sine_and_keeps_the_best_weights() {
+    let n = 400;
+    let x = Array2::from_shape_fn((n, 1), |(t, _)| (t as f64 * 0.3).sin());
+    let train = Windows::new(x.view(), x.view(), 0, 12, 2, 1).unwrap();
+    let model = Forecaster::new(RnnConfig::new(CellKind::Gru, 1, 16), 2, 1, 0).unwrap();
+    let cfg = SeqTrainConfig {
+        epochs: 15,
+        patience: Some(3),
+        optimizer: OptimizerConfig::Adam(AdamConfig {
+            lr: 1e-2,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut trainer = SeqTrainer::new(model, cfg, None).unwrap();
+    let tb = WindowBatches::new(&train, 32, true, 1).unwrap();
+    let vb = WindowBatches::new(&train, 500, false, 0).unwrap();
+    let s = trainer.run(&tb, &vb, Some(&vb), &mut Silent).unwrap();
+    let (best, _) = s.best_val.unwrap();
+    assert!(best < 0.01, "a sine is easy: val mse {best}");
+    // restore_best: the final model is the best epoch's, so its loss equals the best.
+    let test = s.test.unwrap().loss;
+    assert!((test - best).abs() < 1e-9, "test {test} vs best {best}");
+}
+
+#[test]
+fn empty_window_split_and_bad_config_are_errors() {
+    let x = Array2::from_shape_fn((5, 1), |(t, _)| t as f64);
+    let w = Windows::new(x.view(), x.view(), 0, 4, 2, 1).unwrap();
+    assert!(w.is_empty());
+    let err = WindowBatches::new(&w, 8, false, 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("lookback"), "{err}");
+    let cfg = SeqTrainConfig {
+        clip_norm: Some(-1.0),
+        ..Default::default()
+    };
+    let err = SeqTrainer::new(classifier(), cfg, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("clip_norm"), "{err}");
+}
