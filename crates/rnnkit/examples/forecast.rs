@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Writes `RUN_DIR/forecast.png`, `RUN_DIR/metrics.json` (test RMSE/MAE of the LSTM and of both
-//! baselines, in original units) and the trainer's metrics and checkpoints; prints a table.
+//! baselines, in original units), `RUN_DIR/series.json` (the data settings and the scaler fitted
+//! on the training rows) and the trainer's metrics and checkpoints; prints a table.
 
 use ndarray::{Array2, s};
 use rnnkit::data::series::{
@@ -142,10 +143,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cfg = (preset.series)(base);
     let data = SeriesData::load(&cfg)?;
     println!(
-        "{}: {} rows, {} gaps; windows train {} / val {} / test {} (lookback {}, horizon {})",
+        "{}: {} rows, {} gaps in the timestamps, {} missing values filled ({:?}); windows \
+         train {} / val {} / test {} (lookback {}, horizon {})",
         cfg.path.display(),
         data.table.len(),
         data.gaps().len(),
+        data.table.filled.len(),
+        cfg.missing,
         data.train.len(),
         data.val.len(),
         data.test.len(),
@@ -236,6 +240,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "seasonal_naive": {"season": preset.season, "rmse": seasonal.rmse, "mae": seasonal.mae},
     });
     std::fs::write(run_dir.join("metrics.json"), format!("{metrics:#}\n"))?;
+    // What a later forecast needs to prepare new data exactly as training did: the settings and
+    // the scaler fitted on the training rows (the weights are in checkpoints/best.safetensors).
+    let prep = serde_json::json!({ "series": &cfg, "scaler": &data.scaler });
+    std::fs::write(run_dir.join("series.json"), format!("{prep:#}\n"))?;
     println!(
         "wrote {} and {}",
         png.display(),

@@ -706,7 +706,7 @@ impl<M: TaskModel> SeqTrainer<M> {
                 reporter.step(&report);
                 if cfg
                     .checkpoint_every
-                    .is_some_and(|k| k > 0 && self.progress.step % k == 0 && !skipped)
+                    .is_some_and(|k| k > 0 && self.progress.step.is_multiple_of(k) && !skipped)
                 {
                     self.save("latest")?;
                 }
@@ -777,15 +777,13 @@ impl<M: TaskModel> SeqTrainer<M> {
     }
 }
 
+/// Tensors by PyTorch name.
+type Named = BTreeMap<String, ArrayD<f32>>;
+
 /// Prefix of the best-so-far weights inside a checkpoint.
 const BEST: &str = "best.";
 
-fn split_best(
-    all: BTreeMap<String, ArrayD<f32>>,
-) -> (
-    BTreeMap<String, ArrayD<f32>>,
-    Option<BTreeMap<String, ArrayD<f32>>>,
-) {
+fn split_best(all: Named) -> (Named, Option<Named>) {
     let (mut model, mut best) = (BTreeMap::new(), BTreeMap::new());
     for (k, v) in all {
         match k.strip_prefix(BEST) {
