@@ -6,6 +6,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod inspect_cmd;
+mod train_cmd;
+mod train_config;
+
 #[derive(Parser)]
 #[command(
     name = "rnnkit",
@@ -19,6 +23,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a model. With no arguments: the bundled default, a character-level LSTM on the
+    /// bundled Tiny Shakespeare text (about 5 minutes on 2 cores).
+    Train {
+        /// A TOML config (sections data, model, train, output); keys not given take the
+        /// bundled defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override any config key, e.g. --set train.epochs=2 --set model.hidden_size=128.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Continue the run in this directory from its latest checkpoint (exactly).
+        #[arg(long, value_name = "RUN_DIR", conflicts_with = "config")]
+        resume: Option<PathBuf>,
+        /// Print nothing but errors.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Run the benchmark suite (DESIGN section 5) and print tokens/s per case.
     Bench {
         /// One JSON object per line: {"case", "tokens_per_s", "ms_per_iter"}.
@@ -30,6 +51,11 @@ enum Command {
         /// Run only these cases (repeat or comma-separate).
         #[arg(long, value_delimiter = ',')]
         case: Vec<String>,
+    },
+    /// Show a saved model: config, parameter names, shapes and counts.
+    Inspect {
+        /// A run directory or a .safetensors file.
+        target: PathBuf,
     },
     /// Run a verification case file forward and backward and write every output and gradient.
     VerifyCase {
@@ -75,6 +101,18 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Train {
+            config,
+            set,
+            resume,
+            quiet,
+        } => train_cmd::run(train_cmd::TrainArgs {
+            config,
+            set,
+            resume,
+            quiet,
+        })?,
+        Command::Inspect { target } => inspect_cmd::run(&target)?,
         Command::VerifyCase { case, out } => {
             rnnkit::verify::verify_case(&case, &out)
                 .with_context(|| format!("verify-case {}", case.display()))?;

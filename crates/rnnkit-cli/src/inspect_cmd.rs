@@ -1,0 +1,64 @@
+//! `rnnkit inspect RUN_DIR|FILE.safetensors`: what a saved model is — its config, and every
+//! parameter with its shape and count. Checkpoint bookkeeping (optimizer state, the carried
+//! state, best-so-far copies) is summarized, not listed.
+
+use anyhow::{Context, Result};
+use rnnkit::io::TensorFile;
+use std::path::{Path, PathBuf};
+
+/// Runs the command, printing to stdout.
+pub fn run(target: &Path) -> Result<()> {
+    let (file, config) = resolve(target)?;
+    let tf = TensorFile::read(&file).with_context(|| format!("inspect {}", target.display()))?;
+    println!("file {}", file.display());
+    if let Some(cfg) = &config {
+        println!("config {}", cfg.display());
+    }
+    let mut meta: Vec<_> = tf.metadata.iter().collect();
+    meta.sort();
+    for (k, v) in meta {
+        // Long JSON blobs (progress, config) are summarized; the config is its own file.
+        if v.len() > 120 {
+            println!("  meta {k}: {} bytes of JSON", v.len());
+        } else {
+            println!("  meta {k} = {v}");
+        }
+    }
+    let is_bookkeeping =
+        |n: &str| n.starts_with("optim.") || n.starts_with("state.") || n.starts_with("best.");
+    let (mut total, mut skipped) = (0usize, 0usize);
+    println!("\n{:<40} {:>18} {:>12}", "parameter", "shape", "count");
+    for (name, t) in &tf.f32 {
+        if is_bookkeeping(name) {
+            skipped += 1;
+            continue;
+        }
+        let shape = format!("{:?}", t.shape());
+        println!("{name:<40} {shape:>18} {:>12}", t.len());
+        total += t.len();
+    }
+    println!("{:<40} {:>18} {:>12}", "total", "", total);
+    if skipped > 0 {
+        println!("({skipped} checkpoint tensors not listed: optimizer state, carried state, best weights)");
+    }
+    Ok(())
+}
+
+/// A run directory → its best (or latest) checkpoint and its config; a file → itself.
+fn resolve(target: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
+    if target.is_dir() {
+        let config = target.join("config.toml");
+        for name in ["best", "latest"] {
+            let f = target.join("checkpoints").join(format!("{name}.safetensors"));
+            if f.exists() {
+                return Ok((f, config.exists().then_some(config)));
+            }
+        }
+        anyhow::bail!(
+            "{}: no checkpoints/best.safetensors or checkpoints/latest.safetensors; is it a run \
+             directory?",
+            target.display()
+        );
+    }
+    Ok((target.to_path_buf(), None))
+}

@@ -1,0 +1,332 @@
+//! `rnnkit train`: config → data → model → trainer → run directory. With no arguments it trains
+//! the bundled default (a character LSTM on the bundled Tiny Shakespeare text).
+//!
+//! The run directory (`runs/<name or timestamp>/`) gets the resolved `config.toml`, the text
+//! pipeline (`text.json`: cleaning, tokenizer, vocabulary), `metrics/`, `checkpoints/`
+//! (`latest`, `best`), `plots/`, `report.md` and a generated sample.
+
+use crate::train_config::{TrainFile, merge_defaults};
+use anyhow::{Context, Result, anyhow, bail};
+use rnnkit::data::text::TextPipeline;
+use rnnkit::train::lm::LanguageModel;
+use rnnkit::train::trainer::{LmData, LmTrainer, Reporter};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What the command line gave.
+pub struct TrainArgs {
+    /// `--config FILE.toml`.
+    pub config: Option<PathBuf>,
+    /// `--set key=value`, in order.
+    pub set: Vec<String>,
+    /// `--resume RUN_DIR`.
+    pub resume: Option<PathBuf>,
+    /// `--quiet`.
+    pub quiet: bool,
+}
+
+/// Parses a config: the user's TOML (`text`, from `source`) with `--set` overrides applied,
+/// missing keys filled from the defaults, unknown keys and bad values reported with where.
+pub fn parse_config(text: &str, source: &str, set: &[String]) -> Result<TrainFile> {
+    let mut user: toml::Value =
+        toml::from_str(text).map_err(|e| anyhow!("{source}: {}", toml_error(text, &e)))?;
+    for s in set {
+        apply_set(&mut user, s)?;
+    }
+    let defaults = toml::Value::try_from(TrainFile::default()).context("encoding the defaults")?;
+    let merged = merge_defaults(defaults, user);
+    let cfg: TrainFile = merged
+        .try_into()
+        .map_err(|e: toml::de::Error| anyhow!("{source}: {}", e.message().trim()))?;
+    Ok(cfg)
+}
+
+/// A toml error as `line L, column C: message`.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {col}: {}", e.message().trim())
+        }
+        None => e.message().trim().to_string(),
+    }
+}
+
+/// Applies one `--set a.b.c=value` (the value parsed as TOML, else taken as a string).
+fn apply_set(root: &mut toml::Value, set: &str) -> Result<()> {
+    let (key, raw) = set
+        .split_once('=')
+        .ok_or_else(|| anyhow!("--set {set}: expected key=value, e.g. train.epochs=3"))?;
+    let key = key.trim();
+    let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").expect("parsed v"),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        bail!("--set {set}: `{key}` is not a dotted key like train.optimizer.lr");
+    }
+    let mut node = root;
+    for p in &parts[..parts.len() - 1] {
+        let table = node
+            .as_table_mut()
+            .ok_or_else(|| anyhow!("--set {set}: `{p}` is inside a value, not a table"))?;
+        node = table
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    node.as_table_mut()
+        .ok_or_else(|| anyhow!("--set {set}: the parent of `{key}` is not a table"))?
+        .insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+/// Runs the command.
+pub fn run(args: TrainArgs) -> Result<()> {
+    let (cfg, run_dir, resuming) = match &args.resume {
+        Some(dir) => {
+            let path = dir.join("config.toml");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {} (is it a run directory?)", path.display()))?;
+            let cfg = parse_config(&text, &path.display().to_string(), &args.set)?;
+            (cfg, dir.clone(), true)
+        }
+        None => {
+            let (text, source) = match &args.config {
+                Some(p) => (
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("reading the config {}", p.display()))?,
+                    p.display().to_string(),
+                ),
+                None => (String::new(), "the bundled default config".to_string()),
+            };
+            let cfg = parse_config(&text, &source, &args.set)?;
+            let name = if cfg.output.name.is_empty() {
+                timestamp()
+            } else {
+                cfg.output.name.clone()
+            };
+            let dir = cfg.output.dir.join(name);
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("creating the run directory {}", dir.display()))?;
+            (cfg, dir, false)
+        }
+    };
+    let threads = if cfg.output.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cfg.output.threads
+    };
+    let pool = rayon_pool(threads)?;
+    pool.install(|| train(&cfg, &run_dir, resuming, args.quiet, threads))
+}
+
+fn rayon_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("starting the worker threads")
+}
+
+fn train(cfg: &TrainFile, run_dir: &Path, resuming: bool, quiet: bool, threads: usize) -> Result<()> {
+    let resolved = format!(
+        "# The resolved config of this run: every key, defaults filled in.\n# Rerun with: rnnkit train --config {}\n\n{}",
+        run_dir.join("config.toml").display(),
+        toml::to_string(cfg).context("writing the resolved config")?
+    );
+    if !resuming {
+        std::fs::write(run_dir.join("config.toml"), resolved)
+            .with_context(|| format!("writing {}", run_dir.join("config.toml").display()))?;
+    }
+
+    // Data: the last `valid_fraction` of the text is validation; the pipeline is fitted on the
+    // training part only and saved, so generation tokenizes exactly as training did.
+    let data_path = bundled_or_given(&cfg.data.path);
+    let text = rnnkit::data::text::load::read_text(&data_path).with_context(|| {
+        format!(
+            "reading the training text (data.path = {})",
+            cfg.data.path.display()
+        )
+    })?;
+    let f = cfg.data.valid_fraction;
+    if !(f > 0.0 && f < 1.0) {
+        bail!("data.valid_fraction must be in (0, 1), got {f}");
+    }
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let cut_char = ((chars.len() as f64) * (1.0 - f)) as usize;
+    let cut = chars.get(cut_char).map_or(text.len(), |(i, _)| *i);
+    let (train_text, valid_text) = text.split_at(cut);
+    let pipeline_path = run_dir.join("text.json");
+    let pipeline = if resuming {
+        TextPipeline::load(&pipeline_path)?
+    } else {
+        let p = TextPipeline::fit(&[train_text], &cfg.data.text)?;
+        p.save(&pipeline_path)?;
+        p
+    };
+    let eos = cfg.data.eos_per_line;
+    let data = LmData {
+        train: pipeline.encode_stream(&[train_text], eos)?,
+        valid: pipeline.encode_stream(&[valid_text], eos)?,
+        test: None,
+    };
+    let vocab = pipeline.vocab().len();
+    if !quiet {
+        eprintln!(
+            "data {}: {} tokens train / {} valid, vocabulary {vocab}; model {} {}x{} (embedding {}); \
+             {threads} threads\nrun directory {}",
+            cfg.data.path.display(),
+            data.train.len(),
+            data.valid.len(),
+            cfg.model.cell,
+            cfg.model.num_layers,
+            cfg.model.hidden_size,
+            cfg.model.embedding_size,
+            run_dir.display()
+        );
+    }
+
+    let checkpoint = run_dir.join("checkpoints/latest.safetensors");
+    let mut trainer = if resuming {
+        LmTrainer::resume(&checkpoint, Some(cfg.train.clone()), Some(run_dir.to_path_buf()))
+            .with_context(|| format!("resuming from {}", checkpoint.display()))?
+    } else {
+        let mut model = LanguageModel::new(vocab, cfg.model.rnn(), cfg.train.seed)?;
+        model.dropout = cfg.model.lm_dropout;
+        if cfg.model.tie_weights {
+            model.tie().context("model.tie_weights")?;
+        }
+        LmTrainer::new(model, cfg.train.clone(), Some(run_dir.to_path_buf()))?
+    };
+    let started = Instant::now();
+    let mut reporter = Lines {
+        quiet,
+        epochs: cfg.train.epochs,
+    };
+    let summary = trainer.run(&data, &mut reporter)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !quiet {
+        if let Some((best, epoch)) = summary.best_val {
+            eprintln!(
+                "best validation loss {best:.4} nats/token ({:.3} bits) at epoch {}; {} steps in {seconds:.1} s; clip rate {:.1}%",
+                best / std::f64::consts::LN_2,
+                epoch + 1,
+                summary.steps,
+                100.0 * summary.clip_rate
+            );
+        }
+        eprintln!(
+            "weights {}; metrics {}",
+            run_dir.join("checkpoints/best.safetensors").display(),
+            run_dir.join("metrics").display()
+        );
+    }
+    Ok(())
+}
+
+/// A relative path that does not exist from the working directory is looked up in the
+/// repository the binary was built from, so the bundled data is found from anywhere.
+fn bundled_or_given(path: &Path) -> PathBuf {
+    if path.is_relative() && !path.exists() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let candidate = repo.join(path);
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    path.to_path_buf()
+}
+
+/// One line per epoch on stderr (the progress bars come with `progress.rs`).
+struct Lines {
+    quiet: bool,
+    epochs: usize,
+}
+
+impl Reporter for Lines {
+    fn epoch(&mut self, r: &rnnkit::train::trainer::EpochReport) {
+        if !self.quiet {
+            eprintln!(
+                "epoch {}/{} | train loss {:.4} | val loss {:.4}{} | {:.1} s",
+                r.epoch + 1,
+                self.epochs,
+                r.train_loss,
+                r.val_loss,
+                if r.best { " (best)" } else { "" },
+                r.seconds
+            );
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH-MM-SS` (UTC) for run directory names.
+fn timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}-{:02}-{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_overrides_nested_keys_and_bare_strings() {
+        let cfg = parse_config(
+            "[model]\nhidden_size = 32\n",
+            "t.toml",
+            &[
+                "train.epochs=2".into(),
+                "data.path=other.txt".into(),
+                "train.optimizer.lr=0.01".into(),
+                "model.cell=\"gru\"".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(cfg.train.epochs, 2);
+        assert_eq!(cfg.data.path, PathBuf::from("other.txt"));
+        assert_eq!(cfg.model.hidden_size, 32);
+        assert_eq!(cfg.model.cell, rnnkit::CellKind::Gru);
+        assert!((cfg.train.optimizer.lr() - 0.01).abs() < 1e-12);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_place() {
+        let err = parse_config("[model]\nhiden_size = 3\n", "t.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.toml") && err.contains("hiden_size"), "{err}");
+        let err = parse_config("[model\n", "t.toml", &[]).unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+        let err = parse_config("", "t.toml", &["train.epochs".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key=value"), "{err}");
+    }
+
+    #[test]
+    fn timestamps_look_like_dates() {
+        let t = timestamp();
+        assert_eq!(t.len(), 19, "{t}");
+        assert!(t.starts_with("20"), "{t}");
+    }
+}
