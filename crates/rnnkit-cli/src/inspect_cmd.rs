@@ -39,7 +39,9 @@ pub fn run(target: &Path) -> Result<()> {
     }
     println!("{:<40} {:>18} {:>12}", "total", "", total);
     if skipped > 0 {
-        println!("({skipped} checkpoint tensors not listed: optimizer state, carried state, best weights)");
+        println!(
+            "({skipped} checkpoint tensors not listed: optimizer state, carried state, best weights)"
+        );
     }
     Ok(())
 }
@@ -49,7 +51,9 @@ fn resolve(target: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
     if target.is_dir() {
         let config = target.join("config.toml");
         for name in ["best", "latest"] {
-            let f = target.join("checkpoints").join(format!("{name}.safetensors"));
+            let f = target
+                .join("checkpoints")
+                .join(format!("{name}.safetensors"));
             if f.exists() {
                 return Ok((f, config.exists().then_some(config)));
             }

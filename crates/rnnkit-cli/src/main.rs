@@ -84,15 +84,16 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             let usage = e.chain().any(|c| {
-                matches!(
-                    c.downcast_ref::<rnnkit::Error>(),
-                    Some(
-                        rnnkit::Error::Config(_)
-                            | rnnkit::Error::Format { .. }
-                            | rnnkit::Error::Data { .. }
-                            | rnnkit::Error::Shape(_)
+                c.downcast_ref::<train_cmd::UsageError>().is_some()
+                    || matches!(
+                        c.downcast_ref::<rnnkit::Error>(),
+                        Some(
+                            rnnkit::Error::Config(_)
+                                | rnnkit::Error::Format { .. }
+                                | rnnkit::Error::Data { .. }
+                                | rnnkit::Error::Shape(_)
+                        )
                     )
-                )
             });
             ExitCode::from(if usage { 2 } else { 1 })
         }

@@ -6,12 +6,28 @@
 //! (`latest`, `best`), `plots/`, `report.md` and a generated sample.
 
 use crate::train_config::{TrainFile, merge_defaults};
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result};
 use rnnkit::data::text::TextPipeline;
 use rnnkit::train::lm::LanguageModel;
 use rnnkit::train::trainer::{LmData, LmTrainer, Reporter};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// A mistake in what the user gave (config, `--set`, paths): exit code 2, not 1.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(msg: String) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg))
+}
 
 /// What the command line gave.
 pub struct TrainArgs {
@@ -29,7 +45,7 @@ pub struct TrainArgs {
 /// missing keys filled from the defaults, unknown keys and bad values reported with where.
 pub fn parse_config(text: &str, source: &str, set: &[String]) -> Result<TrainFile> {
     let mut user: toml::Value =
-        toml::from_str(text).map_err(|e| anyhow!("{source}: {}", toml_error(text, &e)))?;
+        toml::from_str(text).map_err(|e| usage(format!("{source}: {}", toml_error(text, &e))))?;
     for s in set {
         apply_set(&mut user, s)?;
     }
@@ -37,7 +53,7 @@ pub fn parse_config(text: &str, source: &str, set: &[String]) -> Result<TrainFil
     let merged = merge_defaults(defaults, user);
     let cfg: TrainFile = merged
         .try_into()
-        .map_err(|e: toml::de::Error| anyhow!("{source}: {}", e.message().trim()))?;
+        .map_err(|e: toml::de::Error| usage(format!("{source}: {}", e.message().trim())))?;
     Ok(cfg)
 }
 
@@ -56,9 +72,11 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
 
 /// Applies one `--set a.b.c=value` (the value parsed as TOML, else taken as a string).
 fn apply_set(root: &mut toml::Value, set: &str) -> Result<()> {
-    let (key, raw) = set
-        .split_once('=')
-        .ok_or_else(|| anyhow!("--set {set}: expected key=value, e.g. train.epochs=3"))?;
+    let (key, raw) = set.split_once('=').ok_or_else(|| {
+        usage(format!(
+            "--set {set}: expected key=value, e.g. train.epochs=3"
+        ))
+    })?;
     let key = key.trim();
     let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
         Ok(mut t) => t.remove("v").expect("parsed v"),
@@ -66,19 +84,21 @@ fn apply_set(root: &mut toml::Value, set: &str) -> Result<()> {
     };
     let parts: Vec<&str> = key.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
-        bail!("--set {set}: `{key}` is not a dotted key like train.optimizer.lr");
+        return Err(usage(format!(
+            "--set {set}: `{key}` is not a dotted key like train.optimizer.lr"
+        )));
     }
     let mut node = root;
     for p in &parts[..parts.len() - 1] {
         let table = node
             .as_table_mut()
-            .ok_or_else(|| anyhow!("--set {set}: `{p}` is inside a value, not a table"))?;
+            .ok_or_else(|| usage(format!("--set {set}: `{p}` is inside a value, not a table")))?;
         node = table
             .entry(p.to_string())
             .or_insert_with(|| toml::Value::Table(Default::default()));
     }
     node.as_table_mut()
-        .ok_or_else(|| anyhow!("--set {set}: the parent of `{key}` is not a table"))?
+        .ok_or_else(|| usage(format!("--set {set}: the parent of `{key}` is not a table")))?
         .insert(parts[parts.len() - 1].to_string(), value);
     Ok(())
 }
@@ -88,8 +108,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (cfg, run_dir, resuming) = match &args.resume {
         Some(dir) => {
             let path = dir.join("config.toml");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {} (is it a run directory?)", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                usage(format!(
+                    "reading {}: {e} (is it a run directory?)",
+                    path.display()
+                ))
+            })?;
             let cfg = parse_config(&text, &path.display().to_string(), &args.set)?;
             (cfg, dir.clone(), true)
         }
@@ -97,7 +121,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let (text, source) = match &args.config {
                 Some(p) => (
                     std::fs::read_to_string(p)
-                        .with_context(|| format!("reading the config {}", p.display()))?,
+                        .map_err(|e| usage(format!("reading the config {}: {e}", p.display())))?,
                     p.display().to_string(),
                 ),
                 None => (String::new(), "the bundled default config".to_string()),
@@ -130,7 +154,13 @@ fn rayon_pool(threads: usize) -> Result<rayon::ThreadPool> {
         .context("starting the worker threads")
 }
 
-fn train(cfg: &TrainFile, run_dir: &Path, resuming: bool, quiet: bool, threads: usize) -> Result<()> {
+fn train(
+    cfg: &TrainFile,
+    run_dir: &Path,
+    resuming: bool,
+    quiet: bool,
+    threads: usize,
+) -> Result<()> {
     let resolved = format!(
         "# The resolved config of this run: every key, defaults filled in.\n# Rerun with: rnnkit train --config {}\n\n{}",
         run_dir.join("config.toml").display(),
@@ -152,7 +182,9 @@ fn train(cfg: &TrainFile, run_dir: &Path, resuming: bool, quiet: bool, threads: 
     })?;
     let f = cfg.data.valid_fraction;
     if !(f > 0.0 && f < 1.0) {
-        bail!("data.valid_fraction must be in (0, 1), got {f}");
+        return Err(usage(format!(
+            "data.valid_fraction must be in (0, 1), got {f}"
+        )));
     }
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let cut_char = ((chars.len() as f64) * (1.0 - f)) as usize;
@@ -177,7 +209,7 @@ fn train(cfg: &TrainFile, run_dir: &Path, resuming: bool, quiet: bool, threads: 
         eprintln!(
             "data {}: {} tokens train / {} valid, vocabulary {vocab}; model {} {}x{} (embedding {}); \
              {threads} threads\nrun directory {}",
-            cfg.data.path.display(),
+            data_path.display(),
             data.train.len(),
             data.valid.len(),
             cfg.model.cell,
@@ -190,8 +222,12 @@ fn train(cfg: &TrainFile, run_dir: &Path, resuming: bool, quiet: bool, threads: 
 
     let checkpoint = run_dir.join("checkpoints/latest.safetensors");
     let mut trainer = if resuming {
-        LmTrainer::resume(&checkpoint, Some(cfg.train.clone()), Some(run_dir.to_path_buf()))
-            .with_context(|| format!("resuming from {}", checkpoint.display()))?
+        LmTrainer::resume(
+            &checkpoint,
+            Some(cfg.train.clone()),
+            Some(run_dir.to_path_buf()),
+        )
+        .with_context(|| format!("resuming from {}", checkpoint.display()))?
     } else {
         let mut model = LanguageModel::new(vocab, cfg.model.rnn(), cfg.train.seed)?;
         model.dropout = cfg.model.lm_dropout;
@@ -314,8 +350,13 @@ mod tests {
         let err = parse_config("[model]\nhiden_size = 3\n", "t.toml", &[])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("t.toml") && err.contains("hiden_size"), "{err}");
-        let err = parse_config("[model\n", "t.toml", &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("t.toml") && err.contains("hiden_size"),
+            "{err}"
+        );
+        let err = parse_config("[model\n", "t.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 1"), "{err}");
         let err = parse_config("", "t.toml", &["train.epochs".into()])
             .unwrap_err()

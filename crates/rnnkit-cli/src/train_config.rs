@@ -226,11 +226,17 @@ mod tests {
         assert_eq!(parse(""), TrainFile::default());
         let cfg = parse("[train]\nepochs = 2\n[model]\nhidden_size = 32\n");
         assert_eq!(cfg.train.epochs, 2);
-        assert_eq!(cfg.train.bptt, 100, "the bundled bptt, not LmTrainConfig's 35");
+        assert_eq!(
+            cfg.train.bptt, 100,
+            "the bundled bptt, not LmTrainConfig's 35"
+        );
         assert_eq!(cfg.model.hidden_size, 32);
         assert_eq!(cfg.model.embedding_size, 64);
         let sgd = parse("[train.optimizer]\nkind = \"sgd\"\nlr = 1.0\n");
-        assert!(matches!(sgd.train.optimizer, OptimizerConfig::Sgd(_)), "{sgd:?}");
+        assert!(
+            matches!(sgd.train.optimizer, OptimizerConfig::Sgd(_)),
+            "{sgd:?}"
+        );
     }
 
     #[test]

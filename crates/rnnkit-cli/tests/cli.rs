@@ -84,3 +84,130 @@ fn usage_errors_exit_2() {
     let out = rnnkit().args(["frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rnnkit-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A tiny text and the `--set` flags of a seconds-long run on it.
+fn tiny_run(dir: &std::path::Path, name: &str) -> Vec<String> {
+    let text: String = (0..400)
+        .map(|i| format!("line {i}: to be or not to be, that is the question.\n"))
+        .collect();
+    let data = dir.join("tiny.txt");
+    std::fs::write(&data, text).unwrap();
+    [
+        format!("data.path={}", data.display()),
+        "model.hidden_size=16".into(),
+        "model.embedding_size=8".into(),
+        "model.num_layers=1".into(),
+        "train.batch_size=8".into(),
+        "train.eval_batch_size=8".into(),
+        "train.bptt=20".into(),
+        "train.epochs=2".into(),
+        format!("output.dir={}", dir.display()),
+        format!("output.name={name}"),
+        "output.threads=1".into(),
+    ]
+    .into_iter()
+    .flat_map(|s| ["--set".to_string(), s])
+    .collect()
+}
+
+#[test]
+fn train_writes_a_run_directory_and_resumes_exactly() {
+    let dir = temp("train");
+    let out = rnnkit()
+        .arg("train")
+        .args(tiny_run(&dir, "full"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = dir.join("full");
+    for f in [
+        "config.toml",
+        "text.json",
+        "metrics/epochs.csv",
+        "checkpoints/best.safetensors",
+    ] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("hidden_size = 16") && config.contains("bptt = 20"),
+        "{config}"
+    );
+
+    // Stop after 5 steps, resume, and end where the uninterrupted run ended.
+    let mut args = tiny_run(&dir, "cut");
+    args.extend(["--set".into(), "train.max_steps=5".into()]);
+    assert!(
+        rnnkit()
+            .arg("train")
+            .args(&args)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let cut = dir.join("cut");
+    let resumed = rnnkit()
+        .args([
+            "train",
+            "--quiet",
+            "--set",
+            "train.max_steps=1000000",
+            "--resume",
+        ])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let a = TensorFile::read(&run.join("checkpoints/latest.safetensors"))
+        .unwrap()
+        .f32;
+    let b = TensorFile::read(&cut.join("checkpoints/latest.safetensors"))
+        .unwrap()
+        .f32;
+    for (k, v) in &a {
+        if !k.starts_with("optim.") {
+            assert!(v == &b[k], "{k} differs after resume");
+        }
+    }
+}
+
+#[test]
+fn train_config_errors_name_the_key_and_exit_2() {
+    let dir = temp("badcfg");
+    let cfg = dir.join("bad.toml");
+    std::fs::write(&cfg, "[model]\nhiden_size = 32\n").unwrap();
+    let out = rnnkit()
+        .arg("train")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("hiden_size") && err.contains("bad.toml"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let out = rnnkit()
+        .args(["train", "--set", "train.epochs"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key=value"));
+}
