@@ -181,7 +181,7 @@ fn train_writes_a_run_directory_and_resumes_exactly() {
         .f32;
     for (k, v) in &a {
         if !k.starts_with("optim.") {
-            assert!(v == &b[k], "{k} differs after resume");
+            assert!(*v == b[k], "{k} differs after resume");
         }
     }
 }
