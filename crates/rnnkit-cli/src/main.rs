@@ -6,7 +6,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod config_load;
 mod inspect_cmd;
+mod progress;
+mod run_report;
 mod train_cmd;
 mod train_config;
 
@@ -51,6 +54,13 @@ enum Command {
         /// Run only these cases (repeat or comma-separate).
         #[arg(long, value_delimiter = ',')]
         case: Vec<String>,
+    },
+    /// Print the default `rnnkit train` config (every key with its default), as TOML or as the
+    /// Markdown table of docs/config.md.
+    Config {
+        /// The Markdown table instead of TOML.
+        #[arg(long)]
+        markdown: bool,
     },
     /// Show a saved model: config, parameter names, shapes and counts.
     Inspect {
@@ -114,6 +124,14 @@ fn run(cli: Cli) -> Result<()> {
             quiet,
         })?,
         Command::Inspect { target } => inspect_cmd::run(&target)?,
+        Command::Config { markdown } => {
+            let text = if markdown {
+                config_load::docs_table::<train_config::TrainFile>()?
+            } else {
+                config_load::resolved_toml(&train_config::TrainFile::default())?
+            };
+            print!("{text}");
+        }
         Command::VerifyCase { case, out } => {
             rnnkit::verify::verify_case(&case, &out)
                 .with_context(|| format!("verify-case {}", case.display()))?;

@@ -9,7 +9,7 @@ use crate::train_config::{TrainFile, merge_defaults};
 use anyhow::{Context, Result};
 use rnnkit::data::text::TextPipeline;
 use rnnkit::train::lm::LanguageModel;
-use rnnkit::train::trainer::{LmData, LmTrainer, Reporter};
+use rnnkit::train::trainer::{LmData, LmTrainer};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -51,10 +51,15 @@ pub fn parse_config(text: &str, source: &str, set: &[String]) -> Result<TrainFil
     }
     let defaults = toml::Value::try_from(TrainFile::default()).context("encoding the defaults")?;
     let merged = merge_defaults(defaults, user);
-    let cfg: TrainFile = merged
-        .try_into()
-        .map_err(|e: toml::de::Error| usage(format!("{source}: {}", e.message().trim())))?;
-    Ok(cfg)
+    match merged.try_into::<TrainFile>() {
+        Ok(cfg) => Ok(cfg),
+        // The same mistake fails the same way without the defaults merged in; the loader then
+        // says where it is (file line or `--set`) and suggests the closest valid key.
+        Err(e) => match crate::config_load::load_config::<TrainFile>(text, source, set) {
+            Err(detailed) => Err(usage(format!("{detailed:#}"))),
+            Ok(_) => Err(usage(format!("{source}: {}", e.message().trim()))),
+        },
+    }
 }
 
 /// A toml error as `line L, column C: message`.
@@ -162,9 +167,9 @@ fn train(
     threads: usize,
 ) -> Result<()> {
     let resolved = format!(
-        "# The resolved config of this run: every key, defaults filled in.\n# Rerun with: rnnkit train --config {}\n\n{}",
+        "# Rerun with: rnnkit train --config {}\n{}",
         run_dir.join("config.toml").display(),
-        toml::to_string(cfg).context("writing the resolved config")?
+        crate::config_load::resolved_toml(cfg).context("writing the resolved config")?
     );
     if !resuming {
         std::fs::write(run_dir.join("config.toml"), resolved)
@@ -237,12 +242,48 @@ fn train(
         LmTrainer::new(model, cfg.train.clone(), Some(run_dir.to_path_buf()))?
     };
     let started = Instant::now();
-    let mut reporter = Lines {
-        quiet,
-        epochs: cfg.train.epochs,
-    };
+    let mut reporter = crate::progress::Progress::new(cfg.train.epochs, "tok", quiet);
     let summary = trainer.run(&data, &mut reporter)?;
     let seconds = started.elapsed().as_secs_f64();
+    let loss_name = "cross-entropy (nats/token)";
+    let plots =
+        crate::run_report::write_plots(run_dir, cfg.train.clip_norm.map(f64::from), loss_name)
+            .context("drawing the plots")?;
+    let mut report = crate::run_report::ReportSummary {
+        task: "language model".into(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        config_path: Some(run_dir.join("config.toml")),
+        status: if summary.interrupted {
+            "stopped at train.max_steps (continue with --resume)".into()
+        } else if summary.stopped_early {
+            "stopped early (no validation improvement)".into()
+        } else {
+            "finished".into()
+        },
+        loss_name: loss_name.into(),
+        best_val: summary.best_val,
+        epochs: summary.epochs,
+        steps: summary.steps,
+        wall_seconds: seconds,
+        throughput: Some(
+            data.train.len() as f64 * (summary.epochs.max(1)) as f64 / seconds.max(1e-9),
+        ),
+        throughput_unit: "tokens/s (training epochs over wall time)".into(),
+        clip_rate: Some(summary.clip_rate),
+        skipped: summary.skipped,
+        ..Default::default()
+    };
+    if let Some((best, _)) = summary.best_val {
+        report.test_metrics.push((
+            "best validation bits/token".into(),
+            format!("{:.3}", best / std::f64::consts::LN_2),
+        ));
+        report.test_metrics.push((
+            "best validation perplexity".into(),
+            format!("{:.2}", best.exp()),
+        ));
+    }
+    let report_path = crate::run_report::write_report_md(run_dir, &report)?;
     if !quiet {
         if let Some((best, epoch)) = summary.best_val {
             eprintln!(
@@ -254,9 +295,15 @@ fn train(
             );
         }
         eprintln!(
-            "weights {}; metrics {}",
+            "weights {}\nmetrics {}\nplots {}\nreport {}",
             run_dir.join("checkpoints/best.safetensors").display(),
-            run_dir.join("metrics").display()
+            run_dir.join("metrics").display(),
+            plots
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            report_path.display()
         );
     }
     Ok(())
@@ -273,28 +320,6 @@ fn bundled_or_given(path: &Path) -> PathBuf {
         }
     }
     path.to_path_buf()
-}
-
-/// One line per epoch on stderr (the progress bars come with `progress.rs`).
-struct Lines {
-    quiet: bool,
-    epochs: usize,
-}
-
-impl Reporter for Lines {
-    fn epoch(&mut self, r: &rnnkit::train::trainer::EpochReport) {
-        if !self.quiet {
-            eprintln!(
-                "epoch {}/{} | train loss {:.4} | val loss {:.4}{} | {:.1} s",
-                r.epoch + 1,
-                self.epochs,
-                r.train_loss,
-                r.val_loss,
-                if r.best { " (best)" } else { "" },
-                r.seconds
-            );
-        }
-    }
 }
 
 /// `YYYY-MM-DDTHH-MM-SS` (UTC) for run directory names.

@@ -211,3 +211,18 @@ fn train_config_errors_name_the_key_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("key=value"));
 }
+
+#[test]
+fn docs_config_md_lists_the_code_defaults() {
+    let out = rnnkit().args(["config", "--markdown"]).output().unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let doc = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/config.md"),
+    )
+    .unwrap();
+    assert!(
+        doc.contains(&table),
+        "docs/config.md is stale: regenerate its table with `rnnkit config --markdown`"
+    );
+}
