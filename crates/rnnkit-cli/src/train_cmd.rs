@@ -283,6 +283,25 @@ fn train(
             format!("{:.2}", best.exp()),
         ));
     }
+    if cfg.output.sample_length > 0 {
+        let sample = sample_text(
+            &trainer.model,
+            &pipeline,
+            &cfg.output,
+            cfg.train.seed,
+            quiet,
+        )
+        .context("generating the sample")?;
+        std::fs::write(run_dir.join("sample.txt"), &sample)
+            .with_context(|| format!("writing {}", run_dir.join("sample.txt").display()))?;
+        report.samples.push((
+            format!(
+                "sample (prompt {:?}, temperature {})",
+                cfg.output.sample_prompt, cfg.output.sample_temperature
+            ),
+            sample,
+        ));
+    }
     let report_path = crate::run_report::write_report_md(run_dir, &report)?;
     if !quiet {
         if let Some((best, epoch)) = summary.best_val {
@@ -307,6 +326,54 @@ fn train(
         );
     }
     Ok(())
+}
+
+/// Generates `output.sample_length` tokens after the prompt with the trained model, streaming
+/// them to stderr as they come (unless quiet); returns prompt + generated text.
+fn sample_text(
+    model: &LanguageModel,
+    pipeline: &TextPipeline,
+    out: &crate::train_config::OutputSection,
+    seed: u64,
+    quiet: bool,
+) -> Result<String> {
+    use rnnkit::train::generate::{Generator, SamplingConfig};
+    use std::io::Write;
+    let config = SamplingConfig {
+        temperature: out.sample_temperature,
+        seed,
+        max_tokens: out.sample_length,
+        ..Default::default()
+    };
+    let mut generator = Generator::new(model, config)?;
+    let prompt = pipeline.encode(&out.sample_prompt)?;
+    generator.prime(&prompt)?;
+    let mut text = out.sample_prompt.clone();
+    if !quiet {
+        eprint!("\n--- sample ---\n{text}");
+    }
+    let mut failed = None;
+    generator.generate(out.sample_length, |id| match pipeline.decode(&[id]) {
+        Ok(piece) => {
+            if !quiet {
+                eprint!("{piece}");
+                let _ = std::io::stderr().flush();
+            }
+            text.push_str(&piece);
+            true
+        }
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    if !quiet {
+        eprintln!("\n--------------");
+    }
+    Ok(text)
 }
 
 /// A relative path that does not exist from the working directory is looked up in the
