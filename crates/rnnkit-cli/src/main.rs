@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod config_load;
+mod generate_cmd;
 mod inspect_cmd;
 mod progress;
 mod run_report;
@@ -61,6 +62,33 @@ enum Command {
         /// The Markdown table instead of TOML.
         #[arg(long)]
         markdown: bool,
+    },
+    /// Generate text with a trained language model, streaming it to stdout.
+    Generate {
+        /// The run directory of a `rnnkit train` run.
+        #[arg(long, value_name = "RUN_DIR")]
+        model: PathBuf,
+        /// Text to start from.
+        #[arg(long, default_value = "")]
+        prompt: String,
+        /// Tokens (characters, for a character model) to generate.
+        #[arg(long, default_value_t = 500)]
+        length: usize,
+        /// Softmax temperature; 0 is greedy (always the most likely token).
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f32,
+        /// Sample only among the k most likely tokens.
+        #[arg(long)]
+        top_k: Option<usize>,
+        /// Sample only among the most likely tokens holding this much probability (nucleus).
+        #[arg(long)]
+        top_p: Option<f32>,
+        /// Seed: the same seed, model and settings give the same text.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Use the latest checkpoint instead of the best one.
+        #[arg(long)]
+        latest: bool,
     },
     /// Show a saved model: config, parameter names, shapes and counts.
     Inspect {
@@ -124,6 +152,25 @@ fn run(cli: Cli) -> Result<()> {
             quiet,
         })?,
         Command::Inspect { target } => inspect_cmd::run(&target)?,
+        Command::Generate {
+            model,
+            prompt,
+            length,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            latest,
+        } => generate_cmd::run(generate_cmd::GenerateArgs {
+            model,
+            prompt,
+            length,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            latest,
+        })?,
         Command::Config { markdown } => {
             let text = if markdown {
                 config_load::docs_table::<train_config::TrainFile>()?

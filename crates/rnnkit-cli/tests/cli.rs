@@ -144,6 +144,35 @@ fn train_writes_a_run_directory_and_resumes_exactly() {
         config.contains("hidden_size = 16") && config.contains("bptt = 20"),
         "{config}"
     );
+    for f in [
+        "report.md",
+        "sample.txt",
+        "plots/loss.png",
+        "plots/grad_norm.png",
+    ] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+
+    // Generation with a fixed seed is reproducible, and the seed matters.
+    let generate = |seed: &str| {
+        let out = rnnkit()
+            .args([
+                "generate", "--prompt", "to be", "--length", "40", "--seed", seed, "--model",
+            ])
+            .arg(&run)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (a, b, c) = (generate("1"), generate("1"), generate("2"));
+    assert!(a.starts_with("to be") && a.chars().count() > 40, "{a:?}");
+    assert_eq!(a, b);
+    assert_ne!(a, c);
 
     // Stop after 5 steps, resume, and end where the uninterrupted run ended.
     let mut args = tiny_run(&dir, "cut");
