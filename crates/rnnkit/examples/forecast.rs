@@ -91,7 +91,7 @@ fn presets() -> Vec<Preset> {
 struct Log;
 impl Reporter for Log {
     fn epoch(&mut self, r: &EpochReport) {
-        if r.epoch % 10 == 0 || r.best {
+        if r.epoch.is_multiple_of(10) || r.best {
             println!(
                 "epoch {:4} | train mse {:.4} | val mse {:.4}{}",
                 r.epoch + 1,

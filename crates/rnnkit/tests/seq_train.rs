@@ -96,7 +96,7 @@ fn classifier_learns_and_resumes_bit_identical() {
     let (a, b) = (full.model.named_tensors(), resumed.model.named_tensors());
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (k, v) in &a {
-        assert!(v == &b[k], "{k} differs after resume");
+        assert!(*v == b[k], "{k} differs after resume");
     }
 }
 

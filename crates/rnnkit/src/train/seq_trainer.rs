@@ -40,14 +40,11 @@
 use super::checkpoint::{Checkpoint, Progress, RngState};
 use super::task_params::{load_parts, named_parts};
 use super::tasks::{Forecaster, SeqInput, SequenceClassifier, SequenceTagger, TaskGrads};
-use super::trainer::{EpochReport, Metrics, Reporter, StepReport};
+use super::trainer::{EpochReport, Metrics, Reporter, StepReport, clip_or_measure, count_skip};
 use crate::data::batch::{BatchTargets, Batcher, BatcherConfig, Example, PadConfig, PaddedBatch};
 use crate::data::series::{WindowBatch, Windows};
 use crate::error::{Error, Result};
-use crate::optim::{
-    ClipStats, Optimizer, OptimizerConfig, ParamRef, Schedule, ScheduleConfig, clip_grad_norm,
-    grad_norm,
-};
+use crate::optim::{ClipStats, Optimizer, OptimizerConfig, ParamRef, Schedule, ScheduleConfig};
 use crate::recurrent::RnnState;
 use ndarray::ArrayD;
 use rand::seq::SliceRandom;
@@ -648,32 +645,24 @@ impl<M: TaskModel> SeqTrainer<M> {
                 let out = self
                     .model
                     .train_step(batch, &mut self.grads, &mut self.rng)?;
-                let (norm, clipped) = match cfg.clip_norm {
-                    Some(max) => {
-                        let r = clip_grad_norm(&mut self.grads.slices_mut(), max)?;
-                        self.progress.clip.record(&r);
-                        (r.pre_clip_norm, r.clipped)
-                    }
-                    None => {
-                        let slices = self.grads.slices_mut();
-                        let views: Vec<&[f32]> = slices.iter().map(|s| &**s).collect();
-                        (grad_norm(&views), false)
-                    }
-                };
+                let (norm, clipped) = clip_or_measure(
+                    self.grads.slices_mut(),
+                    cfg.clip_norm,
+                    &mut self.progress.clip,
+                )?;
                 let lr = self.schedule.lr();
                 let skipped = !out.loss.is_finite() || !norm.is_finite();
                 if skipped {
                     // The divergence guard: no update from a non-finite loss or gradient.
-                    self.progress.skipped += 1;
-                    self.progress.skipped_in_a_row += 1;
-                    if self.progress.skipped_in_a_row >= cfg.max_skipped_in_a_row {
+                    if let Some(e) = count_skip(
+                        &mut self.progress,
+                        cfg.max_skipped_in_a_row,
+                        epoch,
+                        lr,
+                        cfg.clip_norm,
+                    ) {
                         self.save("latest")?;
-                        return Err(Error::Diverged(format!(
-                            "{} updates in a row had a non-finite loss or gradient (epoch {epoch}, \
-                             step {}); try a lower learning rate (now {lr}), gradient clipping \
-                             (clip_norm, now {:?}), or scaling the inputs",
-                            self.progress.skipped_in_a_row, self.progress.step, cfg.clip_norm
-                        )));
+                        return Err(e);
                     }
                 } else {
                     self.progress.skipped_in_a_row = 0;

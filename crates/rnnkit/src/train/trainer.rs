@@ -374,35 +374,24 @@ impl LmTrainer {
                     &mut self.grads,
                     &mut self.rng,
                 )?;
-                let (norm, clipped) = match cfg.clip_norm {
-                    Some(max) => {
-                        let r = clip_grad_norm(&mut self.grads.slices_mut(), max)?;
-                        self.progress.clip.record(&r);
-                        (r.pre_clip_norm, r.clipped)
-                    }
-                    None => {
-                        let slices = self.grads.slices_mut();
-                        let views: Vec<&[f32]> = slices.iter().map(|s| &**s).collect();
-                        (grad_norm(&views), false)
-                    }
-                };
+                let (norm, clipped) = clip_or_measure(
+                    self.grads.slices_mut(),
+                    cfg.clip_norm,
+                    &mut self.progress.clip,
+                )?;
                 let lr = self.schedule.lr();
                 let skipped = !out.loss.is_finite() || !norm.is_finite();
                 if skipped {
                     // The divergence guard: no update from a non-finite loss or gradient.
-                    self.progress.skipped += 1;
-                    self.progress.skipped_in_a_row += 1;
-                    if self.progress.skipped_in_a_row >= cfg.max_skipped_in_a_row {
+                    if let Some(e) = count_skip(
+                        &mut self.progress,
+                        cfg.max_skipped_in_a_row,
+                        epoch,
+                        lr,
+                        cfg.clip_norm,
+                    ) {
                         self.save("latest")?;
-                        return Err(Error::Diverged(format!(
-                            "{} updates in a row had a non-finite loss or gradient (epoch {}, step {}); \
-                             try a lower learning rate (now {lr}), gradient clipping (clip_norm, now {:?}), \
-                             or a smaller init scale",
-                            self.progress.skipped_in_a_row,
-                            epoch,
-                            self.progress.step,
-                            cfg.clip_norm
-                        )));
+                        return Err(e);
                     }
                 } else {
                     self.progress.skipped_in_a_row = 0;
@@ -496,6 +485,47 @@ impl LmTrainer {
             clip_rate: self.progress.clip.clip_rate(),
         }
     }
+}
+
+/// Clips the gradients by global norm (recording the statistics in `stats`), or with
+/// `clip_norm = None` only measures the norm. Returns the pre-clip norm and whether it clipped.
+pub(crate) fn clip_or_measure(
+    mut slices: Vec<&mut [f32]>,
+    clip_norm: Option<f32>,
+    stats: &mut ClipStats,
+) -> Result<(f32, bool)> {
+    match clip_norm {
+        Some(max) => {
+            let r = clip_grad_norm(&mut slices, max)?;
+            stats.record(&r);
+            Ok((r.pre_clip_norm, r.clipped))
+        }
+        None => {
+            let views: Vec<&[f32]> = slices.iter().map(|s| &**s).collect();
+            Ok((grad_norm(&views), false))
+        }
+    }
+}
+
+/// The divergence guard's count of a skipped update (non-finite loss or gradient): the error
+/// that stops the run when too many came in a row, with what to try.
+pub(crate) fn count_skip(
+    progress: &mut Progress,
+    max_in_a_row: u64,
+    epoch: usize,
+    lr: f32,
+    clip_norm: Option<f32>,
+) -> Option<Error> {
+    progress.skipped += 1;
+    progress.skipped_in_a_row += 1;
+    (progress.skipped_in_a_row >= max_in_a_row).then(|| {
+        Error::Diverged(format!(
+            "{} updates in a row had a non-finite loss or gradient (epoch {epoch}, step {}); \
+             try a lower learning rate (now {lr}), gradient clipping (clip_norm, now \
+             {clip_norm:?}), or smaller initial weights or inputs",
+            progress.skipped_in_a_row, progress.step
+        ))
+    })
 }
 
 fn validate(cfg: &LmTrainConfig) -> Result<()> {
