@@ -222,101 +222,65 @@ fn from_ce(o: crate::nn::loss::CrossEntropyOutput) -> BatchLoss {
     }
 }
 
-impl TaskModel for SequenceClassifier {
-    type Batch = PaddedBatch;
+/// The [`TaskModel`] impl of a model over padded token batches (embedding → stack → head);
+/// `$targets` picks the batch's targets (labels or tags) and says what is wrong otherwise.
+macro_rules! token_task_model {
+    ($model:ty, $targets:ident) => {
+        impl TaskModel for $model {
+            type Batch = PaddedBatch;
 
-    fn train_step(
-        &self,
-        b: &PaddedBatch,
-        grads: &mut TaskGrads,
-        rng: &mut dyn RngCore,
-    ) -> Result<BatchLoss> {
-        let input = SeqInput::Tokens(b.ids.view());
-        let out = self.train_batch(input, Some(&b.lengths), class_labels(b)?, grads, rng)?;
-        Ok(from_ce(out))
-    }
+            fn train_step(
+                &self,
+                b: &PaddedBatch,
+                grads: &mut TaskGrads,
+                rng: &mut dyn RngCore,
+            ) -> Result<BatchLoss> {
+                let input = SeqInput::Tokens(b.ids.view());
+                let out = self.train_batch(input, Some(&b.lengths), $targets(b)?, grads, rng)?;
+                Ok(from_ce(out))
+            }
 
-    fn eval_step(&self, b: &PaddedBatch) -> Result<BatchLoss> {
-        let input = SeqInput::Tokens(b.ids.view());
-        Ok(from_ce(self.evaluate(
-            input,
-            Some(&b.lengths),
-            class_labels(b)?,
-        )?))
-    }
+            fn eval_step(&self, b: &PaddedBatch) -> Result<BatchLoss> {
+                let input = SeqInput::Tokens(b.ids.view());
+                Ok(from_ce(self.evaluate(
+                    input,
+                    Some(&b.lengths),
+                    $targets(b)?,
+                )?))
+            }
 
-    fn zero_grads(&self) -> TaskGrads {
-        SequenceClassifier::zero_grads(self)
-    }
+            fn zero_grads(&self) -> TaskGrads {
+                <$model>::zero_grads(self)
+            }
 
-    fn params_and_grads<'a>(&'a mut self, grads: &'a TaskGrads) -> Vec<(&'a mut [f32], &'a [f32])> {
-        SequenceClassifier::params_and_grads(self, grads)
-    }
+            fn params_and_grads<'a>(
+                &'a mut self,
+                grads: &'a TaskGrads,
+            ) -> Vec<(&'a mut [f32], &'a [f32])> {
+                <$model>::params_and_grads(self, grads)
+            }
 
-    fn param_names(&self) -> Vec<String> {
-        named_parts(self.embedding.as_ref(), &self.rnn, &self.head).0
-    }
+            fn param_names(&self) -> Vec<String> {
+                named_parts(self.embedding.as_ref(), &self.rnn, &self.head).0
+            }
 
-    fn named_tensors(&self) -> BTreeMap<String, ArrayD<f32>> {
-        named_parts(self.embedding.as_ref(), &self.rnn, &self.head).1
-    }
+            fn named_tensors(&self) -> BTreeMap<String, ArrayD<f32>> {
+                named_parts(self.embedding.as_ref(), &self.rnn, &self.head).1
+            }
 
-    fn load_named(&mut self, t: &BTreeMap<String, ArrayD<f32>>) -> Result<()> {
-        load_parts(self.embedding.as_mut(), &mut self.rnn, &mut self.head, t)
-    }
+            fn load_named(&mut self, t: &BTreeMap<String, ArrayD<f32>>) -> Result<()> {
+                load_parts(self.embedding.as_mut(), &mut self.rnn, &mut self.head, t)
+            }
 
-    fn rnn_config(&self) -> &crate::RnnConfig {
-        self.rnn.config()
-    }
+            fn rnn_config(&self) -> &crate::RnnConfig {
+                self.rnn.config()
+            }
+        }
+    };
 }
 
-impl TaskModel for SequenceTagger {
-    type Batch = PaddedBatch;
-
-    fn train_step(
-        &self,
-        b: &PaddedBatch,
-        grads: &mut TaskGrads,
-        rng: &mut dyn RngCore,
-    ) -> Result<BatchLoss> {
-        let input = SeqInput::Tokens(b.ids.view());
-        let out = self.train_batch(input, Some(&b.lengths), tag_targets(b)?, grads, rng)?;
-        Ok(from_ce(out))
-    }
-
-    fn eval_step(&self, b: &PaddedBatch) -> Result<BatchLoss> {
-        let input = SeqInput::Tokens(b.ids.view());
-        Ok(from_ce(self.evaluate(
-            input,
-            Some(&b.lengths),
-            tag_targets(b)?,
-        )?))
-    }
-
-    fn zero_grads(&self) -> TaskGrads {
-        SequenceTagger::zero_grads(self)
-    }
-
-    fn params_and_grads<'a>(&'a mut self, grads: &'a TaskGrads) -> Vec<(&'a mut [f32], &'a [f32])> {
-        SequenceTagger::params_and_grads(self, grads)
-    }
-
-    fn param_names(&self) -> Vec<String> {
-        named_parts(self.embedding.as_ref(), &self.rnn, &self.head).0
-    }
-
-    fn named_tensors(&self) -> BTreeMap<String, ArrayD<f32>> {
-        named_parts(self.embedding.as_ref(), &self.rnn, &self.head).1
-    }
-
-    fn load_named(&mut self, t: &BTreeMap<String, ArrayD<f32>>) -> Result<()> {
-        load_parts(self.embedding.as_mut(), &mut self.rnn, &mut self.head, t)
-    }
-
-    fn rnn_config(&self) -> &crate::RnnConfig {
-        self.rnn.config()
-    }
-}
+token_task_model!(SequenceClassifier, class_labels);
+token_task_model!(SequenceTagger, tag_targets);
 
 /// `[B, H·K]` step-major targets as the forecaster's `[B, H, K]`.
 fn forecast_targets(f: &Forecaster, b: &WindowBatch) -> Result<ndarray::Array3<f32>> {
