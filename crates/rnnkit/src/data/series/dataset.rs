@@ -233,6 +233,37 @@ impl SeriesData {
     /// # Errors
     /// As [`SeriesData::load`].
     pub fn from_table(table: SeriesTable, config: &SeriesConfig) -> Result<Self> {
+        Self::build(table, config, None)
+    }
+
+    /// Prepares new rows the way a trained model's data was prepared: the same settings and
+    /// the `scaler` fitted on the original training rows (not refitted), every window in
+    /// `test` (`train` and `val` are empty). For scoring a saved model on new data and for
+    /// forecasting past its end ([`SeriesData::future_input`]).
+    ///
+    /// ```
+    /// use rnnkit::data::series::{LoadOptions, SeriesConfig, SeriesData, SeriesTable};
+    /// let csv = |n: usize| -> String {
+    ///     std::iter::once("y\n".to_string()).chain((0..n).map(|i| format!("{}\n", i * i))).collect()
+    /// };
+    /// let cfg = SeriesConfig { target_columns: vec!["y".into()], lookback: 4, ..Default::default() };
+    /// let opts = LoadOptions::new(&["y"]);
+    /// let train = SeriesData::from_table(
+    ///     SeriesTable::from_reader("a.csv", csv(40).as_bytes(), &opts).unwrap(), &cfg).unwrap();
+    /// let new = SeriesTable::from_reader("b.csv", csv(10).as_bytes(), &opts).unwrap();
+    /// let data = SeriesData::with_scaler(new, &cfg, train.scaler.clone()).unwrap();
+    /// assert_eq!((data.train.len(), data.test.len()), (0, 10 - 4));
+    /// assert_eq!(data.scaler, train.scaler);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`SeriesData::load`]; [`Error::Shape`] when the scaler has another column count;
+    /// [`Error::Config`] when the table has fewer usable rows than the lookback.
+    pub fn with_scaler(table: SeriesTable, config: &SeriesConfig, scaler: Scaler) -> Result<Self> {
+        Self::build(table, config, Some(scaler))
+    }
+
+    fn build(table: SeriesTable, config: &SeriesConfig, fitted: Option<Scaler>) -> Result<Self> {
         config.validate()?;
         let index = |names: &[String]| -> Result<Vec<usize>> {
             names.iter().map(|n| table.column_index(n)).collect()
@@ -251,9 +282,16 @@ impl SeriesData {
 
         let z = config.transform.apply_table(&table, &target_columns)?; // [N − d, C]
         let d = config.transform.offset();
-        let rows = config
-            .split
-            .split_rows(table.len(), table.timestamps.as_deref())?;
+        let rows = match fitted {
+            None => config
+                .split
+                .split_rows(table.len(), table.timestamps.as_deref())?,
+            Some(_) => SplitRows {
+                train: 0..0,
+                val: 0..0,
+                test: 0..table.len(),
+            },
+        };
         // The same cut in the transformed rows (row j there is row j + d of the table).
         let shift = |r: &std::ops::Range<usize>| r.start.saturating_sub(d)..r.end.saturating_sub(d);
         let zrows = SplitRows {
@@ -262,7 +300,17 @@ impl SeriesData {
             test: shift(&rows.test),
         };
         let (l, h) = (config.lookback, config.horizon);
-        if zrows.train.len() < l + h {
+        // New data for a trained model needs one lookback to forecast from; windows with
+        // known targets (for scoring) need a horizon more, which the caller checks.
+        if fitted.is_some() && zrows.test.len() < l {
+            return Err(Error::Config(format!(
+                "series: {} has {} usable rows, fewer than lookback = {l}: a model trained with \
+                 these settings forecasts from the last {l} rows",
+                table.path,
+                zrows.test.len(),
+            )));
+        }
+        if fitted.is_none() && zrows.train.len() < l + h {
             return Err(Error::Config(format!(
                 "series: the training split has {} rows, fewer than lookback + horizon = {}; \
                  lower lookback or horizon, or raise split.train",
@@ -270,7 +318,17 @@ impl SeriesData {
                 l + h
             )));
         }
-        let scaler = Scaler::fit(config.scaler, z.slice(ndarray::s![zrows.train.clone(), ..]))?;
+        let scaler = match fitted {
+            Some(scaler) if scaler.n_features() != z.ncols() => {
+                return Err(Error::Shape(format!(
+                    "series: the saved scaler has {} columns, the data {}",
+                    scaler.n_features(),
+                    z.ncols()
+                )));
+            }
+            Some(scaler) => scaler,
+            None => Scaler::fit(config.scaler, z.slice(ndarray::s![zrows.train.clone(), ..]))?,
+        };
         let scaled = scaler.transform(z.view())?;
         let w = window_splits(
             scaled.select(Axis(1), &input_columns).view(),
@@ -282,10 +340,17 @@ impl SeriesData {
             config.stride,
             config.context,
         )?;
+        let shift_back = |r: &std::ops::Range<usize>| {
+            if r.is_empty() {
+                r.clone()
+            } else {
+                (r.start + d)..(r.end + d)
+            }
+        };
         let rows = SplitRows {
-            train: (zrows.train.start + d)..(zrows.train.end + d),
-            val: (zrows.val.start + d)..(zrows.val.end + d),
-            test: (zrows.test.start + d)..(zrows.test.end + d),
+            train: shift_back(&zrows.train),
+            val: shift_back(&zrows.val),
+            test: shift_back(&zrows.test),
         };
         Ok(SeriesData {
             config: config.clone(),
@@ -367,6 +432,63 @@ impl SeriesData {
         Ok(out)
     }
 
+    /// The model input for a forecast past the last row: the last `lookback` rows, scaled,
+    /// `[L, 1, F]` (the layout of [`Windows::batch`]'s inputs).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the series has fewer usable rows than the lookback.
+    pub fn future_input(&self) -> Result<ndarray::Array3<f32>> {
+        let z = self
+            .config
+            .transform
+            .apply_table(&self.table, &self.target_columns)?;
+        let scaled = self.scaler.transform(z.view())?;
+        let l = self.config.lookback;
+        if scaled.nrows() < l {
+            return Err(Error::Config(format!(
+                "series: {} has {} usable rows, fewer than lookback = {l}",
+                self.table.path,
+                scaled.nrows()
+            )));
+        }
+        let x = scaled
+            .slice(ndarray::s![scaled.nrows() - l.., ..])
+            .select(Axis(1), &self.input_columns);
+        Ok(x.mapv(|v| v as f32).insert_axis(Axis(1)))
+    }
+
+    /// A forecast made from [`SeriesData::future_input`], `[H·K]` in scaled, transformed
+    /// units, in original units `[H, K]` (differencing continues from the last row).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the forecast is not `H·K` long.
+    pub fn future_to_original(&self, forecast: ndarray::ArrayView1<f32>) -> Result<Array2<f64>> {
+        let (h, k) = (self.config.horizon, self.target_columns.len());
+        if forecast.len() != h * k {
+            return Err(Error::Shape(format!(
+                "forecast has {} values, expected horizon × targets = {}",
+                forecast.len(),
+                h * k
+            )));
+        }
+        let flat = forecast
+            .mapv(f64::from)
+            .into_shape_with_order((h, k))
+            .map_err(|e| Error::Shape(e.to_string()))?;
+        let mut out = self.target_scaler().inverse_transform(flat.view())?;
+        let orig = self.targets_original();
+        let last = orig.nrows().checked_sub(1);
+        for j in 0..k {
+            let col = out.column(j).to_vec();
+            let back = self
+                .config
+                .transform
+                .inverse(&col, last.map_or(f64::NAN, |r| orig[[r, j]]));
+            out.column_mut(j).assign(&ndarray::Array1::from(back));
+        }
+        Ok(out)
+    }
+
     /// Naive (and, given a season length, seasonal-naive) scores on `windows`, in original
     /// units, for comparison with a model's forecast on the same windows.
     ///
@@ -397,6 +519,41 @@ mod tests {
             .chain((0..n).map(|i| format!("{},{}\n", 10.0 + 2.0 * i as f64, i % 3)))
             .collect();
         SeriesTable::from_reader("r.csv", csv.as_bytes(), &LoadOptions::new(&["y", "x"])).unwrap()
+    }
+
+    #[test]
+    fn future_forecast_continues_from_the_last_row() {
+        // y = i², differenced: 2i − 1. The true next two values are n² and (n + 1)².
+        let n = 30usize;
+        let csv: String = std::iter::once("y\n".to_string())
+            .chain((0..n).map(|i| format!("{}\n", i * i)))
+            .collect();
+        let opts = LoadOptions::new(&["y"]);
+        let table = SeriesTable::from_reader("q.csv", csv.as_bytes(), &opts).unwrap();
+        let cfg = SeriesConfig {
+            target_columns: vec!["y".into()],
+            transform: Transform::Diff,
+            lookback: 5,
+            horizon: 2,
+            ..SeriesConfig::default()
+        };
+        let fitted = SeriesData::from_table(table.clone(), &cfg).unwrap();
+        let data = SeriesData::with_scaler(table, &cfg, fitted.scaler.clone()).unwrap();
+        let x = data.future_input().unwrap();
+        assert_eq!(x.shape(), &[5, 1, 1]);
+        // The last input is the scaled last difference, 2(n − 1) − 1.
+        let last = fitted
+            .target_scaler()
+            .transform(ndarray::arr2(&[[(2 * n - 3) as f64]]).view())
+            .unwrap();
+        assert!((f64::from(x[[4, 0, 0]]) - last[[0, 0]]).abs() < 1e-5);
+        let next = ndarray::arr2(&[[(2 * n - 1) as f64], [(2 * n + 1) as f64]]);
+        let scaled = fitted.target_scaler().transform(next.view()).unwrap();
+        let f: ndarray::Array1<f32> = scaled.iter().map(|&v| v as f32).collect();
+        let back = data.future_to_original(f.view()).unwrap();
+        assert!((back[[0, 0]] - (n * n) as f64).abs() < 1e-3, "{back}");
+        assert!((back[[1, 0]] - ((n + 1) * (n + 1)) as f64).abs() < 1e-3, "{back}");
+        assert!(data.future_to_original(f.slice(ndarray::s![..1])).is_err());
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub use dataset::{BaselineScores, SeriesConfig, SeriesData};
 pub use missing::MissingPolicy;
 pub use scale::{Scaler, ScalerKind};
 pub use split::{SplitRows, SplitSpec, SplitWindows, window_splits};
-pub use time::{Gap, TIMESTAMP_FORMATS, find_gaps, parse_timestamp, regular_step};
+pub use time::{
+    Gap, TIMESTAMP_FORMATS, find_gaps, format_timestamp, parse_timestamp, regular_step,
+    step_forward,
+};
 pub use transform::Transform;
 pub use window::{WindowBatch, Windows, n_windows};

@@ -119,6 +119,71 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The calendar date of a day number (inverse of `days_from_civil`, H. Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A timestamp as text [`parse_timestamp`] reads back: `YYYY-MM-DD`, with ` HH:MM:SS` when
+/// it is not midnight.
+///
+/// ```
+/// use rnnkit::data::series::{format_timestamp, parse_timestamp};
+/// assert_eq!(format_timestamp(0), "1970-01-01");
+/// assert_eq!(format_timestamp(86_400 + 3_661), "1970-01-02 01:01:01");
+/// let t = parse_timestamp("2024-02-29").unwrap();
+/// assert_eq!(parse_timestamp(&format_timestamp(t)), Some(t));
+/// ```
+pub fn format_timestamp(seconds: i64) -> String {
+    let (days, rem) = (seconds.div_euclid(DAY), seconds.rem_euclid(DAY));
+    let (y, m, d) = civil_from_days(days);
+    if rem == 0 {
+        format!("{y:04}-{m:02}-{d:02}")
+    } else {
+        let (hh, mm, ss) = (rem / 3600, rem / 60 % 60, rem % 60);
+        format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
+    }
+}
+
+/// The timestamp `k` steps after `last` for a series whose regular step is `step` seconds.
+/// Calendar steps stay on the calendar: a step of 365–366 days adds years and one of 28–31
+/// days adds months (keeping the day of the month where it exists), so yearly and monthly
+/// series do not drift through leap years and short months; other steps add `k · step`.
+///
+/// ```
+/// use rnnkit::data::series::{format_timestamp, parse_timestamp, step_forward};
+/// let y = parse_timestamp("1988").unwrap();
+/// let year = 365 * 86_400;
+/// assert_eq!(format_timestamp(step_forward(y, year, 2)), "1990-01-01");
+/// let m = parse_timestamp("2023-11-01").unwrap();
+/// assert_eq!(format_timestamp(step_forward(m, 30 * 86_400, 3)), "2024-02-01");
+/// assert_eq!(step_forward(0, 3_600, 5), 18_000);
+/// ```
+pub fn step_forward(last: i64, step: i64, k: i64) -> i64 {
+    let (days, rem) = (last.div_euclid(DAY), last.rem_euclid(DAY));
+    let (y, m, d) = civil_from_days(days);
+    let months = if (365 * DAY..=366 * DAY).contains(&step) {
+        12 * k
+    } else if (28 * DAY..=31 * DAY).contains(&step) {
+        k
+    } else {
+        return last + k * step;
+    };
+    let total = y * 12 + (m as i64 - 1) + months;
+    let (ny, nm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
+    let nd = d.min(days_in_month(ny, nm));
+    days_from_civil(ny, nm, nd) * DAY + rem
+}
+
 /// Rows absent from a regular series: the series resumes at data row `row` (0-based; `line` is
 /// the line in the file) after `missing` steps without a row.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
