@@ -1,14 +1,13 @@
 //! `rnnkit generate --model RUN_DIR`: text from a trained language model, streamed to stdout as
 //! it is produced, tokenized exactly as in training (the run's saved `text.json`).
 
-use crate::train_cmd::{UsageError, parse_config};
+use crate::run_config::{RunConfig, UsageError};
 use anyhow::{Context, Result};
 use rnnkit::data::text::TextPipeline;
-use rnnkit::io::TensorFile;
 use rnnkit::train::generate::{Generator, SamplingConfig};
 use rnnkit::train::lm::LanguageModel;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What the command line gave.
 pub struct GenerateArgs {
@@ -33,26 +32,25 @@ pub struct GenerateArgs {
 /// Runs the command.
 pub fn run(args: GenerateArgs) -> Result<()> {
     let dir = &args.model;
-    let config_path = dir.join("config.toml");
-    let text = std::fs::read_to_string(&config_path).map_err(|e| {
-        anyhow::Error::new(UsageError(format!(
-            "{}: {e} (--model takes a run directory written by rnnkit train)",
-            config_path.display()
-        )))
-    })?;
-    let cfg = parse_config(&text, &config_path.display().to_string(), &[])?;
+    let cfg = match crate::run_config::load_run_config(dir)? {
+        RunConfig::Lm(c) => c,
+        other => {
+            return Err(anyhow::Error::new(UsageError(format!(
+                "{}: a {} run; generate needs a language model (task = \"lm\"); use rnnkit {}",
+                dir.display(),
+                other.task(),
+                if other.task() == crate::train_config::Task::Forecast {
+                    "forecast"
+                } else {
+                    "classify"
+                }
+            ))));
+        }
+    };
     let pipeline = TextPipeline::load(&dir.join("text.json"))?;
-    let weights = checkpoint(dir, args.latest)?;
-    // A checkpoint also holds optimizer state and the carried recurrent state: the model's
-    // tensors are the rest.
-    let mut tensors = TensorFile::read(&weights)?.f32;
-    tensors.retain(|name, _| {
-        !["optim.", "state.", "best."]
-            .iter()
-            .any(|p| name.starts_with(p))
-    });
+    let tensors = crate::run_files::model_tensors(dir, args.latest)?;
     let mut model = LanguageModel::from_named(cfg.model.rnn(), &tensors)
-        .with_context(|| format!("loading {}", weights.display()))?;
+        .with_context(|| format!("loading the model of {}", dir.display()))?;
     if cfg.model.tie_weights {
         model.tie()?;
     }
@@ -68,20 +66,17 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         .validate()
         .map_err(|e| anyhow::Error::new(UsageError(e.to_string())))?;
     let mut generator = Generator::new(&model, sampling)?;
-    generator.prime(&pipeline.encode(&args.prompt)?)?;
+    let prompt = pipeline.encode(&args.prompt)?;
+    generator.prime(&prompt)?;
     let mut stdout = std::io::stdout().lock();
     write!(stdout, "{}", args.prompt)?;
     let mut failed = None;
-    generator.generate(args.length, |id| {
-        let piece = match pipeline.decode(&[id]) {
-            Ok(p) => p,
-            Err(e) => {
-                failed = Some(anyhow::Error::new(e));
-                return false;
-            }
-        };
+    // Decoding continues the prompt's text, so a byte-level BPE character split over several
+    // tokens comes out whole and a word after the prompt gets its space.
+    let decoder = pipeline.stream_decoder_after(&prompt)?;
+    generator.generate_text(args.length, decoder, |piece| {
         if let Err(e) = write!(stdout, "{piece}").and_then(|_| stdout.flush()) {
-            failed = Some(e.into());
+            failed = Some(anyhow::Error::from(e));
             return false;
         }
         true
@@ -91,22 +86,4 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     }
     writeln!(stdout)?;
     Ok(())
-}
-
-fn checkpoint(dir: &Path, latest: bool) -> Result<PathBuf> {
-    let names: &[&str] = if latest {
-        &["latest"]
-    } else {
-        &["best", "latest"]
-    };
-    for n in names {
-        let p = dir.join("checkpoints").join(format!("{n}.safetensors"));
-        if p.exists() {
-            return Ok(p);
-        }
-    }
-    Err(anyhow::Error::new(UsageError(format!(
-        "{}: no checkpoint in checkpoints/; has the run saved one yet?",
-        dir.display()
-    ))))
 }

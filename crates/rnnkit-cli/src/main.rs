@@ -6,11 +6,16 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod classify_train;
 mod config_load;
+mod forecast_train;
 mod generate_cmd;
 mod inspect_cmd;
 mod progress;
+mod run_config;
+mod run_files;
 mod run_report;
+mod seq_config;
 mod train_cmd;
 mod train_config;
 
@@ -122,7 +127,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             let usage = e.chain().any(|c| {
-                c.downcast_ref::<train_cmd::UsageError>().is_some()
+                c.downcast_ref::<run_config::UsageError>().is_some()
                     || matches!(
                         c.downcast_ref::<rnnkit::Error>(),
                         Some(

@@ -5,29 +5,14 @@
 //! pipeline (`text.json`: cleaning, tokenizer, vocabulary), `metrics/`, `checkpoints/`
 //! (`latest`, `best`), `plots/`, `report.md` and a generated sample.
 
-use crate::train_config::{TrainFile, merge_defaults};
+use crate::run_config::{RunConfig, parse_any, usage};
+use crate::train_config::TrainFile;
 use anyhow::{Context, Result};
 use rnnkit::data::text::TextPipeline;
 use rnnkit::train::lm::LanguageModel;
 use rnnkit::train::trainer::{LmData, LmTrainer};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// A mistake in what the user gave (config, `--set`, paths): exit code 2, not 1.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-fn usage(msg: String) -> anyhow::Error {
-    anyhow::Error::new(UsageError(msg))
-}
 
 /// What the command line gave.
 pub struct TrainArgs {
@@ -41,73 +26,6 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-/// Parses a config: the user's TOML (`text`, from `source`) with `--set` overrides applied,
-/// missing keys filled from the defaults, unknown keys and bad values reported with where.
-pub fn parse_config(text: &str, source: &str, set: &[String]) -> Result<TrainFile> {
-    let mut user: toml::Value =
-        toml::from_str(text).map_err(|e| usage(format!("{source}: {}", toml_error(text, &e))))?;
-    for s in set {
-        apply_set(&mut user, s)?;
-    }
-    let defaults = toml::Value::try_from(TrainFile::default()).context("encoding the defaults")?;
-    let merged = merge_defaults(defaults, user);
-    match merged.try_into::<TrainFile>() {
-        Ok(cfg) => Ok(cfg),
-        // The same mistake fails the same way without the defaults merged in; the loader then
-        // says where it is (file line or `--set`) and suggests the closest valid key.
-        Err(e) => match crate::config_load::load_config::<TrainFile>(text, source, set) {
-            Err(detailed) => Err(usage(format!("{detailed:#}"))),
-            Ok(_) => Err(usage(format!("{source}: {}", e.message().trim()))),
-        },
-    }
-}
-
-/// A toml error as `line L, column C: message`.
-fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    match e.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {col}: {}", e.message().trim())
-        }
-        None => e.message().trim().to_string(),
-    }
-}
-
-/// Applies one `--set a.b.c=value` (the value parsed as TOML, else taken as a string).
-fn apply_set(root: &mut toml::Value, set: &str) -> Result<()> {
-    let (key, raw) = set.split_once('=').ok_or_else(|| {
-        usage(format!(
-            "--set {set}: expected key=value, e.g. train.epochs=3"
-        ))
-    })?;
-    let key = key.trim();
-    let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
-        Ok(mut t) => t.remove("v").expect("parsed v"),
-        Err(_) => toml::Value::String(raw.to_string()),
-    };
-    let parts: Vec<&str> = key.split('.').collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err(usage(format!(
-            "--set {set}: `{key}` is not a dotted key like train.optimizer.lr"
-        )));
-    }
-    let mut node = root;
-    for p in &parts[..parts.len() - 1] {
-        let table = node
-            .as_table_mut()
-            .ok_or_else(|| usage(format!("--set {set}: `{p}` is inside a value, not a table")))?;
-        node = table
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(Default::default()));
-    }
-    node.as_table_mut()
-        .ok_or_else(|| usage(format!("--set {set}: the parent of `{key}` is not a table")))?
-        .insert(parts[parts.len() - 1].to_string(), value);
-    Ok(())
-}
-
 /// Runs the command.
 pub fn run(args: TrainArgs) -> Result<()> {
     let (cfg, run_dir, resuming) = match &args.resume {
@@ -119,7 +37,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     path.display()
                 ))
             })?;
-            let cfg = parse_config(&text, &path.display().to_string(), &args.set)?;
+            let cfg = parse_any(&text, &path.display().to_string(), &args.set)?;
             (cfg, dir.clone(), true)
         }
         None => {
@@ -131,28 +49,46 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 ),
                 None => (String::new(), "the bundled default config".to_string()),
             };
-            let cfg = parse_config(&text, &source, &args.set)?;
-            let name = if cfg.output.name.is_empty() {
+            let cfg = parse_any(&text, &source, &args.set)?;
+            let (parent, name, _) = cfg.output();
+            let name = if name.is_empty() {
                 timestamp()
             } else {
-                cfg.output.name.clone()
+                name.to_string()
             };
-            let dir = cfg.output.dir.join(name);
+            let dir = parent.join(name);
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("creating the run directory {}", dir.display()))?;
             (cfg, dir, false)
         }
     };
-    let threads = if cfg.output.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        cfg.output.threads
+    if !resuming {
+        let resolved = format!(
+            "# Rerun with: rnnkit train --config {}\n{}",
+            run_dir.join("config.toml").display(),
+            cfg.resolved_toml().context("writing the resolved config")?
+        );
+        std::fs::write(run_dir.join("config.toml"), resolved)
+            .with_context(|| format!("writing {}", run_dir.join("config.toml").display()))?;
+    }
+    let threads = match cfg.output().2 {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     };
     let pool = rayon_pool(threads)?;
-    pool.install(|| train(&cfg, &run_dir, resuming, args.quiet, threads))
+    let quiet = args.quiet;
+    pool.install(|| match &cfg {
+        RunConfig::Lm(c) => train(c, &run_dir, resuming, quiet, threads),
+        RunConfig::Classify(c) => {
+            crate::classify_train::train(c, &run_dir, resuming, quiet, threads)
+        }
+        RunConfig::Forecast(c) => {
+            crate::forecast_train::train(c, &run_dir, resuming, quiet, threads)
+        }
+    })
 }
 
-fn rayon_pool(threads: usize) -> Result<rayon::ThreadPool> {
+pub fn rayon_pool(threads: usize) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -166,16 +102,6 @@ fn train(
     quiet: bool,
     threads: usize,
 ) -> Result<()> {
-    let resolved = format!(
-        "# Rerun with: rnnkit train --config {}\n{}",
-        run_dir.join("config.toml").display(),
-        crate::config_load::resolved_toml(cfg).context("writing the resolved config")?
-    );
-    if !resuming {
-        std::fs::write(run_dir.join("config.toml"), resolved)
-            .with_context(|| format!("writing {}", run_dir.join("config.toml").display()))?;
-    }
-
     // Data: the last `valid_fraction` of the text is validation; the pipeline is fitted on the
     // training part only and saved, so generation tokenizes exactly as training did.
     let data_path = bundled_or_given(&cfg.data.path);
@@ -245,33 +171,31 @@ fn train(
     let mut reporter = crate::progress::Progress::new(cfg.train.epochs, "tok", quiet);
     let summary = trainer.run(&data, &mut reporter)?;
     let seconds = started.elapsed().as_secs_f64();
+    crate::run_files::save_model(run_dir, trainer.model.named_tensors(), "lm")?;
     let loss_name = "cross-entropy (nats/token)";
+    let status = if summary.interrupted {
+        "stopped at train.max_steps (continue with --resume)"
+    } else if summary.stopped_early {
+        "stopped early (no validation improvement)"
+    } else {
+        "finished"
+    };
     let plots =
         crate::run_report::write_plots(run_dir, cfg.train.clip_norm.map(f64::from), loss_name)
             .context("drawing the plots")?;
     let mut report = crate::run_report::ReportSummary {
         task: "language model".into(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        config_path: Some(run_dir.join("config.toml")),
-        status: if summary.interrupted {
-            "stopped at train.max_steps (continue with --resume)".into()
-        } else if summary.stopped_early {
-            "stopped early (no validation improvement)".into()
-        } else {
-            "finished".into()
-        },
         loss_name: loss_name.into(),
         best_val: summary.best_val,
         epochs: summary.epochs,
         steps: summary.steps,
-        wall_seconds: seconds,
         throughput: Some(
             data.train.len() as f64 * (summary.epochs.max(1)) as f64 / seconds.max(1e-9),
         ),
         throughput_unit: "tokens/s (training epochs over wall time)".into(),
         clip_rate: Some(summary.clip_rate),
         skipped: summary.skipped,
-        ..Default::default()
+        ..report_base(run_dir, &status, seconds)
     };
     if let Some((best, _)) = summary.best_val {
         report.test_metrics.push((
@@ -313,19 +237,43 @@ fn train(
                 100.0 * summary.clip_rate
             );
         }
-        eprintln!(
-            "weights {}\nmetrics {}\nplots {}\nreport {}",
-            run_dir.join("checkpoints/best.safetensors").display(),
-            run_dir.join("metrics").display(),
-            plots
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            report_path.display()
-        );
+        print_outputs(run_dir, &None, &plots, &report_path);
     }
     Ok(())
+}
+
+/// The parts of a run's report every task fills the same way.
+pub fn report_base(run_dir: &Path, status: &str, seconds: f64) -> crate::run_report::ReportSummary {
+    crate::run_report::ReportSummary {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        config_path: Some(run_dir.join("config.toml")),
+        status: status.into(),
+        wall_seconds: seconds,
+        ..Default::default()
+    }
+}
+
+/// Prints where a finished run put its files.
+pub fn print_outputs(
+    run_dir: &Path,
+    best_val: &Option<(f64, usize)>,
+    plots: &[PathBuf],
+    report: &Path,
+) {
+    if let Some((best, epoch)) = best_val {
+        eprintln!("best validation loss {best:.4} at epoch {}", epoch + 1);
+    }
+    eprintln!(
+        "weights {}\nmetrics {}\nplots {}\nreport {}",
+        run_dir.join("model.safetensors").display(),
+        run_dir.join("metrics").display(),
+        plots
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        report.display()
+    );
 }
 
 /// Generates `output.sample_length` tokens after the prompt with the trained model, streaming
@@ -352,24 +300,15 @@ fn sample_text(
     if !quiet {
         eprint!("\n--- sample ---\n{text}");
     }
-    let mut failed = None;
-    generator.generate(out.sample_length, |id| match pipeline.decode(&[id]) {
-        Ok(piece) => {
-            if !quiet {
-                eprint!("{piece}");
-                let _ = std::io::stderr().flush();
-            }
-            text.push_str(&piece);
-            true
+    let decoder = pipeline.stream_decoder_after(&prompt)?;
+    generator.generate_text(out.sample_length, decoder, |piece| {
+        if !quiet {
+            eprint!("{piece}");
+            let _ = std::io::stderr().flush();
         }
-        Err(e) => {
-            failed = Some(e);
-            false
-        }
+        text.push_str(piece);
+        true
     })?;
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
     if !quiet {
         eprintln!("\n--------------");
     }
@@ -378,7 +317,7 @@ fn sample_text(
 
 /// A relative path that does not exist from the working directory is looked up in the
 /// repository the binary was built from, so the bundled data is found from anywhere.
-fn bundled_or_given(path: &Path) -> PathBuf {
+pub fn bundled_or_given(path: &Path) -> PathBuf {
     if path.is_relative() && !path.exists() {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let candidate = repo.join(path);
@@ -390,7 +329,7 @@ fn bundled_or_given(path: &Path) -> PathBuf {
 }
 
 /// `YYYY-MM-DDTHH-MM-SS` (UTC) for run directory names.
-fn timestamp() -> String {
+pub fn timestamp() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -416,45 +355,6 @@ fn timestamp() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn set_overrides_nested_keys_and_bare_strings() {
-        let cfg = parse_config(
-            "[model]\nhidden_size = 32\n",
-            "t.toml",
-            &[
-                "train.epochs=2".into(),
-                "data.path=other.txt".into(),
-                "train.optimizer.lr=0.01".into(),
-                "model.cell=\"gru\"".into(),
-            ],
-        )
-        .unwrap();
-        assert_eq!(cfg.train.epochs, 2);
-        assert_eq!(cfg.data.path, PathBuf::from("other.txt"));
-        assert_eq!(cfg.model.hidden_size, 32);
-        assert_eq!(cfg.model.cell, rnnkit::CellKind::Gru);
-        assert!((cfg.train.optimizer.lr() - 0.01).abs() < 1e-12);
-    }
-
-    #[test]
-    fn errors_name_the_key_and_the_place() {
-        let err = parse_config("[model]\nhiden_size = 3\n", "t.toml", &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("t.toml") && err.contains("hiden_size"),
-            "{err}"
-        );
-        let err = parse_config("[model\n", "t.toml", &[])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("line 1"), "{err}");
-        let err = parse_config("", "t.toml", &["train.epochs".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("key=value"), "{err}");
-    }
 
     #[test]
     fn timestamps_look_like_dates() {

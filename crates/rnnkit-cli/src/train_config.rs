@@ -30,6 +30,20 @@ pub enum Task {
     /// Next-token language model over a text (truncated BPTT over one stream).
     #[default]
     Lm,
+    /// A label per text (padded, length-bucketed batches).
+    Classify,
+    /// The next values of a time series from a window of its past.
+    Forecast,
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Task::Lm => "lm",
+            Task::Classify => "classify",
+            Task::Forecast => "forecast",
+        })
+    }
 }
 
 /// A whole `rnnkit train` config. Its `Default` is the bundled run; a config file states only

@@ -413,3 +413,62 @@ fn config_reads_from_partial_json_and_rejects_unknown_fields() {
     assert_eq!(back, c);
     assert!(serde_json::from_str::<SamplingConfig>(r#"{"temp": 1.0}"#).is_err());
 }
+
+#[test]
+fn generated_text_joins_up_to_the_decoded_ids_for_every_tokenizer() {
+    use rnnkit::data::text::pipeline::{TextConfig, TextPipeline};
+    use rnnkit::data::text::tokenizer::TokenizerConfig;
+    use rnnkit::data::text::word::WordMode;
+    let corpus = ["déjà vu, naïve café; 日本語 😀 (the cat) sat on the mat."];
+    for tokenizer in [
+        TokenizerConfig::Char,
+        TokenizerConfig::Word {
+            mode: WordMode::Punctuation,
+        },
+        TokenizerConfig::Bpe {
+            vocab_size: 290,
+            min_frequency: 1,
+        },
+    ] {
+        let text = TextPipeline::fit(
+            &corpus,
+            &TextConfig {
+                tokenizer: tokenizer.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let lm = LanguageModel::new(text.vocab().len(), RnnConfig::new(CellKind::Lstm, 6, 8), 5)
+            .unwrap();
+        // An untrained model draws near-uniform ids: stray bytes and split characters included.
+        let config = SamplingConfig {
+            stop_at_eos: false,
+            ..cfg(1.5, 11)
+        };
+        let prompt = text.encode("the cat").unwrap();
+        let mut ids = Vec::new();
+        let mut g = Generator::new(&lm, config.clone()).unwrap();
+        g.prime(&prompt).unwrap();
+        g.generate(300, |id| {
+            ids.push(id);
+            true
+        })
+        .unwrap();
+
+        let mut pieces = Vec::new();
+        let mut g = Generator::new(&lm, config).unwrap();
+        g.prime(&prompt).unwrap();
+        let stream = text.stream_decoder_after(&prompt).unwrap();
+        let drawn = g
+            .generate_text(300, stream, |piece| {
+                pieces.push(piece.to_owned());
+                true
+            })
+            .unwrap();
+        assert_eq!(drawn, 300);
+        assert!(pieces.iter().all(|p| !p.is_empty()));
+        let head = text.decode(&prompt).unwrap();
+        let all = text.decode(&[prompt.clone(), ids].concat()).unwrap();
+        assert_eq!(format!("{head}{}", pieces.concat()), all, "{tokenizer:?}");
+    }
+}

@@ -334,3 +334,35 @@ fn bad_input_and_paths_are_errors() {
             .is_err()
     );
 }
+
+#[test]
+fn log_scale_charts_of_small_and_narrow_ranges() {
+    // Gradient norms below 1, a learning rate over six decades, a range inside one decade, and
+    // one above 1: each gets a labelled log axis (look at the files).
+    for (name, lo, hi) in [
+        ("log_0.02_0.9", 0.02_f64, 0.9_f64),
+        ("log_1e-7_1e-1", 1e-7, 1e-1),
+        ("log_0.3_0.8", 0.3, 0.8),
+        ("log_1_5000", 1.0, 5000.0),
+    ] {
+        let n = 200;
+        let curve: Vec<(f64, f64)> = (0..=n)
+            .map(|i| {
+                let t = f64::from(i) / f64::from(n);
+                let wiggle = 0.15 * (t * 40.0).sin();
+                let y = (lo.ln() + (hi.ln() - lo.ln()) * (t + wiggle).clamp(0.0, 1.0)).exp();
+                (f64::from(i), y)
+            })
+            .collect();
+        let path = out_dir().join(format!("{name}.png"));
+        LineChart::new(format!("log scale, y in [{lo:?}, {hi:?}]"))
+            .x_label("step")
+            .y_label("value (log scale)")
+            .log_y(true)
+            .series("value", curve)
+            .size(700, 450)
+            .save_png(&path)
+            .unwrap();
+        assert_png(&path, 700, 450);
+    }
+}

@@ -1,7 +1,9 @@
 //! Line charts of training curves: several named series, an optional log-scale y axis, and
 //! labelled horizontal reference lines (a clipping threshold, a baseline loss).
 
-use super::style::{self, FAMILY, GRID_BOLD, GRID_LIGHT, PALETTE, REFERENCE, fmt_num, fmt_tick};
+use super::style::{
+    self, FAMILY, GRID_BOLD, GRID_LIGHT, LogTicks, PALETTE, REFERENCE, fmt_num, fmt_tick, log_ticks,
+};
 use crate::error::{Error, Result};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
@@ -144,9 +146,14 @@ impl LineChart {
         let y = padded_range(all.iter().map(|p| p.1).chain(refs), self.log_y, 0.05);
         style::render(self.size, &what, |root| {
             if self.log_y {
-                self.draw(root, x, LogCoord::<f64>::from(y.log_scale()))
+                // Our own ticks: plotters' log axis leaves some ranges below 1 unlabelled.
+                let ticks = log_ticks(y.start, y.end);
+                let coord = LogCoord::<f64>::from(y.log_scale())
+                    .with_key_points(ticks.major.iter().map(|t| t.0).collect())
+                    .with_light_points(ticks.minor.iter().copied());
+                self.draw(root, x, coord, Some(&ticks))
             } else {
-                self.draw(root, x, RangedCoordf64::from(y))
+                self.draw(root, x, RangedCoordf64::from(y), None)
             }
         })
     }
@@ -165,6 +172,7 @@ impl LineChart {
         root: &DrawingArea<BitMapBackend<'_>, Shift>,
         x: Range<f64>,
         y: Y,
+        log_ticks: Option<&LogTicks>,
     ) -> DrawResult
     where
         Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
@@ -173,12 +181,7 @@ impl LineChart {
         let (x0, x1) = (x.start, x.end);
         let y_range = y.range();
         let x_scale = x0.abs().max(x1.abs());
-        // A log axis labels each decade on its own terms (1, 0.1, 1e-4).
-        let y_scale = if self.log_y {
-            1.0
-        } else {
-            y_range.start.abs().max(y_range.end.abs())
-        };
+        let y_scale = y_range.start.abs().max(y_range.end.abs());
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, (FAMILY, 26))
             .margin(18)
@@ -195,12 +198,14 @@ impl LineChart {
             .bold_line_style(GRID_BOLD)
             .light_line_style(GRID_LIGHT)
             .x_label_formatter(&|v| fmt_tick(*v, x_scale))
-            .y_label_formatter(&|v| {
-                if self.log_y {
-                    fmt_num(*v)
-                } else {
-                    fmt_tick(*v, y_scale)
-                }
+            .y_label_formatter(&|v| match log_ticks {
+                // A log axis labels each tick on its own terms (0.02, 1, 1e-4).
+                Some(ticks) => ticks
+                    .major
+                    .iter()
+                    .find(|t| t.0 == *v)
+                    .map_or_else(|| fmt_num(*v), |t| t.1.clone()),
+                None => fmt_tick(*v, y_scale),
             })
             .draw()?;
 

@@ -89,9 +89,119 @@ pub(crate) fn fmt_tick(v: f64, scale: f64) -> String {
 }
 
 fn sci(v: f64) -> String {
-    let s = format!("{v:.2e}");
+    sci_digits(v, 2)
+}
+
+/// `v` in scientific notation with at most `digits` mantissa decimals, trailing zeros trimmed.
+fn sci_digits(v: f64, digits: usize) -> String {
+    let s = format!("{v:.digits$e}");
     let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
     format!("{}e{exp}", trim_zeros(mantissa))
+}
+
+/// The ticks of a log axis: labelled major ticks (bold grid lines) and unlabelled minor ones
+/// (light grid lines).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct LogTicks {
+    /// Each major tick's value and label, ascending.
+    pub(crate) major: Vec<(f64, String)>,
+    /// The minor ticks' values, ascending.
+    pub(crate) minor: Vec<f64>,
+}
+
+/// At most this many labelled decades; a wider axis labels every second (third, …) decade.
+const MAX_DECADE_LABELS: usize = 8;
+
+/// The ticks of a log axis over `lo..=hi`: powers of ten; 1, 2, 5 times powers of ten when
+/// fewer than three powers fall in the range; 1 to 9 times powers of ten when that still gives
+/// fewer than three; evenly spaced round values on a very narrow range. Any positive range gets
+/// at least two labels (plotters' own log axis labels nothing on some ranges below 1).
+/// Labels are short: `0.02`, `0.5`, `1`, `5000`, and `1e-6`, `2e4` outside `0.01..1e4`.
+/// An empty or non-positive range gets no ticks.
+pub(crate) fn log_ticks(lo: f64, hi: f64) -> LogTicks {
+    let mut ticks = LogTicks {
+        major: Vec::new(),
+        minor: Vec::new(),
+    };
+    if !(lo > 0.0 && hi > lo && hi.is_finite()) {
+        return ticks;
+    }
+    // Decades that can hold a tick, with one to spare on each side for the mantissas.
+    let first = lo.log10().floor() as i32 - 1;
+    let last = hi.log10().ceil() as i32 + 1;
+    let in_range = |v: f64| v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9);
+    // Parsing `m e k` gives the float nearest to the decimal value, so that labels and the
+    // values they stand for agree exactly (`10f64.powi(-7)` is not the nearest to 1e-7).
+    let at = |m: u32, e: i32| format!("{m}e{e}").parse::<f64>().unwrap_or(f64::NAN);
+    let values = |mantissas: &[u32]| -> Vec<(f64, u32, i32)> {
+        (first..=last)
+            .flat_map(|e| mantissas.iter().map(move |&m| (m, e)))
+            .map(|(m, e)| (at(m, e), m, e))
+            .filter(|&(v, _, _)| in_range(v))
+            .collect()
+    };
+    let label = |v: f64| {
+        if (1e-2..1e4).contains(&v) {
+            fmt_num(v)
+        } else {
+            sci(v)
+        }
+    };
+    let all: Vec<u32> = (1..=9).collect();
+
+    let powers = values(&[1]);
+    if powers.len() >= 3 {
+        let stride = powers.len().div_ceil(MAX_DECADE_LABELS) as i32;
+        let (major, skipped): (Vec<_>, Vec<_>) = powers
+            .into_iter()
+            .partition(|&(_, _, e)| e.rem_euclid(stride) == 0);
+        ticks.major = major.into_iter().map(|(v, _, _)| (v, label(v))).collect();
+        ticks.minor = if stride == 1 {
+            values(&all)
+                .into_iter()
+                .filter(|&(_, m, _)| m != 1)
+                .map(|t| t.0)
+                .collect()
+        } else {
+            skipped.into_iter().map(|t| t.0).collect()
+        };
+        return ticks;
+    }
+    for mantissas in [&[1, 2, 5][..], &all[..]] {
+        let major = values(mantissas);
+        if major.len() >= 3 {
+            ticks.minor = values(&all)
+                .into_iter()
+                .filter(|&(_, m, _)| !mantissas.contains(&m))
+                .map(|t| t.0)
+                .collect();
+            ticks.major = major.into_iter().map(|(v, _, _)| (v, label(v))).collect();
+            return ticks;
+        }
+    }
+    // Narrower than a factor of about 1.5: round values a step apart, with at least three
+    // intervals in the range (so at least three ticks), labelled with the digits the step needs.
+    let width = hi - lo;
+    let exp = (width / 3.0).log10().floor();
+    let step = [5.0, 2.0, 1.0]
+        .into_iter()
+        .map(|m| m * 10f64.powf(exp))
+        .find(|&s| s <= width / 3.0)
+        .unwrap_or(10f64.powf(exp));
+    let step_exp = step.log10().floor() as i32;
+    let mut k = (lo / step).ceil();
+    while k * step <= hi && ticks.major.len() < 20 {
+        let v = k * step;
+        let text = if (1e-2..1e4).contains(&v) {
+            let decimals = (-step_exp).max(0) as usize;
+            trim_zeros(&format!("{v:.decimals$}"))
+        } else {
+            sci_digits(v, (v.log10().floor() as i32 - step_exp).max(0) as usize)
+        };
+        ticks.major.push((v, text));
+        k += 1.0;
+    }
+    ticks
 }
 
 fn trim_zeros(s: &str) -> String {
@@ -170,5 +280,65 @@ mod tests {
         assert_eq!(fmt_tick(0.0009, 0.001), "9e-4");
         assert_eq!(fmt_tick(1e-19, 1.0), "0");
         assert_eq!(fmt_tick(0.5, 1.0), "0.5");
+    }
+
+    fn labels(lo: f64, hi: f64) -> Vec<String> {
+        log_ticks(lo, hi).major.into_iter().map(|t| t.1).collect()
+    }
+
+    #[test]
+    fn log_ticks_label_every_positive_range() {
+        // Below 1, under two decades: 1, 2, 5 times powers of ten.
+        assert_eq!(labels(0.018, 0.99), ["0.02", "0.05", "0.1", "0.2", "0.5"]);
+        // Six decades: powers of ten only, tiny ones in scientific notation.
+        assert_eq!(
+            labels(5e-8, 0.2),
+            ["1e-7", "1e-6", "1e-5", "1e-4", "1e-3", "0.01", "0.1"]
+        );
+        // Within one decade: every multiple of the power of ten.
+        assert_eq!(
+            labels(0.28, 0.85),
+            ["0.3", "0.4", "0.5", "0.6", "0.7", "0.8"]
+        );
+        // Above 1.
+        assert_eq!(labels(0.8, 6000.0), ["1", "10", "100", "1000"]);
+        let t = log_ticks(0.8, 6000.0);
+        assert!(t.minor.contains(&5000.0) && t.minor.contains(&0.9) && !t.minor.contains(&1.0));
+        // Very narrow: evenly spaced round values with the digits they need.
+        assert_eq!(labels(0.31, 0.39), ["0.32", "0.34", "0.36", "0.38"]);
+        assert_eq!(
+            labels(3.1e-6, 3.9e-6),
+            ["3.2e-6", "3.4e-6", "3.6e-6", "3.8e-6"]
+        );
+        // Thirty decades: every fourth one labelled, the rest minor.
+        let wide = log_ticks(1e-20, 1e10);
+        assert!(
+            (3..=MAX_DECADE_LABELS).contains(&wide.major.len()),
+            "{wide:?}"
+        );
+        assert_eq!(wide.major[0].1, "1e-20");
+        assert!(!wide.minor.is_empty());
+        // Labels stand for their exact decimal values.
+        assert!(log_ticks(5e-8, 0.2).major.iter().any(|t| t.0 == 1e-7));
+        for (lo, hi) in [(0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (1.0, f64::INFINITY)] {
+            assert!(log_ticks(lo, hi).major.is_empty());
+        }
+    }
+
+    #[test]
+    fn log_ticks_give_two_labels_on_any_positive_range() {
+        let mut lo = 1.3e-9;
+        while lo < 1e6 {
+            for factor in [1.01, 1.2, 2.0, 3.3, 9.0, 40.0, 1e3, 1e8] {
+                let t = log_ticks(lo, lo * factor);
+                assert!((2..=20).contains(&t.major.len()), "{lo} x{factor}: {t:?}");
+                let texts: Vec<_> = t.major.iter().map(|m| &m.1).collect();
+                let mut unique = texts.clone();
+                unique.dedup();
+                assert_eq!(unique, texts, "{lo} x{factor}: labels repeat");
+                assert!(t.major.iter().all(|m| m.1.len() <= 9), "{texts:?}");
+            }
+            lo *= 3.7;
+        }
     }
 }

@@ -47,6 +47,7 @@
 //! assert_eq!(same, out);
 //! ```
 
+use crate::data::text::pipeline::StreamDecoder;
 use crate::data::text::vocab::{EOS_ID, PAD_ID};
 use crate::error::{Error, Result};
 use crate::recurrent::RnnState;
@@ -260,6 +261,63 @@ impl<'a> Generator<'a> {
             }
         }
         Ok(n)
+    }
+
+    /// [`Generator::generate`] handing out text instead of ids. Each drawn id goes through
+    /// `text`, a [`StreamDecoder`] (from [`TextPipeline::stream_decoder_after`] with the
+    /// prompt's ids, so that the first word gets its space); `on_text` gets each non-empty piece
+    /// as it completes, and at the end whatever `text` still holds (an unfinished character).
+    /// The pieces join up to the decoded continuation exactly, byte-level BPE included. Stops
+    /// early when `on_text` returns `false` (nothing more is handed out then) or after `<eos>`
+    /// with [`SamplingConfig::stop_at_eos`]. Returns how many tokens were drawn.
+    ///
+    /// Errors: those of [`Generator::generate`] and of [`StreamDecoder::push`] (an id the
+    /// pipeline's vocabulary lacks: the model and pipeline do not belong together).
+    ///
+    /// [`TextPipeline::stream_decoder_after`]: crate::data::text::TextPipeline::stream_decoder_after
+    ///
+    /// ```
+    /// use rnnkit::data::text::pipeline::{TextConfig, TextPipeline};
+    /// use rnnkit::train::generate::{Generator, SamplingConfig};
+    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::{CellKind, RnnConfig};
+    /// let text = TextPipeline::fit(&["abc abd"], &TextConfig::default()).unwrap();
+    /// let lm = LanguageModel::new(text.vocab().len(), RnnConfig::new(CellKind::Gru, 4, 8), 1)
+    ///     .unwrap();
+    /// let mut g = Generator::new(&lm, SamplingConfig::default()).unwrap();
+    /// let prompt = text.encode("ab").unwrap();
+    /// g.prime(&prompt).unwrap();
+    /// let mut out = String::new();
+    /// let stream = text.stream_decoder_after(&prompt).unwrap();
+    /// let drawn = g.generate_text(20, stream, |piece| { out.push_str(piece); true }).unwrap();
+    /// assert!(drawn >= 1 && !out.is_empty());
+    /// ```
+    pub fn generate_text(
+        &mut self,
+        n: usize,
+        mut text: StreamDecoder<'_>,
+        mut on_text: impl FnMut(&str) -> bool,
+    ) -> Result<usize> {
+        let mut failed = None;
+        let mut stopped = false;
+        let drawn = self.generate(n, |id| match text.push(id) {
+            Ok(piece) => {
+                stopped = !piece.is_empty() && !on_text(&piece);
+                !stopped
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let rest = text.finish()?;
+        if !stopped && !rest.is_empty() {
+            on_text(&rest);
+        }
+        Ok(drawn)
     }
 
     /// [`Generator::generate`] with `n` = [`SamplingConfig::max_tokens`].

@@ -3,6 +3,7 @@
 //! checkpoints that resume exactly.
 
 pub mod checkpoint;
+pub mod confusion;
 pub mod generate;
 pub mod lm;
 pub mod seq_trainer;

@@ -361,6 +361,12 @@ impl TaskModel for Forecaster {
 pub struct SeqTrainConfig {
     /// Passes over the training set. Default 20.
     pub epochs: usize,
+    /// Examples per training batch, for the data sources the caller builds
+    /// ([`ClassBatches`], [`WindowBatches`]); kept here so a config and a checkpoint say it.
+    /// Default 32.
+    pub batch_size: usize,
+    /// Examples per batch when evaluating (no gradients, so larger is faster). Default 256.
+    pub eval_batch_size: usize,
     /// Global gradient-norm clip; `None` turns clipping off. Default 1 (DESIGN §6: clipping on,
     /// 1 for regression and small classifiers).
     pub clip_norm: Option<f32>,
@@ -388,6 +394,8 @@ impl Default for SeqTrainConfig {
     fn default() -> Self {
         SeqTrainConfig {
             epochs: 20,
+            batch_size: 32,
+            eval_batch_size: 256,
             clip_norm: Some(1.0),
             optimizer: OptimizerConfig::default(),
             schedule: ScheduleConfig::default(),
@@ -404,6 +412,12 @@ impl Default for SeqTrainConfig {
 impl SeqTrainConfig {
     /// Checks ranges; errors name the field.
     pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 || self.batch_size == 0 || self.eval_batch_size == 0 {
+            return Err(Error::Config(format!(
+                "epochs, batch_size and eval_batch_size must be at least 1, got {}, {} and {}",
+                self.epochs, self.batch_size, self.eval_batch_size
+            )));
+        }
         if self.clip_norm.is_some_and(|c| c.is_nan() || c <= 0.0) {
             return Err(Error::Config(format!(
                 "clip_norm must be positive, got {:?}",

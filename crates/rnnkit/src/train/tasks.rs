@@ -125,7 +125,8 @@ pub enum InputSpec {
 /// use rnnkit::train::tasks::Pooling;
 /// assert_eq!(Pooling::default(), Pooling::Last);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Pooling {
     /// The output at the last valid step; for a bidirectional stack the forward direction's
     /// output there and the reverse direction's output at step 0 (each direction's `h_n`).

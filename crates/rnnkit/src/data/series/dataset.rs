@@ -78,6 +78,10 @@ pub struct SeriesConfig {
     /// Whether validation/test windows may take their lookback from the previous split (their
     /// targets never do). Default true: see [`crate::data::series::split`].
     pub context: bool,
+    /// The season length in rows, if the series has one (52 for weekly data with a yearly
+    /// cycle, 12 for monthly, 24 for hourly with a daily one): what the seasonal-naive
+    /// baseline repeats. Default none (no seasonal baseline).
+    pub season: Option<usize>,
 }
 
 impl Default for SeriesConfig {
@@ -100,6 +104,7 @@ impl Default for SeriesConfig {
             stride: 1,
             split: SplitSpec::default(),
             context: true,
+            season: None,
         }
     }
 }
@@ -119,6 +124,11 @@ impl SeriesConfig {
             return Err(Error::Config(
                 "series: targets_as_inputs = false needs feature_columns, or there is no input"
                     .into(),
+            ));
+        }
+        if self.season == Some(0) {
+            return Err(Error::Config(
+                "series: season = 0: a season is at least 1 row (or leave it out)".into(),
             ));
         }
         for (name, v) in [
@@ -552,7 +562,10 @@ mod tests {
         let f: ndarray::Array1<f32> = scaled.iter().map(|&v| v as f32).collect();
         let back = data.future_to_original(f.view()).unwrap();
         assert!((back[[0, 0]] - (n * n) as f64).abs() < 1e-3, "{back}");
-        assert!((back[[1, 0]] - ((n + 1) * (n + 1)) as f64).abs() < 1e-3, "{back}");
+        assert!(
+            (back[[1, 0]] - ((n + 1) * (n + 1)) as f64).abs() < 1e-3,
+            "{back}"
+        );
         assert!(data.future_to_original(f.slice(ndarray::s![..1])).is_err());
     }
 

@@ -26,6 +26,7 @@
 pub mod bpe;
 pub mod char;
 pub mod clean;
+pub mod labelled;
 pub mod load;
 pub mod pipeline;
 pub mod split;
@@ -35,7 +36,7 @@ pub mod word;
 
 pub use clean::{CleanConfig, Normalization};
 pub use load::{Document, TableConfig, TableFormat};
-pub use pipeline::{TextConfig, TextPipeline};
+pub use pipeline::{StreamDecoder, TextConfig, TextPipeline};
 pub use tokenizer::{Tokenizer, TokenizerConfig};
 pub use vocab::{Vocab, VocabConfig};
 pub use word::WordMode;

@@ -47,6 +47,8 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
+use tokenizers::decoders::DecoderWrapper;
 
 /// The value of the file's `format` field.
 const FORMAT: &str = "rnnkit-text";
@@ -178,6 +180,77 @@ impl TextPipeline {
         self.tokenizer.detokenize(&self.vocab.lookup_tokens(ids)?)
     }
 
+    /// A decoder for ids that arrive one at a time (generated text), whose pieces join up to
+    /// exactly [`TextPipeline::decode`] of all the ids. Decoding each id alone is right for
+    /// characters but not for words (the spaces between them depend on both neighbours) nor for
+    /// byte-level BPE (one character can span several tokens). See [`StreamDecoder`].
+    ///
+    /// ```
+    /// use rnnkit::data::text::pipeline::{TextConfig, TextPipeline};
+    /// use rnnkit::data::text::tokenizer::TokenizerConfig;
+    /// let cfg = TextConfig {
+    ///     tokenizer: TokenizerConfig::Bpe { vocab_size: 300, min_frequency: 2 },
+    ///     ..Default::default()
+    /// };
+    /// let text = TextPipeline::fit(&["naïve café, naïve café"], &cfg).unwrap();
+    /// let ids = text.encode("日本 café").unwrap(); // 日 and 本 are 3 byte tokens each
+    /// let mut stream = text.stream_decoder();
+    /// let mut pieces = Vec::new();
+    /// for &id in &ids {
+    ///     pieces.push(stream.push(id).unwrap());
+    /// }
+    /// pieces.push(stream.finish().unwrap());
+    /// assert_eq!(pieces[..3], ["", "", "日"]); // nothing until the character is complete
+    /// assert_eq!(pieces.concat(), "日本 café");
+    /// ```
+    pub fn stream_decoder(&self) -> StreamDecoder<'_> {
+        let mode = match &self.tokenizer {
+            Tokenizer::Char(_) | Tokenizer::Word(_) => Mode::Window {
+                context: Vec::new(),
+                context_len: 0,
+            },
+            Tokenizer::Bpe(b) => match b.as_hf().get_decoder() {
+                Some(DecoderWrapper::ByteLevel(_)) => Mode::Bytes {
+                    pending: Vec::new(),
+                },
+                _ => Mode::Full {
+                    ids: Vec::new(),
+                    emitted: String::new(),
+                },
+            },
+        };
+        StreamDecoder {
+            pipeline: self,
+            mode,
+        }
+    }
+
+    /// A [`TextPipeline::stream_decoder`] that continues the text of `prefix` (a prompt's ids):
+    /// its pieces join up to what `decode(prefix ++ ids)` has beyond `decode(prefix)`, so a
+    /// word after the prompt gets its leading space. An id out of range is an
+    /// [`Error::Config`].
+    ///
+    /// ```
+    /// use rnnkit::data::text::pipeline::{TextConfig, TextPipeline};
+    /// use rnnkit::data::text::tokenizer::TokenizerConfig;
+    /// use rnnkit::data::text::word::WordMode;
+    /// let cfg = TextConfig {
+    ///     tokenizer: TokenizerConfig::Word { mode: WordMode::Punctuation },
+    ///     ..Default::default()
+    /// };
+    /// let text = TextPipeline::fit(&["the cat sat."], &cfg).unwrap();
+    /// let mut stream = text.stream_decoder_after(&text.encode("the cat").unwrap()).unwrap();
+    /// assert_eq!(stream.push(text.vocab().index("sat")).unwrap(), " sat");
+    /// assert_eq!(stream.push(text.vocab().index(".")).unwrap(), ".");
+    /// ```
+    pub fn stream_decoder_after(&self, prefix: &[u32]) -> Result<StreamDecoder<'_>> {
+        let mut stream = self.stream_decoder();
+        for &id in prefix {
+            stream.push(id)?;
+        }
+        Ok(stream)
+    }
+
     /// Encodes a corpus into one stream of ids for a language model.
     ///
     /// With `add_eos`, each line of each text is encoded on its own and followed by `<eos>`, the
@@ -287,6 +360,192 @@ impl TextPipeline {
     }
 }
 
+/// Decodes ids one at a time; made by [`TextPipeline::stream_decoder`].
+///
+/// [`StreamDecoder::push`] returns the text that the new id completes, and
+/// [`StreamDecoder::finish`] the rest: all the pieces joined are exactly
+/// [`TextPipeline::decode`] of all the ids, for every tokenizer kind. A piece may be empty: a
+/// byte-level BPE token that ends inside a multi-byte character returns nothing until a later
+/// token completes it (invalid bytes come out as U+FFFD, as in `decode`).
+///
+/// Cost per id: constant for characters, words and byte-level BPE (a word's text depends only
+/// on the previous word, a byte's only on the bytes of an unfinished character). A loaded
+/// Hugging Face tokenizer with another decoder (WordPiece, SentencePiece's Metaspace) is
+/// re-decoded from the first id at every push, which is exact but quadratic in the length.
+#[derive(Debug)]
+pub struct StreamDecoder<'p> {
+    pipeline: &'p TextPipeline,
+    mode: Mode,
+}
+
+/// How a [`StreamDecoder`] keeps what it needs of the ids so far.
+#[derive(Debug)]
+enum Mode {
+    /// Characters and words. A token's text depends only on whether any text came before and
+    /// on the previous token (a word after `(` gets no space), so the ids back to the last one
+    /// with text are enough context; `context_len` is the length of their decoded text.
+    Window {
+        context: Vec<u32>,
+        context_len: usize,
+    },
+    /// Byte-level BPE: decoding is "join the tokens' bytes, then UTF-8 with U+FFFD for invalid
+    /// bytes", so only the bytes of an unfinished character are kept.
+    Bytes { pending: Vec<u8> },
+    /// Any other decoder: every id, and the text returned so far.
+    Full { ids: Vec<u32>, emitted: String },
+}
+
+impl StreamDecoder<'_> {
+    /// Adds one id; returns the text it completes (possibly empty).
+    ///
+    /// Errors: [`Error::Config`] for an id out of the vocabulary's range (as
+    /// [`TextPipeline::decode`]); the decoder is unchanged then.
+    pub fn push(&mut self, id: u32) -> Result<String> {
+        let p = self.pipeline;
+        match &mut self.mode {
+            Mode::Window {
+                context,
+                context_len,
+            } => {
+                let token = p.vocab.lookup_tokens(&[id])?[0];
+                context.push(id);
+                let text = match p.decode(context) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        context.pop();
+                        return Err(e);
+                    }
+                };
+                let piece = text.get(*context_len..).unwrap_or_default().to_owned();
+                if token.is_empty() {
+                    *context_len = text.len();
+                } else {
+                    // This token has text: what follows depends on nothing before it.
+                    context.clear();
+                    context.push(id);
+                    *context_len = p.decode(context)?.len();
+                }
+                Ok(piece)
+            }
+            Mode::Bytes { pending } => {
+                let token = p.vocab.lookup_tokens(&[id])?[0];
+                pending.extend(token_bytes(token));
+                Ok(take_complete_utf8(pending))
+            }
+            Mode::Full { ids, emitted } => {
+                ids.push(id);
+                let text = match p.decode(ids) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        ids.pop();
+                        return Err(e);
+                    }
+                };
+                // Hold back a trailing U+FFFD (a character a later token may complete) and any
+                // change to text already returned (wait until the decoder agrees again).
+                match text.strip_prefix(emitted.as_str()) {
+                    Some(piece) if !text.ends_with('\u{FFFD}') => {
+                        let piece = piece.to_owned();
+                        emitted.push_str(&piece);
+                        Ok(piece)
+                    }
+                    _ => Ok(String::new()),
+                }
+            }
+        }
+    }
+
+    /// The text not yet returned (an unfinished character comes out as U+FFFD).
+    ///
+    /// Errors: only with a decoder other than characters, words and byte-level BPE, an
+    /// [`Error::Config`] when the decoded text no longer begins with the text already returned
+    /// (a decoder that rewrites earlier text depending on later tokens).
+    pub fn finish(self) -> Result<String> {
+        match self.mode {
+            Mode::Window { .. } => Ok(String::new()),
+            Mode::Bytes { pending } => Ok(String::from_utf8_lossy(&pending).into_owned()),
+            Mode::Full { ids, emitted } => {
+                let text = self.pipeline.decode(&ids)?;
+                text.strip_prefix(emitted.as_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        Error::Config(
+                            "the tokenizer's decoder changed text it had already produced, so \
+                             it cannot be decoded incrementally; decode all ids at once with \
+                             TextPipeline::decode"
+                                .into(),
+                        )
+                    })
+            }
+        }
+    }
+}
+
+/// The bytes of a byte-level BPE token, as the byte-level decoder reads them: each character
+/// stands for one byte (GPT-2's printable alphabet, `Ġ` for a space); a token with any other
+/// character (an added token such as `<eos>` written outside the alphabet) is its own UTF-8.
+fn token_bytes(token: &str) -> Vec<u8> {
+    let table = byte_of_char();
+    token
+        .chars()
+        .map(|c| table.get(&c).copied())
+        .collect::<Option<Vec<u8>>>()
+        .unwrap_or_else(|| token.as_bytes().to_vec())
+}
+
+/// GPT-2's byte-to-character table, inverted (character to byte). The printable bytes `!..~`,
+/// `¡..¬`, `®..ÿ` stand for themselves; the other 68 bytes, in order, for U+0100 onwards.
+fn byte_of_char() -> &'static HashMap<char, u8> {
+    static TABLE: OnceLock<HashMap<char, u8>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+        let mut next = 0x100u32;
+        (0..=255u8)
+            .map(|b| {
+                if printable(b) {
+                    (char::from(b), b)
+                } else {
+                    next += 1;
+                    (char::from_u32(next - 1).unwrap_or('\u{FFFD}'), b)
+                }
+            })
+            .collect()
+    })
+}
+
+/// Removes from the front of `bytes` everything up to the start of an unfinished character at
+/// the end, and returns it as text, invalid sequences as U+FFFD (as `String::from_utf8_lossy`
+/// does, which splits the input at the same points).
+fn take_complete_utf8(bytes: &mut Vec<u8>) -> String {
+    let mut out = String::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        match std::str::from_utf8(&bytes[at..]) {
+            Ok(rest) => {
+                out.push_str(rest);
+                at = bytes.len();
+            }
+            Err(e) => {
+                let valid = e.valid_up_to();
+                out.push_str(&String::from_utf8_lossy(&bytes[at..at + valid]));
+                match e.error_len() {
+                    Some(bad) => {
+                        out.push('\u{FFFD}');
+                        at += valid + bad;
+                    }
+                    // Unfinished at the end: a later byte may complete it.
+                    None => {
+                        at += valid;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    bytes.drain(..at);
+    out
+}
+
 /// Counts the tokens of the cleaned texts and builds a vocabulary.
 fn counted_vocab(t: &Tokenizer, cleaned: &[String], cfg: &VocabConfig) -> Result<Vocab> {
     let mut counts: HashMap<String, usize> = HashMap::new();
@@ -367,6 +626,137 @@ mod tests {
         );
         assert_eq!(ids, vec![a, b, EOS_ID, EOS_ID, c, EOS_ID]);
         assert_eq!(text.encode_stream(&corpus, false).unwrap(), vec![a, b, c]);
+    }
+
+    /// Pushes every id, then finishes; the pieces.
+    fn streamed(text: &TextPipeline, prefix: &[u32], ids: &[u32]) -> Vec<String> {
+        let mut stream = text.stream_decoder_after(prefix).unwrap();
+        let mut pieces: Vec<String> = ids.iter().map(|&id| stream.push(id).unwrap()).collect();
+        pieces.push(stream.finish().unwrap());
+        pieces
+    }
+
+    const CORPUS: &str = "naïve café (déjà vu) 日本語 😀 the cat, the dog. <eos>\n l'été";
+
+    fn pipelines() -> &'static [TextPipeline] {
+        static PIPELINES: OnceLock<Vec<TextPipeline>> = OnceLock::new();
+        PIPELINES.get_or_init(|| {
+            let mut pipelines = [
+                TokenizerConfig::Char,
+                TokenizerConfig::Word {
+                    mode: WordMode::Punctuation,
+                },
+                TokenizerConfig::Bpe {
+                    vocab_size: 300,
+                    min_frequency: 1,
+                },
+            ]
+            .into_iter()
+            .map(|tokenizer| {
+                let cfg = TextConfig {
+                    tokenizer,
+                    ..Default::default()
+                };
+                TextPipeline::fit(&[CORPUS, CORPUS], &cfg).unwrap()
+            })
+            .collect::<Vec<_>>();
+            // The BPE without its decoder (tokens joined with spaces): the re-decode-all path.
+            let Tokenizer::Bpe(bpe) = pipelines[2].tokenizer() else {
+                unreachable!()
+            };
+            let mut json = bpe.to_json().unwrap();
+            json["decoder"] = serde_json::Value::Null;
+            let plain = Tokenizer::Bpe(BpeTokenizer::from_json(json, "test").unwrap());
+            pipelines.push(TextPipeline::new(
+                CleanConfig::default(),
+                plain,
+                pipelines[2].vocab().clone(),
+            ));
+            pipelines
+        })
+    }
+
+    #[test]
+    fn stream_matches_decode_on_real_text() {
+        for text in pipelines() {
+            let ids = text.encode(CORPUS).unwrap();
+            let pieces = streamed(text, &[], &ids);
+            assert_eq!(
+                pieces.concat(),
+                text.decode(&ids).unwrap(),
+                "{:?}",
+                text.tokenizer()
+            );
+        }
+        // BPE: a character comes out whole, at its last byte.
+        let bpe = &pipelines()[2];
+        let ids = bpe.encode("月").unwrap(); // not in the corpus: three byte tokens
+        assert_eq!(ids.len(), 3);
+        assert_eq!(streamed(bpe, &[], &ids), ["", "", "月", ""]);
+        // Words: the space before a word after the prompt, none before a comma.
+        let words = &pipelines()[1];
+        let ids = words.encode("cat, the").unwrap();
+        assert_eq!(
+            streamed(words, &words.encode("the").unwrap(), &ids),
+            [" cat", ",", " the", ""]
+        );
+    }
+
+    #[test]
+    fn a_decoder_without_byte_level_re_decodes_everything() {
+        let plain = &pipelines()[3];
+        assert!(matches!(plain.stream_decoder().mode, Mode::Full { .. }));
+        let ids = plain.encode("the cat").unwrap();
+        let pieces = streamed(plain, &[], &ids);
+        assert_eq!(pieces.concat(), plain.decode(&ids).unwrap());
+        assert!(pieces.concat().contains(' '), "{pieces:?}");
+    }
+
+    #[test]
+    fn stream_reports_bad_ids_and_carries_on() {
+        let bpe = &pipelines()[2];
+        let mut stream = bpe.stream_decoder();
+        assert!(stream.push(bpe.vocab().len() as u32).is_err());
+        let ids = bpe.encode("ok").unwrap();
+        let mut out: String = ids.iter().map(|&id| stream.push(id).unwrap()).collect();
+        out += &stream.finish().unwrap();
+        assert_eq!(out, "ok");
+    }
+
+    #[test]
+    fn incomplete_utf8_is_held_and_invalid_bytes_replaced() {
+        let mut b = vec![b'a', 0xE6, 0x97];
+        assert_eq!(take_complete_utf8(&mut b), "a");
+        assert_eq!(b, [0xE6, 0x97]);
+        b.extend([0xA5, 0x80, b'z']);
+        assert_eq!(take_complete_utf8(&mut b), "日\u{FFFD}z");
+        assert!(b.is_empty());
+        assert_eq!(byte_of_char().len(), 256);
+        assert_eq!(token_bytes("Ġa"), b" a");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Any id sequence (stray bytes, reserved tokens, split characters): the pieces join up
+        /// to `decode` of all the ids, also after a prefix.
+        #[test]
+        fn stream_pieces_join_up_to_decode(
+            kind in 0usize..4,
+            raw in proptest::collection::vec(0u32..10_000, 0..40),
+            split in 0usize..40,
+        ) {
+            let text = &pipelines()[kind];
+            let n = text.vocab().len() as u32;
+            let ids: Vec<u32> = raw.iter().map(|r| r % n).collect();
+            let all = text.decode(&ids).unwrap();
+            proptest::prop_assert_eq!(streamed(text, &[], &ids).concat(), all.clone());
+            let k = split.min(ids.len());
+            let (prefix, rest) = ids.split_at(k);
+            let mut before = text.stream_decoder();
+            let head: String = prefix.iter().map(|&id| before.push(id).unwrap()).collect();
+            proptest::prop_assert_eq!(head + &streamed(text, prefix, rest).concat(), all);
+        }
     }
 
     #[test]

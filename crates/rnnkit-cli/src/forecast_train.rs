@@ -1,0 +1,332 @@
+//! `rnnkit train` with `task = "forecast"`: CSV → missing values, transform and scaling
+//! fitted on the training rows → windows with a chronological split → recurrent forecaster →
+//! test RMSE/MAE in original units against the naive and seasonal-naive baselines on the same
+//! windows, and a PNG of forecast against truth.
+//!
+//! Beside the common run files it writes `series.json` (the settings and the scaler fitted on
+//! the training rows: what `rnnkit forecast` needs to prepare new data the same way),
+//! `metrics.json` and `plots/forecast.png`.
+
+use crate::run_config::usage;
+use crate::seq_config::ForecastFile;
+use anyhow::{Context, Result};
+use ndarray::{Array2, s};
+use rnnkit::data::series::{Scaler, SeriesConfig, SeriesData, Windows, score};
+use rnnkit::train::seq_trainer::{SeqTrainer, TaskModel, WindowBatches};
+use rnnkit::train::tasks::Forecaster;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// `series.json`: how the training data was prepared, to prepare new data the same way.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SeriesPrep {
+    /// The data settings (as in `[data]`).
+    pub series: SeriesConfig,
+    /// The scaler fitted on the training rows (all loaded columns, transformed).
+    pub scaler: Scaler,
+}
+
+impl SeriesPrep {
+    /// Reads `RUN_DIR/series.json`.
+    pub fn load(run_dir: &Path) -> Result<SeriesPrep> {
+        let path = run_dir.join("series.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            usage(format!(
+                "reading {}: {e} (a forecast run writes it when training starts)",
+                path.display()
+            ))
+        })?;
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
+/// The forecaster a config describes for `features` inputs per step, with fresh weights.
+pub fn build_model(cfg: &ForecastFile, features: usize) -> Result<Forecaster> {
+    Ok(Forecaster::new(
+        cfg.model.rnn(features),
+        cfg.data.horizon,
+        cfg.data.target_columns.len(),
+        cfg.train.seed,
+    )?)
+}
+
+/// The model's forecast for every window, `[W, H·K]` in scaled units.
+pub fn forecast_windows(
+    model: &Forecaster,
+    windows: &Windows,
+    batch: usize,
+) -> Result<Array2<f32>> {
+    let (w, hk) = (windows.len(), windows.horizon() * windows.n_targets());
+    let mut out = Array2::zeros((w, hk));
+    let idx: Vec<usize> = (0..w).collect();
+    for chunk in idx.chunks(batch.max(1)) {
+        let b = windows.batch(chunk)?;
+        let p = model.predict(b.inputs.view(), None)?; // [B, H, K]
+        let p = p
+            .into_shape_with_order((chunk.len(), hk))
+            .context("forecast shape")?;
+        out.slice_mut(s![chunk[0]..chunk[0] + chunk.len(), ..])
+            .assign(&p);
+    }
+    Ok(out)
+}
+
+/// Each row's time as a fractional year (the row index when the series has no timestamps).
+pub fn time_axis(data: &SeriesData) -> Vec<f64> {
+    match &data.table.timestamps {
+        Some(ts) => ts
+            .iter()
+            .map(|&s| 1970.0 + s as f64 / (365.2425 * 86400.0))
+            .collect(),
+        None => (0..data.table.len()).map(|r| r as f64).collect(),
+    }
+}
+
+/// Test scores of a forecaster on `windows` of `data`, in original units, with the baselines.
+pub struct ForecastScores {
+    /// The model's forecasts `[W, H, K]` in original units.
+    pub forecast: ndarray::Array3<f64>,
+    /// The model's RMSE and MAE.
+    pub model: rnnkit::data::series::Scores,
+    /// The baselines' on the same windows.
+    pub baselines: rnnkit::data::series::BaselineScores,
+}
+
+/// Scores `model` on `windows` (of `data`) in original units against the baselines.
+pub fn score_windows(
+    model: &Forecaster,
+    data: &SeriesData,
+    windows: &Windows,
+    batch: usize,
+) -> Result<ForecastScores> {
+    if windows.is_empty() {
+        return Err(usage(format!(
+            "{}: no complete window (lookback {} + horizon {} rows) to score",
+            data.table.path, data.config.lookback, data.config.horizon
+        )));
+    }
+    let pred = forecast_windows(model, windows, batch)?;
+    let forecast = data.to_original_units(windows, pred.view())?;
+    let truth = data.truth(windows)?;
+    let scores = score(forecast.view(), truth.view())?;
+    let season = data.config.season.filter(|&m| m <= data.config.lookback);
+    let baselines = data.baselines(windows, season)?;
+    Ok(ForecastScores {
+        forecast,
+        model: scores,
+        baselines,
+    })
+}
+
+/// Draws the series around `windows` and the forecasts of every `horizon`-th window (so each
+/// row is forecast once), for the first target.
+pub fn forecast_png(
+    data: &SeriesData,
+    windows: &Windows,
+    forecast: &ndarray::Array3<f64>,
+    title: String,
+    path: &Path,
+) -> Result<()> {
+    let years = time_axis(data);
+    let h = data.config.horizon;
+    let first = windows.target_rows(0).start;
+    let span = 3 * data
+        .config
+        .lookback
+        .max(data.config.season.unwrap_or(0) * 2);
+    let from = first.saturating_sub(span);
+    let orig = data.targets_original();
+    let truth: Vec<(f64, f64)> = (from..data.table.len())
+        .map(|r| (years[r], orig[[r, 0]]))
+        .collect();
+    let mut fc = Vec::new();
+    for w in (0..windows.len()).step_by(h) {
+        for (i, r) in windows.target_rows(w).enumerate() {
+            fc.push((years[r], forecast[[w, i, 0]]));
+        }
+    }
+    let x_label = if data.table.timestamps.is_some() {
+        "year"
+    } else {
+        "row"
+    };
+    rnnkit::plot::ForecastChart::new(title)
+        .x_label(x_label)
+        .y_label(data.config.target_columns[0].clone())
+        .truth("observed", truth)
+        .forecast(format!("{h}-step forecasts"), fc)
+        .save_png(path)
+        .with_context(|| format!("drawing {}", path.display()))?;
+    Ok(())
+}
+
+/// Trains (or resumes) the forecaster of `cfg` in `run_dir`.
+pub fn train(
+    cfg: &ForecastFile,
+    run_dir: &Path,
+    resuming: bool,
+    quiet: bool,
+    threads: usize,
+) -> Result<()> {
+    cfg.train
+        .validate()
+        .map_err(|e| usage(format!("[train]: {e}")))?;
+    let mut series = cfg.data.clone();
+    series.path = crate::train_cmd::bundled_or_given(&cfg.data.path);
+    let data = SeriesData::load(&series).with_context(|| {
+        format!(
+            "preparing the series (data.path = {})",
+            cfg.data.path.display()
+        )
+    })?;
+    if !resuming {
+        let prep = SeriesPrep {
+            series: cfg.data.clone(),
+            scaler: data.scaler.clone(),
+        };
+        std::fs::write(
+            run_dir.join("series.json"),
+            serde_json::to_string_pretty(&prep)? + "\n",
+        )?;
+    }
+    if !quiet {
+        eprintln!(
+            "data {}: {} rows, {} gaps, {} missing values filled ({:?}); windows train {} / \
+             valid {} / test {} (lookback {}, horizon {}, {} features)\nmodel {} {}x{}; \
+             {threads} threads\nrun directory {}",
+            series.path.display(),
+            data.table.len(),
+            data.gaps().len(),
+            data.table.filled.len(),
+            cfg.data.missing,
+            data.train.len(),
+            data.val.len(),
+            data.test.len(),
+            cfg.data.lookback,
+            cfg.data.horizon,
+            data.train.n_features(),
+            cfg.model.cell,
+            cfg.model.num_layers,
+            cfg.model.hidden_size,
+            run_dir.display()
+        );
+    }
+    let model = build_model(cfg, data.train.n_features())?;
+    let checkpoint = run_dir.join("checkpoints/latest.safetensors");
+    let mut trainer = if resuming {
+        SeqTrainer::resume(
+            model,
+            &checkpoint,
+            Some(cfg.train.clone()),
+            Some(run_dir.into()),
+        )
+        .with_context(|| format!("resuming from {}", checkpoint.display()))?
+    } else {
+        SeqTrainer::new(model, cfg.train.clone(), Some(run_dir.into()))?
+    };
+    let eval = cfg.train.eval_batch_size;
+    let train_set = WindowBatches::new(&data.train, cfg.train.batch_size, true, cfg.train.seed)
+        .context("the training split")?;
+    let valid_set =
+        WindowBatches::new(&data.val, eval, false, 0).context("the validation split")?;
+    let test_set = if data.test.is_empty() {
+        None
+    } else {
+        Some(WindowBatches::new(&data.test, eval, false, 0)?)
+    };
+    let started = Instant::now();
+    let mut reporter = crate::progress::Progress::new(cfg.train.epochs, "val", quiet);
+    let test_ref = test_set
+        .as_ref()
+        .map(|t| t as &dyn rnnkit::train::seq_trainer::Batches<_>);
+    let summary = trainer.run(&train_set, &valid_set, test_ref, &mut reporter)?;
+    let seconds = started.elapsed().as_secs_f64();
+    crate::run_files::save_model(run_dir, trainer.model.named_tensors(), "forecast")?;
+
+    let loss_name = "mean squared error (scaled units)";
+    let mut plots: Vec<PathBuf> =
+        crate::run_report::write_plots(run_dir, cfg.train.clip_norm.map(f64::from), loss_name)
+            .context("drawing the plots")?;
+    let mut report = crate::run_report::ReportSummary {
+        task: format!(
+            "forecast {} steps of {}",
+            cfg.data.horizon,
+            cfg.data.target_columns.join(", ")
+        ),
+        loss_name: loss_name.into(),
+        throughput: Some(
+            data.train.len() as f64 * summary.epochs.max(1) as f64 / seconds.max(1e-9),
+        ),
+        throughput_unit: "windows/s (training epochs over wall time)".into(),
+        ..crate::train_cmd::report_base(
+            run_dir,
+            &crate::classify_train::summary_status(&summary),
+            seconds,
+        )
+    };
+    report.best_val = summary.best_val;
+    report.epochs = summary.epochs;
+    report.steps = summary.steps;
+    report.clip_rate = cfg.train.clip_norm.map(|_| summary.clip_rate);
+    report.skipped = summary.skipped;
+    if test_set.is_some() {
+        let s = score_windows(&trainer.model, &data, &data.test, eval)?;
+        let seasonal = s.baselines.seasonal_naive;
+        let mut rows = vec![
+            ("test RMSE (model)".to_string(), s.model.rmse),
+            ("test MAE (model)".to_string(), s.model.mae),
+            (
+                "test RMSE (naive: last value)".to_string(),
+                s.baselines.naive.rmse,
+            ),
+        ];
+        if let Some(b) = seasonal {
+            rows.push((
+                format!(
+                    "test RMSE (seasonal naive, {} rows back)",
+                    data.config.season.unwrap_or(0)
+                ),
+                b.rmse,
+            ));
+        }
+        for (name, v) in &rows {
+            report.test_metrics.push((name.clone(), format!("{v:.4}")));
+        }
+        let title = format!(
+            "{}: test RMSE {:.3} vs naive {:.3}{}",
+            cfg.data.target_columns[0],
+            s.model.rmse,
+            s.baselines.naive.rmse,
+            seasonal.map_or(String::new(), |b| format!(", seasonal naive {:.3}", b.rmse))
+        );
+        let png = run_dir.join("plots/forecast.png");
+        forecast_png(&data, &data.test, &s.forecast, title, &png)?;
+        plots.push(png);
+        let metrics = serde_json::json!({
+            "horizon": cfg.data.horizon, "lookback": cfg.data.lookback,
+            "test_windows": data.test.len(), "epochs": summary.epochs,
+            "best_val": summary.best_val, "seconds": seconds,
+            "model": {"rmse": s.model.rmse, "mae": s.model.mae},
+            "naive": {"rmse": s.baselines.naive.rmse, "mae": s.baselines.naive.mae},
+            "seasonal_naive": seasonal.map(|b| serde_json::json!({
+                "season": data.config.season, "rmse": b.rmse, "mae": b.mae})),
+        });
+        std::fs::write(run_dir.join("metrics.json"), format!("{metrics:#}\n"))?;
+        if !quiet {
+            eprintln!(
+                "test ({} windows, original units): RMSE {:.4} (naive {:.4}{}), MAE {:.4}",
+                data.test.len(),
+                s.model.rmse,
+                s.baselines.naive.rmse,
+                seasonal.map_or(String::new(), |b| format!(", seasonal naive {:.4}", b.rmse)),
+                s.model.mae
+            );
+        }
+    }
+    let report_path = crate::run_report::write_report_md(run_dir, &report)?;
+    if !quiet {
+        crate::train_cmd::print_outputs(run_dir, &summary.best_val, &plots, &report_path);
+    }
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! Reading a `rnnkit train` config of any task: the user's TOML with `--set` overrides, the
+//! task picked by its `task` key, missing keys filled from that task's defaults, and mistakes
+//! reported with the file and line (or the `--set`) and exit code 2.
+
+use crate::seq_config::{ClassifyFile, ForecastFile};
+use crate::train_config::{Task, TrainFile, merge_defaults};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// A config of one of the tasks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunConfig {
+    /// `task = "lm"` (the default).
+    Lm(TrainFile),
+    /// `task = "classify"`.
+    Classify(ClassifyFile),
+    /// `task = "forecast"`.
+    Forecast(ForecastFile),
+}
+
+impl RunConfig {
+    /// The task's bundled default config.
+    pub fn default_for(task: Task) -> RunConfig {
+        match task {
+            Task::Lm => RunConfig::Lm(TrainFile::default()),
+            Task::Classify => RunConfig::Classify(ClassifyFile::default()),
+            Task::Forecast => RunConfig::Forecast(ForecastFile::default()),
+        }
+    }
+
+    /// The task.
+    pub fn task(&self) -> Task {
+        match self {
+            RunConfig::Lm(_) => Task::Lm,
+            RunConfig::Classify(_) => Task::Classify,
+            RunConfig::Forecast(_) => Task::Forecast,
+        }
+    }
+
+    /// (parent directory, run name, threads) from `[output]`.
+    pub fn output(&self) -> (&Path, &str, usize) {
+        match self {
+            RunConfig::Lm(c) => (&c.output.dir, &c.output.name, c.output.threads),
+            RunConfig::Classify(c) => (&c.output.dir, &c.output.name, c.output.threads),
+            RunConfig::Forecast(c) => (&c.output.dir, &c.output.name, c.output.threads),
+        }
+    }
+
+    /// The resolved config as TOML, every key written.
+    pub fn resolved_toml(&self) -> Result<String> {
+        match self {
+            RunConfig::Lm(c) => crate::config_load::resolved_toml(c),
+            RunConfig::Classify(c) => crate::config_load::resolved_toml(c),
+            RunConfig::Forecast(c) => crate::config_load::resolved_toml(c),
+        }
+    }
+}
+
+/// Parses a config of any task: `text` (from `source`) with the `--set` overrides; its `task`
+/// key (default `"lm"`) picks the defaults and the shape.
+pub fn parse_any(text: &str, source: &str, set: &[String]) -> Result<RunConfig> {
+    let mut user: toml::Value =
+        toml::from_str(text).map_err(|e| usage(format!("{source}: {}", toml_error(text, &e))))?;
+    for s in set {
+        apply_set(&mut user, s)?;
+    }
+    let task = match user.get("task") {
+        None => Task::Lm,
+        Some(v) => v.clone().try_into::<Task>().map_err(|_| {
+            usage(format!(
+                "{source}: task = {v}: expected \"lm\", \"classify\" or \"forecast\""
+            ))
+        })?,
+    };
+    Ok(match task {
+        Task::Lm => RunConfig::Lm(parse_as(text, source, set, user)?),
+        Task::Classify => RunConfig::Classify(parse_as(text, source, set, user)?),
+        Task::Forecast => RunConfig::Forecast(parse_as(text, source, set, user)?),
+    })
+}
+
+/// Reads `RUN_DIR/config.toml`, the resolved config a run saved.
+pub fn load_run_config(dir: &Path) -> Result<RunConfig> {
+    let path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        usage(format!(
+            "reading {}: {e} (expected a run directory written by rnnkit train)",
+            path.display()
+        ))
+    })?;
+    parse_any(&text, &path.display().to_string(), &[])
+}
+
+/// `user` merged over `T`'s defaults and deserialized.
+fn parse_as<T>(text: &str, source: &str, set: &[String], user: toml::Value) -> Result<T>
+where
+    T: Serialize + DeserializeOwned + Default,
+{
+    let defaults = toml::Value::try_from(T::default()).context("encoding the defaults")?;
+    let merged = merge_defaults(defaults, user);
+    match merged.try_into::<T>() {
+        Ok(cfg) => Ok(cfg),
+        // The same mistake fails the same way without the defaults merged in; the loader then
+        // says where it is (file line or `--set`) and suggests the closest valid key.
+        Err(e) => match crate::config_load::load_config::<T>(text, source, set) {
+            Err(detailed) => Err(usage(format!("{detailed:#}"))),
+            Ok(_) => Err(usage(format!("{source}: {}", e.message().trim()))),
+        },
+    }
+}
+
+/// A mistake in what the user gave (config, `--set`, paths): exit code 2, not 1.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub fn usage(msg: String) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg))
+}
+
+/// A toml error as `line L, column C: message`.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {col}: {}", e.message().trim())
+        }
+        None => e.message().trim().to_string(),
+    }
+}
+
+/// Applies one `--set a.b.c=value` (the value parsed as TOML, else taken as a string).
+fn apply_set(root: &mut toml::Value, set: &str) -> Result<()> {
+    let (key, raw) = set.split_once('=').ok_or_else(|| {
+        usage(format!(
+            "--set {set}: expected key=value, e.g. train.epochs=3"
+        ))
+    })?;
+    let key = key.trim();
+    let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").expect("parsed v"),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(usage(format!(
+            "--set {set}: `{key}` is not a dotted key like train.optimizer.lr"
+        )));
+    }
+    let mut node = root;
+    for p in &parts[..parts.len() - 1] {
+        let table = node
+            .as_table_mut()
+            .ok_or_else(|| usage(format!("--set {set}: `{p}` is inside a value, not a table")))?;
+        node = table
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    node.as_table_mut()
+        .ok_or_else(|| usage(format!("--set {set}: the parent of `{key}` is not a table")))?
+        .insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn parse_config(text: &str, source: &str, set: &[String]) -> Result<TrainFile> {
+        match parse_any(text, source, set)? {
+            RunConfig::Lm(c) => Ok(c),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn set_overrides_nested_keys_and_bare_strings() {
+        let cfg = parse_config(
+            "[model]\nhidden_size = 32\n",
+            "t.toml",
+            &[
+                "train.epochs=2".into(),
+                "data.path=other.txt".into(),
+                "train.optimizer.lr=0.01".into(),
+                "model.cell=\"gru\"".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(cfg.train.epochs, 2);
+        assert_eq!(cfg.data.path, PathBuf::from("other.txt"));
+        assert_eq!(cfg.model.hidden_size, 32);
+        assert_eq!(cfg.model.cell, rnnkit::CellKind::Gru);
+        assert!((cfg.train.optimizer.lr() - 0.01).abs() < 1e-12);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_place() {
+        let err = parse_config("[model]\nhiden_size = 3\n", "t.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml") && err.contains("hiden_size"),
+            "{err}"
+        );
+        let err = parse_config("[model\n", "t.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 1"), "{err}");
+        let err = parse_config("", "t.toml", &["train.epochs".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key=value"), "{err}");
+    }
+
+    #[test]
+    fn the_task_key_picks_the_defaults() {
+        let c = parse_any("task = \"classify\"\n", "t.toml", &[]).unwrap();
+        assert_eq!(c, RunConfig::Classify(ClassifyFile::default()));
+        let f = parse_any(
+            "",
+            "t.toml",
+            &["task=forecast".into(), "data.lookback=8".into()],
+        );
+        match f.unwrap() {
+            RunConfig::Forecast(f) => {
+                assert_eq!(f.data.lookback, 8);
+                assert_eq!(f.data.horizon, 13);
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = parse_any("task = \"tagging\"\n", "t.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("task") && err.contains("forecast"), "{err}");
+        // A key of another task's section is an error naming it.
+        let err = parse_any(
+            "task = \"forecast\"\n[model]\nembedding_size = 3\n",
+            "t.toml",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("embedding_size"), "{err}");
+    }
+}
