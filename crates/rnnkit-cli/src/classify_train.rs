@@ -271,3 +271,69 @@ fn write_split(
     f.flush()?;
     Ok(())
 }
+
+/// A trained classifier with what it needs to read new text.
+pub struct LoadedClassifier {
+    /// The run's config.
+    pub config: ClassifyFile,
+    /// Its tokenizer and vocabulary.
+    pub text: TextPipeline,
+    /// Class names in id order.
+    pub classes: Vec<String>,
+    /// The model with the run's best weights (the latest with `latest`).
+    pub model: SequenceClassifier,
+}
+
+/// Loads the classifier of a `task = "classify"` run directory.
+pub fn load(run_dir: &Path, config: ClassifyFile, latest: bool) -> Result<LoadedClassifier> {
+    let text = TextPipeline::load(&run_dir.join("text.json"))?;
+    let path = run_dir.join("classes.json");
+    let classes: Vec<String> = serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("reading {}", path.display()))?;
+    let mut model = build_model(&config, text.vocab().len(), classes.len())?;
+    let tensors = crate::run_files::model_tensors(run_dir, latest)?;
+    model
+        .load_named(&tensors)
+        .with_context(|| format!("loading the weights of {}", run_dir.display()))?;
+    Ok(LoadedClassifier {
+        config,
+        text,
+        classes,
+        model,
+    })
+}
+
+impl LoadedClassifier {
+    /// Class probabilities `[N, C]` of `texts`, in their order.
+    pub fn probabilities(&self, texts: &[String]) -> Result<ndarray::Array2<f32>> {
+        let data = LabelledTexts {
+            texts: texts.to_vec(),
+            labels: vec![0; texts.len()],
+            classes: self.classes.clone(),
+        };
+        let idx: Vec<usize> = (0..texts.len()).collect();
+        let batches = ClassBatches::in_order(
+            examples(&self.text, &data, &idx)?,
+            self.config.train.eval_batch_size,
+            PadConfig::default(),
+        )?;
+        let mut out = ndarray::Array2::zeros((texts.len(), self.classes.len()));
+        for b in batches.epoch(0)? {
+            let logits = self.model.predict(
+                rnnkit::train::tasks::SeqInput::Tokens(b.ids.view()),
+                Some(&b.lengths),
+            )?;
+            for (row, &k) in logits.rows().into_iter().zip(&b.indices) {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let e: Vec<f32> = row.iter().map(|&z| (z - max).exp()).collect();
+                let sum: f32 = e.iter().sum();
+                for (c, v) in e.iter().enumerate() {
+                    out[[k, c]] = v / sum;
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -330,3 +330,65 @@ pub fn train(
     }
     Ok(())
 }
+
+/// A trained forecaster with what it needs to prepare new data.
+pub struct LoadedForecaster {
+    /// The data settings and the training scaler.
+    pub prep: SeriesPrep,
+    /// The model with the run's best weights (the latest with `latest`).
+    pub model: Forecaster,
+}
+
+/// Loads the forecaster of a `task = "forecast"` run directory.
+pub fn load(run_dir: &Path, config: &ForecastFile, latest: bool) -> Result<LoadedForecaster> {
+    let prep = SeriesPrep::load(run_dir)?;
+    let s = &prep.series;
+    let mut inputs: Vec<&String> = if s.targets_as_inputs {
+        s.target_columns.iter().collect()
+    } else {
+        Vec::new()
+    };
+    for f in &s.feature_columns {
+        if !inputs.contains(&f) {
+            inputs.push(f);
+        }
+    }
+    let mut model = build_model(config, inputs.len())?;
+    let tensors = crate::run_files::model_tensors(run_dir, latest)?;
+    model
+        .load_named(&tensors)
+        .with_context(|| format!("loading the weights of {}", run_dir.display()))?;
+    Ok(LoadedForecaster { prep, model })
+}
+
+impl LoadedForecaster {
+    /// New rows (a CSV with the training columns) prepared with the training scaler: every
+    /// complete window in `test`.
+    pub fn prepare(&self, csv: &Path) -> Result<SeriesData> {
+        let mut series = self.prep.series.clone();
+        series.path = csv.to_path_buf();
+        let opts = rnnkit::data::series::LoadOptions {
+            columns: load_columns(&series),
+            timestamp_column: series.timestamp_column.clone(),
+            missing: series.missing,
+        };
+        let table = rnnkit::data::series::SeriesTable::from_path(csv, &opts)
+            .with_context(|| format!("reading {}", csv.display()))?;
+        Ok(SeriesData::with_scaler(
+            table,
+            &series,
+            self.prep.scaler.clone(),
+        )?)
+    }
+}
+
+/// The columns a series config loads: targets, then features not among them.
+fn load_columns(s: &SeriesConfig) -> Vec<String> {
+    let mut cols = s.target_columns.clone();
+    for f in &s.feature_columns {
+        if !cols.contains(f) {
+            cols.push(f.clone());
+        }
+    }
+    cols
+}

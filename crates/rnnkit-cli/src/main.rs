@@ -8,9 +8,11 @@ use std::process::ExitCode;
 
 mod classify_train;
 mod config_load;
+mod evaluate_cmd;
 mod forecast_train;
 mod generate_cmd;
 mod inspect_cmd;
+mod predict_cmd;
 mod progress;
 mod run_config;
 mod run_files;
@@ -61,12 +63,72 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         case: Vec<String>,
     },
-    /// Print the default `rnnkit train` config (every key with its default), as TOML or as the
-    /// Markdown table of docs/config.md.
+    /// Print the default `rnnkit train` config of a task (every key with its default), as
+    /// TOML, or the Markdown tables of docs/config.md.
     Config {
-        /// The Markdown table instead of TOML.
+        /// The task whose defaults to print: lm, classify or forecast.
+        #[arg(long, default_value = "lm")]
+        task: String,
+        /// The Markdown tables of every task (docs/config.md) instead of TOML.
         #[arg(long)]
         markdown: bool,
+    },
+    /// Score a trained run on new data (or on its own held-out split): perplexity, accuracy
+    /// and macro-F1, or RMSE/MAE against the naive baselines.
+    Evaluate {
+        /// The run directory of a `rnnkit train` run.
+        #[arg(long, value_name = "RUN_DIR")]
+        model: PathBuf,
+        /// The data: a text file (lm), a class directory or CSV/TSV (classify), a CSV
+        /// (forecast). Default: the run's validation text (lm) or test split.
+        #[arg(long, value_name = "PATH")]
+        data: Option<PathBuf>,
+        /// Also write a fixed batch of inputs and raw model outputs (for checking against
+        /// PyTorch with tools/torch_load_run.py).
+        #[arg(long, value_name = "FILE.safetensors")]
+        outputs: Option<PathBuf>,
+        /// One JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+        /// Use the latest checkpoint instead of the best weights.
+        #[arg(long)]
+        latest: bool,
+    },
+    /// Classify texts with a trained classifier: text, class and probability per line.
+    Classify {
+        /// The run directory of a `task = "classify"` run.
+        #[arg(long, value_name = "RUN_DIR")]
+        model: PathBuf,
+        /// A file of texts, one per line (`-` for standard input).
+        #[arg(long, value_name = "FILE")]
+        input: Option<PathBuf>,
+        /// Show the k most likely classes.
+        #[arg(long, default_value_t = 1)]
+        top: usize,
+        /// Use the latest checkpoint instead of the best weights.
+        #[arg(long)]
+        latest: bool,
+        /// Texts to classify.
+        texts: Vec<String>,
+    },
+    /// Forecast the steps after the end of a CSV with a trained forecaster, in original units.
+    Forecast {
+        /// The run directory of a `task = "forecast"` run.
+        #[arg(long, value_name = "RUN_DIR")]
+        model: PathBuf,
+        /// The recent history: a CSV with the columns the model was trained on (at least
+        /// `lookback` rows).
+        #[arg(long, value_name = "CSV")]
+        input: PathBuf,
+        /// Write the forecast CSV here instead of standard output.
+        #[arg(long, value_name = "FILE.csv")]
+        out: Option<PathBuf>,
+        /// Also draw the history and the forecast to this PNG.
+        #[arg(long, value_name = "FILE.png")]
+        plot: Option<PathBuf>,
+        /// Use the latest checkpoint instead of the best weights.
+        #[arg(long)]
+        latest: bool,
     },
     /// Generate text with a trained language model, streaming it to stdout.
     Generate {
@@ -176,14 +238,59 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             latest,
         })?,
-        Command::Config { markdown } => {
+        Command::Config { task, markdown } => {
             let text = if markdown {
-                config_load::docs_table::<train_config::TrainFile>()?
+                run_config::docs_tables()?
             } else {
-                config_load::resolved_toml(&train_config::TrainFile::default())?
+                let task: train_config::Task =
+                    toml::Value::String(task.clone()).try_into().map_err(|_| {
+                        run_config::usage(format!(
+                            "--task {task}: expected lm, classify or forecast"
+                        ))
+                    })?;
+                run_config::RunConfig::default_for(task).resolved_toml()?
             };
             print!("{text}");
         }
+        Command::Evaluate {
+            model,
+            data,
+            outputs,
+            json,
+            latest,
+        } => evaluate_cmd::run(evaluate_cmd::EvaluateArgs {
+            model,
+            data,
+            outputs,
+            json,
+            latest,
+        })?,
+        Command::Classify {
+            model,
+            input,
+            top,
+            latest,
+            texts,
+        } => predict_cmd::classify(predict_cmd::ClassifyArgs {
+            model,
+            input,
+            texts,
+            top,
+            latest,
+        })?,
+        Command::Forecast {
+            model,
+            input,
+            out,
+            plot,
+            latest,
+        } => predict_cmd::forecast(predict_cmd::ForecastArgs {
+            model,
+            input,
+            out,
+            plot,
+            latest,
+        })?,
         Command::VerifyCase { case, out } => {
             rnnkit::verify::verify_case(&case, &out)
                 .with_context(|| format!("verify-case {}", case.display()))?;

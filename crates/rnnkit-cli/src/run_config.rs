@@ -81,6 +81,31 @@ pub fn parse_any(text: &str, source: &str, set: &[String]) -> Result<RunConfig> 
     })
 }
 
+/// The Markdown key/default tables of every task, for docs/config.md.
+pub fn docs_tables() -> Result<String> {
+    let mut out = String::new();
+    for task in [Task::Lm, Task::Classify, Task::Forecast] {
+        let (what, table) = match task {
+            Task::Lm => (
+                "a character LSTM on the bundled Tiny Shakespeare",
+                crate::config_load::docs_table::<TrainFile>()?,
+            ),
+            Task::Classify => (
+                "surnames to their language, from the bundled data/names",
+                crate::config_load::docs_table::<ClassifyFile>()?,
+            ),
+            Task::Forecast => (
+                "the bundled weekly CO2 series, 13 weeks ahead",
+                crate::config_load::docs_table::<ForecastFile>()?,
+            ),
+        };
+        out.push_str(&format!(
+            "### `task = \"{task}\"` (default: {what})\n\n{table}\n"
+        ));
+    }
+    Ok(out)
+}
+
 /// Reads `RUN_DIR/config.toml`, the resolved config a run saved.
 pub fn load_run_config(dir: &Path) -> Result<RunConfig> {
     let path = dir.join("config.toml");

@@ -255,3 +255,224 @@ fn docs_config_md_lists_the_code_defaults() {
         "docs/config.md is stale: regenerate its table with `rnnkit config --markdown`"
     );
 }
+
+/// Runs `rnnkit` and returns (exit code, stdout, stderr).
+fn run_rnnkit(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = rnnkit().args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn classify_task_trains_classifies_and_evaluates() {
+    let dir = temp("classify");
+    // Three "languages" told apart by their letters.
+    let classes = [("Aa", "ab"), ("Bb", "xyz"), ("Cc", "mno")];
+    let data = dir.join("names");
+    std::fs::create_dir_all(&data).unwrap();
+    for (c, (name, letters)) in classes.iter().enumerate() {
+        let letters: Vec<char> = letters.chars().collect();
+        let lines: String = (0..40)
+            .map(|i| {
+                let n = 3 + (i + c) % 4;
+                (0..n)
+                    .map(|j| letters[(i * 7 + j * 3) % letters.len()])
+                    .collect::<String>()
+                    + "\n"
+            })
+            .collect();
+        std::fs::write(data.join(format!("{name}.txt")), lines).unwrap();
+    }
+    let run = dir.join("runs/c");
+    let data_set = format!("data.path={}", data.display());
+    let out_dir = format!("output.dir={}", dir.join("runs").display());
+    let (code, _, err) = run_rnnkit(&[
+        "train",
+        "--quiet",
+        "--set",
+        "task=classify",
+        "--set",
+        &data_set,
+        "--set",
+        &out_dir,
+        "--set",
+        "output.name=c",
+        "--set",
+        "train.epochs=4",
+        "--set",
+        "model.hidden_size=16",
+        "--set",
+        "model.embedding_size=8",
+        "--set",
+        "train.batch_size=16",
+        "--set",
+        "data.valid_fraction=0.2",
+        "--set",
+        "data.test_fraction=0.2",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    for f in [
+        "config.toml",
+        "text.json",
+        "classes.json",
+        "split.tsv",
+        "model.safetensors",
+        "metrics.json",
+        "report.md",
+        "plots/confusion.png",
+        "plots/loss.png",
+        "checkpoints/best.safetensors",
+    ] {
+        assert!(run.join(f).exists(), "missing {f}");
+    }
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(cfg.contains("task = \"classify\""), "{cfg}");
+
+    let run_s = run.display().to_string();
+    let (code, out, err) =
+        run_rnnkit(&["classify", "--model", &run_s, "--top", "2", "abab", "xyzzy"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for line in &lines {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 5, "{line}"); // text, 2 × (class, probability)
+        assert!(["Aa", "Bb", "Cc"].contains(&fields[1]), "{line}");
+        let p: f64 = fields[2].parse().unwrap();
+        assert!((0.0..=1.0).contains(&p), "{line}");
+    }
+
+    let outputs = dir.join("outputs.safetensors");
+    let outputs_s = outputs.display().to_string();
+    let (code, out, err) = run_rnnkit(&[
+        "evaluate",
+        "--model",
+        &run_s,
+        "--json",
+        "--outputs",
+        &outputs_s,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(m["examples"], 24, "{m}"); // 20% of 120, stratified
+    assert!(
+        (0.0..=1.0).contains(&m["accuracy"].as_f64().unwrap()),
+        "{m}"
+    );
+    let t = TensorFile::read(&outputs).unwrap();
+    let (ids, logits) = (&t.i64["input_ids"], &t.f32["logits"]);
+    assert_eq!(logits.shape(), &[ids.shape()[1], 3]);
+    assert_eq!(t.i64["lengths"].len(), ids.shape()[1]);
+
+    // A classifier cannot generate, and says what to use instead.
+    let (code, _, err) = run_rnnkit(&["generate", "--model", &run_s]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("classify"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn forecast_task_trains_and_forecasts_a_csv() {
+    let dir = temp("forecast");
+    let csv = dir.join("series.csv");
+    let rows: String = (0..240)
+        .map(|i| {
+            let month = i % 12 + 1;
+            let year = 2000 + i / 12;
+            let y = 10.0 + 0.05 * i as f64 + (i as f64 * std::f64::consts::PI / 6.0).sin();
+            format!("{year}-{month:02}-01,{y}\n")
+        })
+        .collect();
+    std::fs::write(&csv, format!("month,y\n{rows}")).unwrap();
+    let run = dir.join("runs/f");
+    let (code, _, err) = run_rnnkit(&[
+        "train",
+        "--quiet",
+        "--set",
+        "task=forecast",
+        "--set",
+        &format!("data.path={}", csv.display()),
+        "--set",
+        "data.target_columns=[\"y\"]",
+        "--set",
+        "data.timestamp_column=month",
+        "--set",
+        "data.lookback=24",
+        "--set",
+        "data.horizon=3",
+        "--set",
+        "data.season=12",
+        "--set",
+        "data.missing=error",
+        "--set",
+        "data.transform=none",
+        "--set",
+        &format!("output.dir={}", dir.join("runs").display()),
+        "--set",
+        "output.name=f",
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "model.hidden_size=8",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    for f in [
+        "series.json",
+        "model.safetensors",
+        "metrics.json",
+        "plots/forecast.png",
+    ] {
+        assert!(run.join(f).exists(), "missing {f}");
+    }
+    let run_s = run.display().to_string();
+    let out_csv = dir.join("next.csv");
+    let png = dir.join("next.png");
+    let (code, _, err) = run_rnnkit(&[
+        "forecast",
+        "--model",
+        &run_s,
+        "--input",
+        &csv.display().to_string(),
+        "--out",
+        &out_csv.display().to_string(),
+        "--plot",
+        &png.display().to_string(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(&out_csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "step,timestamp,y");
+    assert_eq!(lines.len(), 1 + 3, "{text}"); // header + horizon rows
+    assert!(lines[1].starts_with("1,2020-01-01,"), "{text}"); // the month after the last
+    assert!(lines[3].starts_with("3,2020-03-01,"), "{text}");
+    let v: f64 = lines[1].rsplit(',').next().unwrap().parse().unwrap();
+    assert!(v.is_finite(), "{text}");
+    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+
+    let (code, out, err) = run_rnnkit(&["evaluate", "--model", &run_s, "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(m["rmse"].as_f64().unwrap() > 0.0 && m["naive_rmse"].as_f64().unwrap() > 0.0);
+    assert!(m["seasonal_naive_rmse"].as_f64().is_some(), "{m}");
+
+    // Too little history for one lookback: a usage error naming the file, not a panic.
+    let short = dir.join("short.csv");
+    std::fs::write(&short, "month,y\n2000-01-01,1\n2000-02-01,2\n").unwrap();
+    let (code, _, err) = run_rnnkit(&[
+        "forecast",
+        "--model",
+        &run_s,
+        "--input",
+        &short.display().to_string(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("short.csv") && err.contains("lookback"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -207,8 +207,10 @@ impl ForecastChart {
         root.fill(&WHITE)?;
         let (x1, y0, y1) = (x.end, y.start, y.end);
         let x_scale = x.start.abs().max(x1.abs());
+        let x_width = x1 - x.start;
         let x_range = x.clone();
         let y_scale = y0.abs().max(y1.abs());
+        let y_width = y1 - y0;
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, (FAMILY, 26))
             .margin(18)
@@ -224,8 +226,8 @@ impl ForecastChart {
             .label_style((FAMILY, 16))
             .bold_line_style(GRID_BOLD)
             .light_line_style(GRID_LIGHT)
-            .x_label_formatter(&|v| fmt_tick(*v, x_scale))
-            .y_label_formatter(&|v| fmt_tick(*v, y_scale))
+            .x_label_formatter(&|v| fmt_tick(*v, x_scale, x_width))
+            .y_label_formatter(&|v| fmt_tick(*v, y_scale, y_width))
             .draw()?;
 
         if let Some(s) = start.filter(|s| s.is_finite()) {

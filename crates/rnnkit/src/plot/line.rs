@@ -181,7 +181,9 @@ impl LineChart {
         let (x0, x1) = (x.start, x.end);
         let y_range = y.range();
         let x_scale = x0.abs().max(x1.abs());
+        let x_width = x1 - x0;
         let y_scale = y_range.start.abs().max(y_range.end.abs());
+        let y_width = y_range.end - y_range.start;
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, (FAMILY, 26))
             .margin(18)
@@ -197,7 +199,7 @@ impl LineChart {
             .label_style((FAMILY, 16))
             .bold_line_style(GRID_BOLD)
             .light_line_style(GRID_LIGHT)
-            .x_label_formatter(&|v| fmt_tick(*v, x_scale))
+            .x_label_formatter(&|v| fmt_tick(*v, x_scale, x_width))
             .y_label_formatter(&|v| match log_ticks {
                 // A log axis labels each tick on its own terms (0.02, 1, 1e-4).
                 Some(ticks) => ticks
@@ -205,7 +207,7 @@ impl LineChart {
                     .iter()
                     .find(|t| t.0 == *v)
                     .map_or_else(|| fmt_num(*v), |t| t.1.clone()),
-                None => fmt_tick(*v, y_scale),
+                None => fmt_tick(*v, y_scale, y_width),
             })
             .draw()?;
 

@@ -73,10 +73,11 @@ pub(crate) fn fmt_num(v: f64) -> String {
     trim_zeros(&format!("{v:.decimals$}"))
 }
 
-/// A tick label on a linear axis whose largest absolute value is `scale`: every tick of an axis
-/// of tiny or huge values in scientific notation (`9e-4`, `1e-3`, not `9e-4`, `0.001`), others as
-/// [`fmt_num`].
-pub(crate) fn fmt_tick(v: f64, scale: f64) -> String {
+/// A tick label on a linear axis whose largest absolute value is `scale` and whose extent is
+/// `width`: every tick of an axis of tiny or huge values in scientific notation (`9e-4`,
+/// `1e-3`, not `9e-4`, `0.001`), others as [`fmt_num`] but with the decimals the tick spacing
+/// needs, so ticks half a year apart read `1960`, `1960.5`, not `1960`, `1960`.
+pub(crate) fn fmt_tick(v: f64, scale: f64, width: f64) -> String {
     // Ticks are multiples of a step: a tick a billionth of the scale from zero is zero plus
     // float noise.
     if v.abs() < 1e-9 * scale {
@@ -84,7 +85,15 @@ pub(crate) fn fmt_tick(v: f64, scale: f64) -> String {
     } else if v.is_finite() && !(1e-2..1e5).contains(&scale) {
         sci(v)
     } else {
-        fmt_num(v)
+        // Plotters puts about ten ticks on an axis.
+        let step = width.abs() / 10.0;
+        let needed = if step > 0.0 && step.is_finite() {
+            (-step.log10()).ceil().clamp(0.0, 6.0) as usize
+        } else {
+            0
+        };
+        let own = (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+        trim_zeros(&format!("{v:.prec$}", prec = needed.max(own)))
     }
 }
 
@@ -276,10 +285,13 @@ mod tests {
         assert_eq!(fmt_num(1e-5), "1e-5");
         assert_eq!(fmt_num(2.5e6), "2.5e6");
         assert_eq!(fmt_num(0.0), "0");
-        assert_eq!(fmt_tick(0.001, 0.001), "1e-3");
-        assert_eq!(fmt_tick(0.0009, 0.001), "9e-4");
-        assert_eq!(fmt_tick(1e-19, 1.0), "0");
-        assert_eq!(fmt_tick(0.5, 1.0), "0.5");
+        assert_eq!(fmt_tick(0.001, 0.001, 0.0), "1e-3");
+        assert_eq!(fmt_tick(0.0009, 0.001, 0.0), "9e-4");
+        assert_eq!(fmt_tick(1e-19, 1.0, 0.0), "0");
+        assert_eq!(fmt_tick(0.5, 1.0, 0.0), "0.5");
+        assert_eq!(fmt_tick(1960.5, 1963.0, 4.9), "1960.5");
+        assert_eq!(fmt_tick(1960.0, 1963.0, 4.9), "1960");
+        assert_eq!(fmt_tick(1950.0, 2000.0, 60.0), "1950");
     }
 
     fn labels(lo: f64, hi: f64) -> Vec<String> {

@@ -402,8 +402,52 @@ impl LanguageModel {
         state: &mut RnnState,
     ) -> Result<ChunkLoss> {
         let (steps, batch) = check_chunk(x, y)?;
-        let ids: Vec<usize> = x.iter().map(|&t| t as usize).collect();
         let targets: Vec<usize> = y.iter().map(|&t| t as usize).collect();
+        let logits = self.logits_2d(x, state)?;
+        debug_assert_eq!(logits.nrows(), steps * batch);
+        let ce = CrossEntropy::default().forward(logits.view(), &targets)?;
+        Ok(ChunkLoss {
+            loss: ce.loss,
+            nll_sum: ce.nll_sum,
+            count: ce.count,
+        })
+    }
+
+    /// The next-token logits `[T, B, V]` for ids `x` `[T, B]` (time-major, as PyTorch's
+    /// `nn.LSTM` default), starting from `state` (zeros when `None`) and leaving the final state
+    /// there. Inference: no dropout. The same numbers as the PyTorch model
+    /// `decoder(rnn(embedding(x))[0])` with this model's `named_tensors` loaded.
+    ///
+    /// ```
+    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::{CellKind, RnnConfig};
+    /// let lm = LanguageModel::new(7, RnnConfig::new(CellKind::Lstm, 4, 5), 0).unwrap();
+    /// let x = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| (t + b) as u32);
+    /// let logits = lm.logits(x.view(), None).unwrap();
+    /// assert_eq!(logits.shape(), &[3, 2, 7]);
+    /// ```
+    ///
+    /// # Errors
+    /// An id outside the vocabulary, or a state of the wrong shape.
+    pub fn logits(
+        &self,
+        x: ArrayView2<u32>,
+        state: Option<&mut RnnState>,
+    ) -> Result<ndarray::Array3<f32>> {
+        let (steps, batch) = x.dim();
+        let mut fresh = RnnState::zeros(self.rnn.config(), batch);
+        let state = state.unwrap_or(&mut fresh);
+        let logits = self.logits_2d(x, state)?;
+        let v = logits.ncols();
+        Ok(logits
+            .into_shape_with_order((steps, batch, v))
+            .expect("rows are T·B"))
+    }
+
+    /// Logits `[T·B, V]` of `x`, carrying `state`.
+    fn logits_2d(&self, x: ArrayView2<u32>, state: &mut RnnState) -> Result<Array2<f32>> {
+        let (steps, batch) = x.dim();
+        let ids: Vec<usize> = x.iter().map(|&t| t as usize).collect();
         let emb = self.embedding.forward(&ids)?;
         let emb3 = emb
             .into_shape_with_order((steps, batch, self.rnn.config().input_size))
@@ -414,14 +458,8 @@ impl LanguageModel {
             .output
             .into_shape_with_order((steps * batch, hidden))
             .expect("[T·B, H]");
-        let logits = self.decode(h2.view())?;
-        let ce = CrossEntropy::default().forward(logits.view(), &targets)?;
         *state = out.state;
-        Ok(ChunkLoss {
-            loss: ce.loss,
-            nll_sum: ce.nll_sum,
-            count: ce.count,
-        })
+        self.decode(h2.view())
     }
 
     /// With weight drop on: a copy of the stack with every `weight_hh` masked, and the masks.
