@@ -45,6 +45,13 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         RunConfig::Lm(cfg) => evaluate_lm(&args, &cfg)?,
         RunConfig::Classify(cfg) => evaluate_classifier(&args, cfg)?,
         RunConfig::Forecast(cfg) => evaluate_forecaster(&args, cfg)?,
+        RunConfig::Synthetic(_) => {
+            return Err(usage(format!(
+                "{}: a synthetic task run; its test score is in metrics.json and report.md \
+                 (the data is generated from the config's seed, so there is no file to evaluate)",
+                args.model.display()
+            )));
+        }
     };
     if args.json {
         println!("{metrics}");

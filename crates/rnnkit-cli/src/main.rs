@@ -18,6 +18,7 @@ mod run_config;
 mod run_files;
 mod run_report;
 mod seq_config;
+mod synthetic_train;
 mod train_cmd;
 mod train_config;
 

@@ -189,6 +189,7 @@ pub fn wrong_task(dir: &Path, task: crate::train_config::Task, command: &str) ->
         crate::train_config::Task::Lm => "generate or evaluate",
         crate::train_config::Task::Classify => "classify or evaluate",
         crate::train_config::Task::Forecast => "forecast or evaluate",
+        crate::train_config::Task::Synthetic => "train; its scores are in metrics.json",
     };
     usage(format!(
         "{}: a task = \"{task}\" run; `rnnkit {command}` needs a {command} model (use rnnkit \

@@ -2,7 +2,7 @@
 //! task picked by its `task` key, missing keys filled from that task's defaults, and mistakes
 //! reported with the file and line (or the `--set`) and exit code 2.
 
-use crate::seq_config::{ClassifyFile, ForecastFile};
+use crate::seq_config::{ClassifyFile, ForecastFile, SyntheticFile};
 use crate::train_config::{Task, TrainFile, merge_defaults};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -18,6 +18,8 @@ pub enum RunConfig {
     Classify(ClassifyFile),
     /// `task = "forecast"`.
     Forecast(ForecastFile),
+    /// `task = "synthetic"`.
+    Synthetic(SyntheticFile),
 }
 
 impl RunConfig {
@@ -27,6 +29,7 @@ impl RunConfig {
             Task::Lm => RunConfig::Lm(TrainFile::default()),
             Task::Classify => RunConfig::Classify(ClassifyFile::default()),
             Task::Forecast => RunConfig::Forecast(ForecastFile::default()),
+            Task::Synthetic => RunConfig::Synthetic(SyntheticFile::default()),
         }
     }
 
@@ -36,6 +39,7 @@ impl RunConfig {
             RunConfig::Lm(_) => Task::Lm,
             RunConfig::Classify(_) => Task::Classify,
             RunConfig::Forecast(_) => Task::Forecast,
+            RunConfig::Synthetic(_) => Task::Synthetic,
         }
     }
 
@@ -45,6 +49,7 @@ impl RunConfig {
             RunConfig::Lm(c) => (&c.output.dir, &c.output.name, c.output.threads),
             RunConfig::Classify(c) => (&c.output.dir, &c.output.name, c.output.threads),
             RunConfig::Forecast(c) => (&c.output.dir, &c.output.name, c.output.threads),
+            RunConfig::Synthetic(c) => (&c.output.dir, &c.output.name, c.output.threads),
         }
     }
 
@@ -54,6 +59,7 @@ impl RunConfig {
             RunConfig::Lm(c) => crate::config_load::resolved_toml(c),
             RunConfig::Classify(c) => crate::config_load::resolved_toml(c),
             RunConfig::Forecast(c) => crate::config_load::resolved_toml(c),
+            RunConfig::Synthetic(c) => crate::config_load::resolved_toml(c),
         }
     }
 }
@@ -70,7 +76,7 @@ pub fn parse_any(text: &str, source: &str, set: &[String]) -> Result<RunConfig> 
         None => Task::Lm,
         Some(v) => v.clone().try_into::<Task>().map_err(|_| {
             usage(format!(
-                "{source}: task = {v}: expected \"lm\", \"classify\" or \"forecast\""
+                "{source}: task = {v}: expected \"lm\", \"classify\", \"forecast\" or \"synthetic\""
             ))
         })?,
     };
@@ -78,13 +84,14 @@ pub fn parse_any(text: &str, source: &str, set: &[String]) -> Result<RunConfig> 
         Task::Lm => RunConfig::Lm(parse_as(text, source, set, user)?),
         Task::Classify => RunConfig::Classify(parse_as(text, source, set, user)?),
         Task::Forecast => RunConfig::Forecast(parse_as(text, source, set, user)?),
+        Task::Synthetic => RunConfig::Synthetic(parse_as(text, source, set, user)?),
     })
 }
 
 /// The Markdown key/default tables of every task, for docs/config.md.
 pub fn docs_tables() -> Result<String> {
     let mut out = String::new();
-    for task in [Task::Lm, Task::Classify, Task::Forecast] {
+    for task in [Task::Lm, Task::Classify, Task::Forecast, Task::Synthetic] {
         let (what, table) = match task {
             Task::Lm => (
                 "a character LSTM on the bundled Tiny Shakespeare",
@@ -97,6 +104,10 @@ pub fn docs_tables() -> Result<String> {
             Task::Forecast => (
                 "the bundled weekly CO2 series, 13 weeks ahead",
                 crate::config_load::docs_table::<ForecastFile>()?,
+            ),
+            Task::Synthetic => (
+                "the adding problem at T = 100",
+                crate::config_load::docs_table::<SyntheticFile>()?,
             ),
         };
         out.push_str(&format!(

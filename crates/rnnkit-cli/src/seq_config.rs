@@ -273,3 +273,129 @@ mod tests {
         assert!(text.contains("lookback = 104"), "{text}");
     }
 }
+
+/// A `task = "synthetic"` config: a built-in long-memory task with a length knob. Its
+/// `Default` is the adding problem at T = 100 with an LSTM.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyntheticFile {
+    /// `"synthetic"`.
+    pub task: Task,
+    /// Which task, how long, how many examples.
+    pub data: SyntheticData,
+    /// The network.
+    pub model: SyntheticModel,
+    /// Optimization (epochs, batch_size, clip_norm, optimizer, schedule, patience, ...).
+    pub train: SeqTrainConfig,
+    /// Where results go.
+    pub output: RunOutput,
+}
+
+/// The built-in synthetic tasks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyntheticKind {
+    /// The adding problem (Hochreiter & Schmidhuber 1997): the sum of the two marked values of
+    /// a sequence of (value, marker) pairs. Regression; predicting 1 scores MSE 1/6.
+    #[default]
+    Adding,
+    /// Copy memory (Arjovsky et al. 2016): repeat 10 symbols after `length` blanks. Tagging;
+    /// the memoryless baseline is 10·ln 8 / (length + 20) nats per step.
+    Copy,
+    /// Temporal order (Hochreiter & Schmidhuber 1997): which of X/Y came first and second
+    /// among distractors. 4 classes; chance is ln 4 nats, accuracy 0.25.
+    TemporalOrder,
+}
+
+/// `[data]` of a synthetic task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyntheticData {
+    /// `"adding"`, `"copy"` or `"temporal_order"`. Default adding.
+    pub kind: SyntheticKind,
+    /// Sequence length T (for copy: the delay between the symbols and their recall). Default
+    /// 100.
+    pub length: usize,
+    /// Training sequences. Default 10 000.
+    pub train_size: usize,
+    /// Validation sequences. Default 1 000.
+    pub valid_size: usize,
+    /// Test sequences. Default 1 000.
+    pub test_size: usize,
+    /// Seed of the data (each split from its own stream). Default 0.
+    pub seed: u64,
+}
+
+impl Default for SyntheticData {
+    fn default() -> Self {
+        SyntheticData {
+            kind: SyntheticKind::Adding,
+            length: 100,
+            train_size: 10_000,
+            valid_size: 1_000,
+            test_size: 1_000,
+            seed: 0,
+        }
+    }
+}
+
+/// `[model]` of a synthetic task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyntheticModel {
+    /// `"lstm"`, `"gru"`, `"rnn_tanh"` or `"rnn_relu"`. Default LSTM.
+    pub cell: CellKind,
+    /// Embedding size for the token tasks (copy, temporal order). Default 16.
+    pub embedding_size: usize,
+    /// Hidden units per layer. Default 64.
+    pub hidden_size: usize,
+    /// Stacked layers. Default 1.
+    pub num_layers: usize,
+    /// Dropout between stacked layers. Default 0.
+    pub dropout: f32,
+}
+
+impl Default for SyntheticModel {
+    fn default() -> Self {
+        SyntheticModel {
+            cell: CellKind::Lstm,
+            embedding_size: 16,
+            hidden_size: 64,
+            num_layers: 1,
+            dropout: 0.0,
+        }
+    }
+}
+
+impl SyntheticModel {
+    /// The recurrent stack's config for `input_size` inputs per step.
+    pub fn rnn(&self, input_size: usize) -> RnnConfig {
+        RnnConfig::new(self.cell, input_size, self.hidden_size)
+            .num_layers(self.num_layers)
+            .dropout(self.dropout)
+    }
+}
+
+impl Default for SyntheticFile {
+    /// The adding problem at T = 100: LSTM 64, Adam 1e-3, batches of 50, clipping at 1, up to
+    /// 30 epochs with patience 5.
+    fn default() -> Self {
+        SyntheticFile {
+            task: Task::Synthetic,
+            data: SyntheticData::default(),
+            model: SyntheticModel::default(),
+            train: SeqTrainConfig {
+                epochs: 30,
+                batch_size: 50,
+                eval_batch_size: 500,
+                optimizer: OptimizerConfig::Adam(AdamConfig {
+                    lr: 1e-3,
+                    ..Default::default()
+                }),
+                patience: Some(5),
+                ..Default::default()
+            },
+            output: RunOutput::default(),
+        }
+    }
+}

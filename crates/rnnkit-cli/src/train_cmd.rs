@@ -85,6 +85,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         RunConfig::Forecast(c) => {
             crate::forecast_train::train(c, &run_dir, resuming, quiet, threads)
         }
+        RunConfig::Synthetic(c) => {
+            crate::synthetic_train::train(c, &run_dir, resuming, quiet, threads)
+        }
     })
 }
 

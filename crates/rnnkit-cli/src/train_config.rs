@@ -34,6 +34,8 @@ pub enum Task {
     Classify,
     /// The next values of a time series from a window of its past.
     Forecast,
+    /// A built-in long-memory task (adding problem, copy memory, temporal order).
+    Synthetic,
 }
 
 impl std::fmt::Display for Task {
@@ -42,6 +44,7 @@ impl std::fmt::Display for Task {
             Task::Lm => "lm",
             Task::Classify => "classify",
             Task::Forecast => "forecast",
+            Task::Synthetic => "synthetic",
         })
     }
 }
