@@ -174,9 +174,13 @@ pub fn train(
     crate::run_files::save_model(run_dir, trainer.model.named_tensors(), "classify")?;
 
     let loss_name = "cross-entropy (nats/example)";
-    let mut plots =
-        crate::run_report::write_plots(run_dir, cfg.train.clip_norm.map(f64::from), loss_name)
-            .context("drawing the plots")?;
+    let mut plots = crate::run_report::write_plots(
+        run_dir,
+        cfg.train.clip_norm.map(f64::from),
+        loss_name,
+        None,
+    )
+    .context("drawing the plots")?;
     let mut report = crate::run_report::ReportSummary {
         task: format!("classify ({k} classes)"),
         loss_name: loss_name.into(),

@@ -245,9 +245,13 @@ pub fn train(
     crate::run_files::save_model(run_dir, trainer.model.named_tensors(), "forecast")?;
 
     let loss_name = "mean squared error (scaled units)";
-    let mut plots: Vec<PathBuf> =
-        crate::run_report::write_plots(run_dir, cfg.train.clip_norm.map(f64::from), loss_name)
-            .context("drawing the plots")?;
+    let mut plots: Vec<PathBuf> = crate::run_report::write_plots(
+        run_dir,
+        cfg.train.clip_norm.map(f64::from),
+        loss_name,
+        None,
+    )
+    .context("drawing the plots")?;
     let mut report = crate::run_report::ReportSummary {
         task: format!(
             "forecast {} steps of {}",

@@ -261,6 +261,35 @@ mod tests {
     }
 
     #[test]
+    fn every_example_config_parses() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let cfg = parse_any(&text, &path.display().to_string(), &[])
+                    .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                assert!(
+                    text.contains("Measured here"),
+                    "{}: no result",
+                    path.display()
+                );
+                let name = path.file_stem().unwrap().to_string_lossy().to_string();
+                assert_eq!(cfg.output().1, name, "{}: output.name", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 6, "{seen} configs");
+        // The default config file is the bundled default.
+        let text = std::fs::read_to_string(dir.join("shakespeare-char.toml")).unwrap();
+        match parse_any(&text, "shakespeare-char.toml", &["output.name=".into()]).unwrap() {
+            RunConfig::Lm(c) => assert_eq!(c, TrainFile::default()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn the_task_key_picks_the_defaults() {
         let c = parse_any("task = \"classify\"\n", "t.toml", &[]).unwrap();
         assert_eq!(c, RunConfig::Classify(ClassifyFile::default()));

@@ -140,7 +140,8 @@ fn read_steps(path: &Path) -> Result<Steps> {
 ///
 /// - `loss.png`: training loss per step (smoothed) and validation loss per epoch, placed at the
 ///   step where the epoch ended; the y axis is labelled `loss_name` (e.g.
-///   `cross-entropy (nats/token)`).
+///   `cross-entropy (nats/token)`), with `baseline` (label, loss) as a reference line when
+///   given (e.g. the loss of a memoryless guess on a synthetic task).
 /// - `lr.png`: the learning rate used at each step.
 /// - `grad_norm.png`: the global gradient norm before clipping, log scale, with the clip
 ///   threshold `clip_norm` as a reference line and the share of clipped steps in the title.
@@ -151,6 +152,7 @@ pub fn write_plots(
     run_dir: &Path,
     clip_norm: Option<f64>,
     loss_name: &str,
+    baseline: Option<(&str, f64)>,
 ) -> Result<Vec<PathBuf>> {
     let metrics = run_dir.join("metrics");
     let s = read_steps(&metrics.join("steps.csv"))?;
@@ -199,6 +201,9 @@ pub fn write_plots(
     }
     if !val.is_empty() {
         loss = loss.series("validation (end of epoch)", val);
+    }
+    if let Some((label, y)) = baseline {
+        loss = loss.reference_line(label, y);
     }
     if train.is_empty() && val_loss.is_empty() {
         bail!(
@@ -286,7 +291,8 @@ pub struct ReportSummary {
     pub loss_name: String,
     /// Best validation loss and its epoch (0-based, as the trainer reports it).
     pub best_val: Option<(f64, usize)>,
-    /// Test-set metrics as `(name, value)`, formatted by the caller (`perplexity`, `12.31`).
+    /// Final metrics as `(name, value)`, named and formatted by the caller
+    /// (`test perplexity`, `12.31`).
     pub test_metrics: Vec<(String, String)>,
     /// Epochs completed.
     pub epochs: usize,
@@ -296,7 +302,7 @@ pub struct ReportSummary {
     pub wall_seconds: f64,
     /// Throughput in `throughput_unit`s per second.
     pub throughput: Option<f64>,
-    /// The throughput unit (`tok`, `seq`).
+    /// The throughput unit, per second (`tok/s`, `examples/s`).
     pub throughput_unit: String,
     /// Fraction of steps whose gradients were clipped; `None` when clipping was off.
     pub clip_rate: Option<f64>,
@@ -365,18 +371,18 @@ fn render_report(plots: &[String], s: &ReportSummary) -> String {
         rows.push((what, format!("{loss:.4} (epoch {})", epoch + 1)));
     }
     for (name, value) in &s.test_metrics {
-        rows.push((format!("test {name}"), value.clone()));
+        rows.push((name.clone(), value.clone()));
     }
     rows.push(("epochs".into(), s.epochs.to_string()));
     rows.push(("steps".into(), s.steps.to_string()));
     rows.push(("wall time".into(), fmt_seconds(s.wall_seconds)));
     if let Some(t) = s.throughput {
         let unit = if s.throughput_unit.is_empty() {
-            "tok"
+            "tok/s"
         } else {
             &s.throughput_unit
         };
-        rows.push(("throughput".into(), format!("{t:.0} {unit}/s")));
+        rows.push(("throughput".into(), format!("{t:.0} {unit}")));
     }
     rows.push((
         "clipped steps".into(),
@@ -504,12 +510,12 @@ mod tests {
             status: "finished".into(),
             loss_name: "cross-entropy (nats/token)".into(),
             best_val: Some((1.5812, 1)),
-            test_metrics: vec![("perplexity".into(), "4.93".into())],
+            test_metrics: vec![("test perplexity".into(), "4.93".into())],
             epochs: 3,
             steps: 119,
             wall_seconds: 30.6,
             throughput: Some(45_210.4),
-            throughput_unit: "tok".into(),
+            throughput_unit: "tok/s".into(),
             clip_rate: Some(0.084),
             skipped: 1,
             samples: vec![("Sample".into(), "ROMEO: a | b ``` c".into())],
@@ -521,7 +527,13 @@ mod tests {
     fn plots_and_report_are_written() {
         let dir = temp_dir("report");
         write_metrics(&dir);
-        let written = write_plots(&dir, Some(5.0), "cross-entropy (nats/token)").unwrap();
+        let written = write_plots(
+            &dir,
+            Some(5.0),
+            "cross-entropy (nats/token)",
+            Some(("baseline", 4.0)),
+        )
+        .unwrap();
         assert_eq!(written.len(), 3);
         for (path, name) in written.iter().zip(STANDARD_PLOTS) {
             assert_eq!(path, &dir.join("plots").join(name));
@@ -570,11 +582,11 @@ mod tests {
     #[test]
     fn missing_empty_and_damaged_metrics_are_clear_errors() {
         let dir = temp_dir("bad-metrics");
-        let e = format!("{:#}", write_plots(&dir, None, "loss").unwrap_err());
+        let e = format!("{:#}", write_plots(&dir, None, "loss", None).unwrap_err());
         assert!(e.contains("steps.csv: not found"), "{e}");
 
         std::fs::write(dir.join("metrics/steps.csv"), "").unwrap();
-        let e = format!("{:#}", write_plots(&dir, None, "loss").unwrap_err());
+        let e = format!("{:#}", write_plots(&dir, None, "loss", None).unwrap_err());
         assert!(e.contains("steps.csv: the file is empty"), "{e}");
 
         std::fs::write(
@@ -582,7 +594,7 @@ mod tests {
             "epoch,chunk,step,loss,grad_norm,clipped,lr,skipped,tokens\n",
         )
         .unwrap();
-        let e = format!("{:#}", write_plots(&dir, None, "loss").unwrap_err());
+        let e = format!("{:#}", write_plots(&dir, None, "loss", None).unwrap_err());
         assert!(e.contains("no steps recorded"), "{e}");
 
         std::fs::write(
@@ -592,14 +604,14 @@ mod tests {
              0,2,2,oops,1.0,false,0.001,false,10\n",
         )
         .unwrap();
-        let e = format!("{:#}", write_plots(&dir, None, "loss").unwrap_err());
+        let e = format!("{:#}", write_plots(&dir, None, "loss", None).unwrap_err());
         assert!(
             e.contains("line 3, column \"loss\": cannot read \"oops\""),
             "{e}"
         );
 
         std::fs::write(dir.join("metrics/steps.csv"), "epoch,step,loss\n0,1,2.5\n").unwrap();
-        let e = format!("{:#}", write_plots(&dir, None, "loss").unwrap_err());
+        let e = format!("{:#}", write_plots(&dir, None, "loss", None).unwrap_err());
         assert!(e.contains("no column \"grad_norm\""), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -619,7 +631,7 @@ mod tests {
             "epoch,train_loss,val_loss,lr,seconds,best\n",
         )
         .unwrap();
-        assert_eq!(write_plots(&dir, None, "loss").unwrap().len(), 3);
+        assert_eq!(write_plots(&dir, None, "loss", None).unwrap().len(), 3);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

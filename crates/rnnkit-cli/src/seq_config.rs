@@ -378,7 +378,8 @@ impl SyntheticModel {
 
 impl Default for SyntheticFile {
     /// The adding problem at T = 100: LSTM 64, Adam 1e-3, batches of 50, clipping at 1, up to
-    /// 30 epochs with patience 5.
+    /// 30 epochs with patience 10 (the loss sits at the baseline for several epochs before
+    /// the model finds the markers).
     fn default() -> Self {
         SyntheticFile {
             task: Task::Synthetic,
@@ -392,7 +393,7 @@ impl Default for SyntheticFile {
                     lr: 1e-3,
                     ..Default::default()
                 }),
-                patience: Some(5),
+                patience: Some(10),
                 ..Default::default()
             },
             output: RunOutput::default(),

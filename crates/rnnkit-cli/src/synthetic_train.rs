@@ -91,12 +91,21 @@ fn fit<M: TaskModel>(
     run_dir: &Path,
     resuming: bool,
     quiet: bool,
-    data: (&dyn Batches<M::Batch>, &dyn Batches<M::Batch>, &dyn Batches<M::Batch>),
+    data: (
+        &dyn Batches<M::Batch>,
+        &dyn Batches<M::Batch>,
+        &dyn Batches<M::Batch>,
+    ),
 ) -> Result<(M, Outcome)> {
     let checkpoint = run_dir.join("checkpoints/latest.safetensors");
     let mut trainer = if resuming {
-        SeqTrainer::resume(model, &checkpoint, Some(cfg.train.clone()), Some(run_dir.into()))
-            .with_context(|| format!("resuming from {}", checkpoint.display()))?
+        SeqTrainer::resume(
+            model,
+            &checkpoint,
+            Some(cfg.train.clone()),
+            Some(run_dir.into()),
+        )
+        .with_context(|| format!("resuming from {}", checkpoint.display()))?
     } else {
         SeqTrainer::new(model, cfg.train.clone(), Some(run_dir.into()))?
     };
@@ -146,8 +155,12 @@ pub fn train(
     let bad = |e: rnnkit::Error| usage(format!("[data]: {e}"));
     let (outcome, tensors) = match d.kind {
         SyntheticKind::Adding => {
-            let sets = adding_task(cfg).splits(train_n, val_n, test_n).map_err(bad)?;
-            let train = sets.train.batches(cfg.train.batch_size, true, cfg.train.seed)?;
+            let sets = adding_task(cfg)
+                .splits(train_n, val_n, test_n)
+                .map_err(bad)?;
+            let train = sets
+                .train
+                .batches(cfg.train.batch_size, true, cfg.train.seed)?;
             let val = sets.val.batches(cfg.train.eval_batch_size, false, 0)?;
             let test = sets.test.batches(cfg.train.eval_batch_size, false, 0)?;
             let model = Forecaster::new(m.rnn(AddingProblem::FEATURES), 1, 1, cfg.train.seed)?;
@@ -163,8 +176,12 @@ pub fn train(
                 vocab: task.vocab_size(),
                 padding_idx: None,
             };
-            let model =
-                SequenceTagger::new(spec, m.rnn(m.embedding_size), task.num_tags(), cfg.train.seed)?;
+            let model = SequenceTagger::new(
+                spec,
+                m.rnn(m.embedding_size),
+                task.num_tags(),
+                cfg.train.seed,
+            )?;
             let (model, o) = fit(cfg, model, run_dir, resuming, quiet, (&train, &val, &test))?;
             (o, model.named_tensors())
         }
@@ -199,9 +216,13 @@ fn report(cfg: &SyntheticFile, run_dir: &Path, o: &Outcome, quiet: bool) -> Resu
     } else {
         "cross-entropy (nats)"
     };
-    let plots: Vec<PathBuf> =
-        crate::run_report::write_plots(run_dir, cfg.train.clip_norm.map(f64::from), loss_name)
-            .context("drawing the plots")?;
+    let plots: Vec<PathBuf> = crate::run_report::write_plots(
+        run_dir,
+        cfg.train.clip_norm.map(f64::from),
+        loss_name,
+        Some((&format!("baseline: {base_what}"), base)),
+    )
+    .context("drawing the plots")?;
     let s = &o.summary;
     let mut report = crate::run_report::ReportSummary {
         task: format!("synthetic: {:?}, length {}", cfg.data.kind, cfg.data.length),

@@ -183,9 +183,13 @@ fn train(
     } else {
         "finished"
     };
-    let plots =
-        crate::run_report::write_plots(run_dir, cfg.train.clip_norm.map(f64::from), loss_name)
-            .context("drawing the plots")?;
+    let plots = crate::run_report::write_plots(
+        run_dir,
+        cfg.train.clip_norm.map(f64::from),
+        loss_name,
+        None,
+    )
+    .context("drawing the plots")?;
     let mut report = crate::run_report::ReportSummary {
         task: "language model".into(),
         loss_name: loss_name.into(),

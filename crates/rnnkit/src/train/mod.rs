@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod confusion;
+pub mod diagnostics;
 pub mod generate;
 pub mod lm;
 pub mod seq_trainer;
