@@ -12,6 +12,7 @@ mod evaluate_cmd;
 mod forecast_train;
 mod generate_cmd;
 mod inspect_cmd;
+mod lab_cmd;
 mod predict_cmd;
 mod progress;
 mod run_config;
@@ -158,6 +159,11 @@ enum Command {
         #[arg(long)]
         latest: bool,
     },
+    /// Experiments that show what happens inside recurrent networks.
+    Lab {
+        #[command(subcommand)]
+        lab: LabCommand,
+    },
     /// Show a saved model: config, parameter names, shapes and counts.
     Inspect {
         /// A run directory or a .safetensors file.
@@ -170,6 +176,30 @@ enum Command {
         /// Result file to write.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum LabCommand {
+    /// Tanh RNN vs LSTM vs GRU on the adding problem at growing lengths, with and without
+    /// clipping: results table, learning curves and gradient norm against distance back in
+    /// time (about 10 minutes on 2 cores; --quick about 1).
+    Vanishing {
+        /// Lengths 20 and 50 with fewer examples and epochs (about a minute).
+        #[arg(long)]
+        quick: bool,
+        /// Sequence lengths to try (default 20,50,100,200,400).
+        #[arg(long, value_delimiter = ',')]
+        lengths: Vec<usize>,
+        /// Where the report and charts go.
+        #[arg(long, default_value = "runs/lab-vanishing")]
+        out: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Print nothing but errors.
+        #[arg(long)]
+        quiet: bool,
     },
 }
 
@@ -220,6 +250,22 @@ fn run(cli: Cli) -> Result<()> {
             quiet,
         })?,
         Command::Inspect { target } => inspect_cmd::run(&target)?,
+        Command::Lab {
+            lab:
+                LabCommand::Vanishing {
+                    quick,
+                    lengths,
+                    out,
+                    threads,
+                    quiet,
+                },
+        } => lab_cmd::vanishing(lab_cmd::VanishingArgs {
+            quick,
+            lengths,
+            out,
+            threads,
+            quiet,
+        })?,
         Command::Generate {
             model,
             prompt,

@@ -76,6 +76,9 @@ fn token_batches(
     ))
 }
 
+/// Training, validation and test batch sources.
+type Splits3<'a, B> = (&'a dyn Batches<B>, &'a dyn Batches<B>, &'a dyn Batches<B>);
+
 /// What a finished synthetic run reports.
 struct Outcome {
     summary: SeqRunSummary,
@@ -91,11 +94,7 @@ fn fit<M: TaskModel>(
     run_dir: &Path,
     resuming: bool,
     quiet: bool,
-    data: (
-        &dyn Batches<M::Batch>,
-        &dyn Batches<M::Batch>,
-        &dyn Batches<M::Batch>,
-    ),
+    data: Splits3<'_, M::Batch>,
 ) -> Result<(M, Outcome)> {
     let checkpoint = run_dir.join("checkpoints/latest.safetensors");
     let mut trainer = if resuming {

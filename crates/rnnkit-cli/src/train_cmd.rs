@@ -202,7 +202,7 @@ fn train(
         throughput_unit: "tokens/s (training epochs over wall time)".into(),
         clip_rate: Some(summary.clip_rate),
         skipped: summary.skipped,
-        ..report_base(run_dir, &status, seconds)
+        ..report_base(run_dir, status, seconds)
     };
     if let Some((best, _)) = summary.best_val {
         report.test_metrics.push((

@@ -476,3 +476,54 @@ fn forecast_task_trains_and_forecasts_a_csv() {
     assert!(!err.contains("panicked"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn lab_vanishing_writes_its_report_and_charts() {
+    let dir = temp("lab");
+    let out = dir.join("lab");
+    let (code, _, err) = run_rnnkit(&[
+        "lab",
+        "vanishing",
+        "--quick",
+        "--quiet",
+        "--lengths",
+        "12",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    for f in [
+        "report.md",
+        "results.json",
+        "grad_vs_distance_init.png",
+        "grad_vs_distance_trained.png",
+        "learning_T12.png",
+        "clipping.png",
+    ] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let arms = results.as_array().unwrap();
+    assert_eq!(
+        arms.len(),
+        3 + 3 + 2,
+        "three cells, three without clipping, two large-init"
+    );
+    // The gradient of the last step's loss fades going back in time at PyTorch's init, and
+    // grows with the recurrent weights scaled up four times.
+    let first_last = |a: &serde_json::Value| {
+        let n = a["grad_init"]["norm"].as_array().unwrap();
+        (n[0].as_f64().unwrap(), n[n.len() - 1].as_f64().unwrap())
+    };
+    let (n0, nf) = first_last(&arms[0]);
+    assert!(nf < 0.1 * n0, "tanh RNN: {n0} → {nf}");
+    let (n0, nf) = first_last(&arms[6]);
+    assert!(nf > n0, "large init: {n0} → {nf}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("| LSTM 64 | ") && report.contains("decay per"),
+        "{report}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

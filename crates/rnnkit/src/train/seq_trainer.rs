@@ -378,6 +378,9 @@ pub struct SeqTrainConfig {
     pub seed: u64,
     /// Stop after this many epochs without validation improvement. Default 5.
     pub patience: Option<usize>,
+    /// Stop as soon as the validation loss is below this: the task is solved (e.g. MSE 0.01
+    /// on the adding problem). Default `None`.
+    pub stop_below: Option<f64>,
     /// At the end, put back the weights of the best validation epoch. Default true.
     pub restore_best: bool,
     /// Stop when this many updates in a row were skipped for a non-finite loss or gradient.
@@ -401,6 +404,7 @@ impl Default for SeqTrainConfig {
             schedule: ScheduleConfig::default(),
             seed: 0,
             patience: Some(5),
+            stop_below: None,
             restore_best: true,
             max_skipped_in_a_row: 10,
             checkpoint_every: None,
@@ -708,7 +712,9 @@ impl<M: TaskModel> SeqTrainer<M> {
             }
             metrics.epoch(&report)?;
             reporter.epoch(&report);
-            if cfg.patience.is_some_and(|p| self.progress.bad_epochs >= p) {
+            if cfg.patience.is_some_and(|p| self.progress.bad_epochs >= p)
+                || cfg.stop_below.is_some_and(|target| val.loss < target)
+            {
                 stopped_early = true;
                 break;
             }
