@@ -197,16 +197,6 @@ fn arms(lengths: &[usize], quick: bool) -> Vec<Arm> {
     out
 }
 
-/// Distances at which the gradient is measured: dense near 0, then every T/25 steps.
-fn distances(t: usize) -> Vec<usize> {
-    let step = (t / 25).max(1);
-    let mut d: Vec<usize> = (0..t.min(5)).chain((0..t).step_by(step)).collect();
-    d.push(t - 1);
-    d.sort_unstable();
-    d.dedup();
-    d
-}
-
 /// Adam's learning rate per cell, each the better of 1e-3, 3e-3 and 1e-2 on the adding problem
 /// at T = 20 here: the tanh RNN does not learn even T = 20 at 1e-2, the gated cells learn
 /// fastest there.
@@ -247,7 +237,7 @@ fn run_arm(arm: &Arm, budget: &Budget, quiet: bool) -> Result<ArmResult> {
         + model.head.bias.as_ref().map_or(0, |b| b.len());
     let probe_idx: Vec<usize> = (0..PROBE_BATCH.min(budget.valid)).collect();
     let probe = sets.val.batch(&probe_idx)?;
-    let ds = distances(arm.length);
+    let ds = rnnkit::train::diagnostics::default_distances(arm.length);
     let grad_init = for_forecaster(&model, &probe, &ds)?;
 
     let config = SeqTrainConfig {

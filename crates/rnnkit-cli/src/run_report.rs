@@ -274,6 +274,62 @@ fn ema(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Draws `plots/grad_vs_distance.png` from `metrics/diagnostics.jsonl` (written when
+/// `train.diagnostics_every` is set): ‖∂L/∂h_(T−1−d)‖ against d on a log scale, one curve per
+/// diagnosis for up to five of them (the first, the last and evenly spaced ones between), so
+/// the chart shows how the gradient's reach changes as the model trains. `None` when the run
+/// has no diagnoses.
+///
+/// Errors: an unreadable diagnostics file (named with its line) or a chart that cannot be
+/// written.
+pub fn write_diagnostics_plot(run_dir: &Path) -> Result<Option<PathBuf>> {
+    let path = run_dir.join("metrics/diagnostics.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let mut rows = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}: line {}", path.display(), i + 1))?;
+        let profile: rnnkit::train::diagnostics::GradientProfile =
+            serde_json::from_value(v["profile"].clone())
+                .with_context(|| format!("{}: line {}: profile", path.display(), i + 1))?;
+        rows.push((v["step"].as_u64().unwrap_or(0), profile));
+    }
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let n = rows.len();
+    let mut pick: Vec<usize> = (0..5).map(|k| k * (n - 1) / 4).collect();
+    pick.dedup();
+    let mut chart = LineChart::new("Gradient of the last step's loss through time")
+        .x_label("distance back in time d (steps)")
+        .y_label("‖∂L/∂h_(T−1−d)‖ (mean over the probe batch)")
+        .log_y(true);
+    for i in pick {
+        let (step, p) = &rows[i];
+        let rate = p
+            .decay_rate()
+            .map_or(String::new(), |r| format!(", ×{r:.3} per step"));
+        let pts: Vec<(f64, f64)> = p
+            .distances
+            .iter()
+            .zip(&p.norm)
+            .map(|(&d, &g)| (d as f64, g))
+            .collect();
+        chart = chart.series(format!("step {step}{rate}"), pts);
+    }
+    let out = run_dir.join("plots/grad_vs_distance.png");
+    chart
+        .save_png(&out)
+        .with_context(|| format!("drawing {}", out.display()))?;
+    Ok(Some(out))
+}
+
 /// What `report.md` shows about a finished run. Filled by the `train` command from the run's
 /// summary and evaluation.
 #[derive(Clone, Debug, Default, PartialEq)]

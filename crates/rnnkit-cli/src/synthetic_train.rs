@@ -215,13 +215,14 @@ fn report(cfg: &SyntheticFile, run_dir: &Path, o: &Outcome, quiet: bool) -> Resu
     } else {
         "cross-entropy (nats)"
     };
-    let plots: Vec<PathBuf> = crate::run_report::write_plots(
+    let mut plots: Vec<PathBuf> = crate::run_report::write_plots(
         run_dir,
         cfg.train.clip_norm.map(f64::from),
         loss_name,
         Some((&format!("baseline: {base_what}"), base)),
     )
     .context("drawing the plots")?;
+    plots.extend(crate::run_report::write_diagnostics_plot(run_dir)?);
     let s = &o.summary;
     let mut report = crate::run_report::ReportSummary {
         task: format!("synthetic: {:?}, length {}", cfg.data.kind, cfg.data.length),

@@ -177,3 +177,53 @@ fn empty_window_split_and_bad_config_are_errors() {
         .to_string();
     assert!(err.contains("clip_norm"), "{err}");
 }
+
+#[test]
+fn diagnostics_every_k_steps_are_written_once_per_step_and_cost_nothing_when_off() {
+    use rnnkit::data::synthetic::AddingProblem;
+    let sets = AddingProblem {
+        length: 8,
+        ..Default::default()
+    }
+    .splits(100, 20, 20)
+    .unwrap();
+    let train = sets.train.batches(10, true, 0).unwrap();
+    let val = sets.val.batches(20, false, 0).unwrap();
+    for every in [None, Some(5)] {
+        let dir = temp_dir(&format!("diag-{}", every.is_some()));
+        let model = Forecaster::new(RnnConfig::new(CellKind::Lstm, 2, 6), 1, 1, 0).unwrap();
+        let cfg = SeqTrainConfig {
+            epochs: 1,
+            diagnostics_every: every,
+            ..Default::default()
+        };
+        let mut trainer = SeqTrainer::new(model, cfg, Some(dir.clone())).unwrap();
+        trainer.run(&train, &val, None, &mut Silent).unwrap();
+        let path = dir.join("metrics/diagnostics.jsonl");
+        match every {
+            None => assert!(!path.exists()),
+            Some(_) => {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let steps: Vec<u64> = text
+                    .lines()
+                    .map(|l| {
+                        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                        let norms = v["profile"]["norm"].as_array().unwrap();
+                        assert_eq!(
+                            norms.len(),
+                            v["profile"]["distances"].as_array().unwrap().len()
+                        );
+                        assert_eq!(v["gates"][0]["gates"].as_array().unwrap().len(), 3, "{v}");
+                        v["step"].as_u64().unwrap()
+                    })
+                    .collect();
+                assert_eq!(
+                    steps,
+                    [0, 5, 10],
+                    "before training, then every 5 of 10 steps"
+                );
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -657,3 +657,58 @@ mod tests {
         assert!((r - 2.0).abs() < 1e-12);
     }
 }
+
+/// One diagnosis of a model during training: the gradient through time and the gate
+/// statistics, measured on a fixed probe batch. The trainer writes one per
+/// `diagnostics_every` steps to `metrics/diagnostics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// ‖∂L/∂h_(T−1−d)‖ against d.
+    pub profile: GradientProfile,
+    /// Gate statistics per layer (empty for an Elman RNN).
+    pub gates: Vec<GateStats>,
+}
+
+/// Distances at which to measure a sequence of `steps` steps: every step up to 5, then about
+/// 25 evenly spaced ones, and the farthest, `steps − 1`.
+///
+/// ```
+/// let d = rnnkit::train::diagnostics::default_distances(100);
+/// assert_eq!(&d[..6], &[0, 1, 2, 3, 4, 8]);
+/// assert_eq!(*d.last().unwrap(), 99);
+/// ```
+pub fn default_distances(steps: usize) -> Vec<usize> {
+    if steps == 0 {
+        return Vec::new();
+    }
+    let stride = (steps / 25).max(1);
+    let mut d: Vec<usize> = (0..steps.min(5))
+        .chain((0..steps).step_by(stride))
+        .collect();
+    d.push(steps - 1);
+    d.sort_unstable();
+    d.dedup();
+    d
+}
+
+/// The diagnosis of a forecaster on (at most the first `max_rows` windows of) `batch`: the
+/// gradient of its last-step MSE through time and its gate statistics.
+///
+/// # Errors
+/// As [`for_forecaster`] and [`gate_stats`] (e.g. a bidirectional stack).
+pub fn diagnose_forecaster(
+    model: &Forecaster,
+    batch: &WindowBatch,
+    max_rows: usize,
+) -> Result<Diagnosis> {
+    let rows = batch.targets.nrows().min(max_rows.max(1));
+    let probe = WindowBatch {
+        inputs: batch.inputs.slice(s![.., ..rows, ..]).to_owned(),
+        targets: batch.targets.slice(s![..rows, ..]).to_owned(),
+    };
+    let steps = probe.inputs.dim().0;
+    Ok(Diagnosis {
+        profile: for_forecaster(model, &probe, &default_distances(steps))?,
+        gates: gate_stats(&model.rnn, probe.inputs.view())?,
+    })
+}

@@ -38,6 +38,7 @@
 //! ```
 
 use super::checkpoint::{Checkpoint, Progress, RngState};
+use super::diagnostics::{Diagnosis, diagnose_forecaster};
 use super::task_params::{load_parts, named_parts};
 use super::tasks::{Forecaster, SeqInput, SequenceClassifier, SequenceTagger, TaskGrads};
 use super::trainer::{EpochReport, Metrics, Reporter, StepReport, clip_or_measure, count_skip};
@@ -95,6 +96,11 @@ pub trait TaskModel {
     fn load_named(&mut self, tensors: &BTreeMap<String, ArrayD<f32>>) -> Result<()>;
     /// The recurrent stack's config (for the checkpoint's state slot).
     fn rnn_config(&self) -> &crate::RnnConfig;
+    /// Gradient-through-time and gate diagnostics on `batch`, for models that have them.
+    /// Default: none.
+    fn diagnose(&self, _batch: &Self::Batch) -> Result<Option<Diagnosis>> {
+        Ok(None)
+    }
 }
 
 /// The batches of one split, epoch by epoch.
@@ -350,6 +356,59 @@ impl TaskModel for Forecaster {
     fn rnn_config(&self) -> &crate::RnnConfig {
         self.rnn.config()
     }
+
+    fn diagnose(&self, batch: &WindowBatch) -> Result<Option<Diagnosis>> {
+        Ok(Some(diagnose_forecaster(self, batch, DIAGNOSIS_ROWS)?))
+    }
+}
+
+/// Sequences in a training-time diagnosis.
+const DIAGNOSIS_ROWS: usize = 32;
+
+/// Appends one diagnosis to `run_dir/metrics/diagnostics.jsonl`.
+fn write_diagnosis(run_dir: &Path, step: u64, epoch: usize, d: &Diagnosis) -> Result<()> {
+    use std::io::Write;
+    let dir = run_dir.join("metrics");
+    let path = dir.join("diagnostics.jsonl");
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let line = serde_json::json!({
+        "step": step, "epoch": epoch,
+        "decay_rate": d.profile.decay_rate(),
+        "profile": &d.profile, "gates": &d.gates,
+    });
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io)?;
+    writeln!(f, "{line}").map_err(io)
+}
+
+/// Drops the diagnoses of steps after `step` (written by a run killed after its last
+/// checkpoint), so a resumed run logs each step once.
+fn trim_diagnoses(run_dir: &Path, step: u64) -> Result<()> {
+    let path = run_dir.join("metrics/diagnostics.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, kept).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,6 +450,12 @@ pub struct SeqTrainConfig {
     pub checkpoint_every: Option<u64>,
     /// Stop (with a checkpoint) after this many optimizer steps in total. Default `None`.
     pub max_steps: Option<u64>,
+    /// Every this many optimizer steps (and once before the first), measure the gradient
+    /// through time and the gate statistics on the first validation batch (at most 32
+    /// sequences) and append them to `metrics/diagnostics.jsonl` (see
+    /// [`crate::train::diagnostics`]). Models without a diagnosis (classifiers, taggers) skip
+    /// it. Default `None`: off, and costs nothing.
+    pub diagnostics_every: Option<u64>,
 }
 
 impl Default for SeqTrainConfig {
@@ -409,6 +474,7 @@ impl Default for SeqTrainConfig {
             max_skipped_in_a_row: 10,
             checkpoint_every: None,
             max_steps: None,
+            diagnostics_every: None,
         }
     }
 }
@@ -610,6 +676,20 @@ impl<M: TaskModel> SeqTrainer<M> {
         let mut metrics = Metrics::open(self.run_dir.as_deref(), &self.progress)?;
         let names = self.model.param_names();
         let mut stopped_early = false;
+        // The probe batch of the diagnostics: the same every time, from the validation split.
+        let probe = match (cfg.diagnostics_every, &self.run_dir) {
+            (Some(k), Some(dir)) if k > 0 => {
+                trim_diagnoses(dir, self.progress.step)?;
+                valid.epoch(0)?.into_iter().next()
+            }
+            _ => None,
+        };
+        if let (Some(p), Some(dir)) = (&probe, &self.run_dir)
+            && self.progress.step == 0
+            && let Some(d) = self.model.diagnose(p)?
+        {
+            write_diagnosis(dir, 0, self.progress.epoch, &d)?;
+        }
         while self.progress.epoch < cfg.epochs {
             let epoch = self.progress.epoch;
             let started = Instant::now();
@@ -675,6 +755,14 @@ impl<M: TaskModel> SeqTrainer<M> {
                 };
                 metrics.step(&report)?;
                 reporter.step(&report);
+                if let (Some(p), Some(dir), Some(k)) =
+                    (&probe, &self.run_dir, cfg.diagnostics_every)
+                    && !skipped
+                    && self.progress.step.is_multiple_of(k)
+                    && let Some(d) = self.model.diagnose(p)?
+                {
+                    write_diagnosis(dir, self.progress.step, epoch, &d)?;
+                }
                 if cfg
                     .checkpoint_every
                     .is_some_and(|k| k > 0 && self.progress.step.is_multiple_of(k) && !skipped)
