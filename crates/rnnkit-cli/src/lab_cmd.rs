@@ -57,6 +57,8 @@ struct Arm {
     /// running size, which hides an explosion; SGD steps in proportion to it, as in Pascanu et
     /// al. (2013), so clipping is what keeps it finite.
     sgd: bool,
+    /// Truncated BPTT: the gradient reaches back only this many steps (`None`: all of them).
+    truncate: Option<usize>,
 }
 
 /// What one arm measured.
@@ -69,6 +71,7 @@ struct ArmResult {
     length: usize,
     clip: Option<f32>,
     init_scale: f32,
+    truncate: Option<usize>,
     test_mse: f64,
     best_val_mse: f64,
     solved: bool,
@@ -155,6 +158,7 @@ fn arms(lengths: &[usize], quick: bool) -> Vec<Arm> {
                 clip: Some(1.0),
                 init_scale: 1.0,
                 sgd: false,
+                truncate: None,
             });
         }
     }
@@ -174,6 +178,7 @@ fn arms(lengths: &[usize], quick: bool) -> Vec<Arm> {
             clip: None,
             init_scale: 1.0,
             sgd: false,
+            truncate: None,
         });
     }
     for clip in [None, Some(1.0)] {
@@ -192,6 +197,21 @@ fn arms(lengths: &[usize], quick: bool) -> Vec<Arm> {
             clip,
             init_scale: 4.0,
             sgd: true,
+            truncate: None,
+        });
+    }
+    // Truncated BPTT: an LSTM whose gradient reaches back only part of the sequence. The first
+    // marker lies in the first half, so below T/2 steps back it is never taught.
+    for k in [mid * 3 / 4, mid / 2, mid / 4] {
+        out.push(Arm {
+            name: format!("LSTM 64, truncated BPTT k = {k}"),
+            cell: CellKind::Lstm,
+            hidden: 64,
+            length: mid,
+            clip: Some(1.0),
+            init_scale: 1.0,
+            sgd: false,
+            truncate: Some(k.max(1)),
         });
     }
     out
@@ -263,6 +283,10 @@ fn run_arm(arm: &Arm, budget: &Budget, quiet: bool) -> Result<ArmResult> {
     let train = sets.train.batches(budget.batch, true, 0)?;
     let val = sets.val.batches(500, false, 0)?;
     let test = sets.test.batches(500, false, 0)?;
+    let model = crate::truncated::TruncatedForecaster {
+        k: arm.truncate.unwrap_or(arm.length),
+        inner: model,
+    };
     let mut trainer = SeqTrainer::new(model, config, None)?;
     let mut curve = Curve {
         steps_per_epoch: budget.train.div_ceil(budget.batch) as u64,
@@ -279,8 +303,8 @@ fn run_arm(arm: &Arm, budget: &Budget, quiet: bool) -> Result<ArmResult> {
         Err(rnnkit::Error::Diverged(msg)) => (None, Some(msg)),
         Err(e) => return Err(e.into()),
     };
-    let grad_trained = for_forecaster(&trainer.model, &probe, &ds)?;
-    let gates = gate_stats(&trainer.model.rnn, probe.inputs.view())?;
+    let grad_trained = for_forecaster(&trainer.model.inner, &probe, &ds)?;
+    let gates = gate_stats(&trainer.model.inner.rnn, probe.inputs.view())?;
     let best_val = summary
         .as_ref()
         .and_then(|s| s.best_val)
@@ -294,6 +318,7 @@ fn run_arm(arm: &Arm, budget: &Budget, quiet: bool) -> Result<ArmResult> {
         length: arm.length,
         clip: arm.clip,
         init_scale: arm.init_scale,
+        truncate: arm.truncate,
         test_mse: summary
             .as_ref()
             .and_then(|s| s.test)
@@ -396,7 +421,7 @@ fn run_lab(args: &VanishingArgs) -> Result<()> {
 fn write_charts(out: &Path, results: &[ArmResult], lengths: &[usize]) -> Result<Vec<String>> {
     let mut names = Vec::new();
     let longest = *lengths.iter().max().unwrap_or(&20);
-    let main = |r: &ArmResult| r.clip.is_some() && r.init_scale == 1.0;
+    let main = |r: &ArmResult| r.clip.is_some() && r.init_scale == 1.0 && r.truncate.is_none();
     // Gradient norm against distance at the longest length, one curve per cell; the large-init
     // RNN joins them on the init chart.
     for (which, file, title) in [
@@ -456,7 +481,10 @@ fn write_charts(out: &Path, results: &[ArmResult], lengths: &[usize]) -> Result<
         names.push(file);
     }
     // Clipping: the runs without it and the explosion runs.
-    let other: Vec<&ArmResult> = results.iter().filter(|r| !main(r)).collect();
+    let other: Vec<&ArmResult> = results
+        .iter()
+        .filter(|r| !main(r) && r.truncate.is_none())
+        .collect();
     if let Some(first) = other.first() {
         let mut chart = LineChart::new(format!(
             "Without clipping, and a large recurrent init (T = {})",
@@ -476,6 +504,33 @@ fn write_charts(out: &Path, results: &[ArmResult], lengths: &[usize]) -> Result<
             .save_png(out.join("clipping.png"))
             .context("drawing clipping.png")?;
         names.push("clipping.png".into());
+    }
+    // Truncated BPTT against full backpropagation, at the same length.
+    let truncated: Vec<&ArmResult> = results.iter().filter(|r| r.truncate.is_some()).collect();
+    if let Some(first) = truncated.first() {
+        let t = first.length;
+        let mut chart = LineChart::new(format!(
+            "LSTM 64, T = {t}: the gradient reaches back k steps (truncated BPTT)"
+        ))
+        .x_label("step")
+        .y_label("validation MSE")
+        .log_y(true)
+        .reference_line("baseline: always 1 (1/6)", AddingProblem::baseline_mse())
+        .reference_line("knowing one value: 1/12", 1.0 / 12.0);
+        let full = results
+            .iter()
+            .find(|r| main(r) && r.length == t && r.cell == CellKind::Lstm.to_string());
+        for r in full.into_iter().chain(truncated.iter().copied()) {
+            let label = r
+                .truncate
+                .map_or(format!("full BPTT (k = {t})"), |k| format!("k = {k}"));
+            let pts: Vec<(f64, f64)> = r.curve.iter().map(|&(s, v)| (s as f64, v)).collect();
+            chart = chart.series(label, pts);
+        }
+        chart
+            .save_png(out.join("tbptt.png"))
+            .context("drawing tbptt.png")?;
+        names.push("tbptt.png".into());
     }
     // The explosion: gradient norms before clipping, step by step.
     let exploding: Vec<&ArmResult> = results

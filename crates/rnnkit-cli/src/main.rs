@@ -22,6 +22,7 @@ mod seq_config;
 mod synthetic_train;
 mod train_cmd;
 mod train_config;
+mod truncated;
 
 #[derive(Parser)]
 #[command(
