@@ -499,6 +499,8 @@ fn lab_vanishing_writes_its_report_and_charts() {
         "grad_vs_distance_trained.png",
         "learning_T12.png",
         "clipping.png",
+        "tbptt.png",
+        "explosion.png",
     ] {
         assert!(out.join(f).exists(), "missing {f}");
     }
@@ -507,8 +509,8 @@ fn lab_vanishing_writes_its_report_and_charts() {
     let arms = results.as_array().unwrap();
     assert_eq!(
         arms.len(),
-        3 + 3 + 2,
-        "three cells, three without clipping, two large-init"
+        3 + 3 + 2 + 3,
+        "three cells, three without clipping, two large-init, three truncated"
     );
     // The gradient of the last step's loss fades going back in time at PyTorch's init, and
     // grows with the recurrent weights scaled up four times.
