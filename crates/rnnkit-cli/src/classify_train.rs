@@ -181,6 +181,7 @@ pub fn train(
         None,
     )
     .context("drawing the plots")?;
+    plots.extend(crate::run_report::write_diagnostics_plot(run_dir)?);
     let mut report = crate::run_report::ReportSummary {
         task: format!("classify ({k} classes)"),
         loss_name: loss_name.into(),

@@ -190,6 +190,8 @@ fn train(
         None,
     )
     .context("drawing the plots")?;
+    let mut plots = plots;
+    plots.extend(crate::run_report::write_diagnostics_plot(run_dir)?);
     let mut report = crate::run_report::ReportSummary {
         task: "language model".into(),
         loss_name: loss_name.into(),

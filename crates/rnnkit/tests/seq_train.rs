@@ -227,3 +227,49 @@ fn diagnostics_every_k_steps_are_written_once_per_step_and_cost_nothing_when_off
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[test]
+fn a_classifier_is_diagnosed_on_its_full_length_sequences() {
+    use rnnkit::data::synthetic::TemporalOrder;
+    let task = TemporalOrder {
+        length: 12,
+        ..Default::default()
+    };
+    let sets = task.splits(64, 16, 16).unwrap();
+    let batching = BatcherConfig {
+        batch_size: 16,
+        ..Default::default()
+    };
+    let train = ClassBatches::new(sets.train, batching, PadConfig::default()).unwrap();
+    let valid = ClassBatches::in_order(sets.val, 16, PadConfig::default()).unwrap();
+    let spec = InputSpec::Tokens {
+        vocab: task.vocab_size(),
+        padding_idx: Some(0),
+    };
+    let rnn = RnnConfig::new(CellKind::Gru, 4, 6);
+    let model = SequenceClassifier::new(spec, rnn, 4, Pooling::Last, 0).unwrap();
+    let dir = temp_dir("diag-classify");
+    let cfg = SeqTrainConfig {
+        epochs: 1,
+        diagnostics_every: Some(2),
+        ..Default::default()
+    };
+    let mut trainer = SeqTrainer::new(model, cfg, Some(dir.clone())).unwrap();
+    trainer.run(&train, &valid, None, &mut Silent).unwrap();
+    let text = std::fs::read_to_string(dir.join("metrics/diagnostics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["profile"]["distances"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        11
+    );
+    assert_eq!(
+        text.lines().count(),
+        1 + 4 / 2,
+        "before training, then steps 2 and 4"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -384,3 +384,46 @@ fn regularized_model_resumes_exactly() {
     bad.dropout.words = 1.0;
     assert!(LmTrainer::new(bad, config(), None).is_err());
 }
+
+#[test]
+fn lm_diagnostics_every_k_steps_go_to_the_metrics_and_do_not_change_training() {
+    let run = |every: Option<u64>, name: &str| {
+        let dir = temp_dir(name);
+        let cfg = LmTrainConfig {
+            epochs: 1,
+            diagnostics_every: every,
+            ..config()
+        };
+        let mut t = LmTrainer::new(model(), cfg, Some(dir.clone())).unwrap();
+        t.run(&data(), &mut Silent).unwrap();
+        (t, dir)
+    };
+    let (plain, plain_dir) = run(None, "diag-off");
+    let (diagnosed, dir) = run(Some(3), "diag-on");
+    assert!(!plain_dir.join("metrics/diagnostics.jsonl").exists());
+    // Measuring is read-only: the weights are the same as without it.
+    assert_same_weights(&plain.model, &diagnosed.model, "a run with diagnostics");
+    let text = std::fs::read_to_string(dir.join("metrics/diagnostics.jsonl")).unwrap();
+    let steps = diagnosed.progress().step;
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, 1 + steps / 3, "{steps} steps");
+    for v in &lines {
+        let norms = v["profile"]["norm"].as_array().unwrap();
+        assert_eq!(
+            norms.len(),
+            v["profile"]["distances"].as_array().unwrap().len()
+        );
+        assert!(norms.iter().all(|n| n.as_f64().unwrap() >= 0.0));
+        assert_eq!(
+            v["gates"].as_array().unwrap().len(),
+            2,
+            "one entry per layer"
+        );
+    }
+    for d in [plain_dir, dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -712,3 +712,111 @@ pub fn diagnose_forecaster(
         gates: gate_stats(&model.rnn, probe.inputs.view())?,
     })
 }
+
+/// Appends one diagnosis to `run_dir/metrics/diagnostics.jsonl`.
+pub(crate) fn write_diagnosis(
+    run_dir: &std::path::Path,
+    step: u64,
+    epoch: usize,
+    d: &Diagnosis,
+) -> Result<()> {
+    use std::io::Write;
+    let dir = run_dir.join("metrics");
+    let path = dir.join("diagnostics.jsonl");
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let line = serde_json::json!({
+        "step": step, "epoch": epoch,
+        "decay_rate": d.profile.decay_rate(),
+        "profile": &d.profile, "gates": &d.gates,
+    });
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io)?;
+    writeln!(f, "{line}").map_err(io)
+}
+
+/// Drops the diagnoses of steps after `step` (written by a run killed after its last
+/// checkpoint), so a resumed run logs each step once.
+pub(crate) fn trim_diagnoses(run_dir: &std::path::Path, step: u64) -> Result<()> {
+    let path = run_dir.join("metrics/diagnostics.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, kept).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The diagnosis of a classifier (unidirectional, `pooling = last`) on the sequences of
+/// `batch` that fill its whole length (at most `max_rows` of them): the gradient of their
+/// cross-entropy through time and the gate statistics. `None` for other poolings, for
+/// bidirectional stacks, and when no sequence has the batch's full length (the gradient is
+/// measured from the last step back, which must be a real step for every sequence).
+///
+/// # Errors
+/// Labels missing from the batch (tags), ids outside the vocabulary.
+pub fn diagnose_classifier(
+    model: &crate::train::tasks::SequenceClassifier,
+    batch: &crate::data::batch::PaddedBatch,
+    max_rows: usize,
+) -> Result<Option<Diagnosis>> {
+    use crate::train::tasks::Pooling;
+    let Some(embedding) = &model.embedding else {
+        return Ok(None);
+    };
+    if model.pooling != Pooling::Last || model.rnn.config().bidirectional {
+        return Ok(None);
+    }
+    let crate::data::batch::BatchTargets::Classes(labels) = &batch.targets else {
+        return Err(Error::Config(
+            "a classifier's diagnosis needs one label per sequence".into(),
+        ));
+    };
+    let steps = batch.ids.nrows();
+    let rows: Vec<usize> = (0..batch.lengths.len())
+        .filter(|&i| batch.lengths[i] == steps)
+        .take(max_rows.max(1))
+        .collect();
+    if rows.is_empty() || steps == 0 {
+        return Ok(None);
+    }
+    let ids = batch.ids.select(Axis(1), &rows);
+    let flat: Vec<usize> = ids.iter().map(|&t| t as usize).collect();
+    let emb = embedding
+        .forward(&flat)?
+        .into_shape_with_order((steps, rows.len(), model.rnn.config().input_size))
+        .map_err(|e| Error::Shape(e.to_string()))?;
+    let out = model.rnn.forward(emb.view(), None, None)?;
+    let last = out.output.slice(s![steps - 1, .., ..]).to_owned();
+    let logits = model.head.forward(last.view())?;
+    let mut dlogits = Array2::zeros(logits.dim());
+    let y: Vec<usize> = rows.iter().map(|&i| labels[i]).collect();
+    crate::nn::CrossEntropy::default().forward_backward(logits.view(), &y, &mut dlogits)?;
+    let d_last = dlogits.dot(&model.head.weight);
+    Ok(Some(Diagnosis {
+        profile: gradient_through_time(
+            &model.rnn,
+            emb.view(),
+            d_last.view(),
+            &default_distances(steps),
+        )?,
+        gates: gate_stats(&model.rnn, emb.view())?,
+    }))
+}

@@ -444,6 +444,59 @@ impl LanguageModel {
             .expect("rows are T·B"))
     }
 
+    /// Gradient-through-time and gate diagnostics for the cross-entropy of the last step's
+    /// next token: ids `x` `[T, B]` from a zero state, `y_last` `[B]` the tokens after them.
+    /// See [`crate::train::diagnostics`].
+    ///
+    /// ```
+    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::{CellKind, RnnConfig};
+    /// let lm = LanguageModel::new(7, RnnConfig::new(CellKind::Gru, 4, 5), 0).unwrap();
+    /// let x = ndarray::Array2::from_shape_fn((6, 2), |(t, b)| ((t + b) % 7) as u32);
+    /// let d = lm.diagnose(x.view(), &[1, 2]).unwrap();
+    /// assert_eq!(d.profile.distances.last(), Some(&5));
+    /// assert_eq!(d.gates[0].gates.len(), 2); // reset, update
+    /// ```
+    ///
+    /// # Errors
+    /// Ids outside the vocabulary, `y_last` of another length than `B`, a bidirectional stack.
+    pub fn diagnose(
+        &self,
+        x: ArrayView2<u32>,
+        y_last: &[u32],
+    ) -> Result<crate::train::diagnostics::Diagnosis> {
+        use crate::train::diagnostics::{default_distances, gate_stats, gradient_through_time};
+        let (steps, batch) = x.dim();
+        if y_last.len() != batch || steps == 0 {
+            return Err(Error::Shape(format!(
+                "diagnose: {} next tokens for a batch of {batch} (and {steps} steps)",
+                y_last.len()
+            )));
+        }
+        let ids: Vec<usize> = x.iter().map(|&t| t as usize).collect();
+        let emb = self
+            .embedding
+            .forward(&ids)?
+            .into_shape_with_order((steps, batch, self.rnn.config().input_size))
+            .expect("rows are T·B");
+        let out = self.rnn.forward(emb.view(), None, None)?;
+        let last = out.output.slice(ndarray::s![steps - 1, .., ..]).to_owned();
+        let logits = self.decode(last.view())?;
+        let mut dlogits = Array2::zeros(logits.dim());
+        let targets: Vec<usize> = y_last.iter().map(|&t| t as usize).collect();
+        CrossEntropy::default().forward_backward(logits.view(), &targets, &mut dlogits)?;
+        let d_last = dlogits.dot(&self.decoder_weight());
+        Ok(crate::train::diagnostics::Diagnosis {
+            profile: gradient_through_time(
+                &self.rnn,
+                emb.view(),
+                d_last.view(),
+                &default_distances(steps),
+            )?,
+            gates: gate_stats(&self.rnn, emb.view())?,
+        })
+    }
+
     /// Logits `[T·B, V]` of `x`, carrying `state`.
     fn logits_2d(&self, x: ArrayView2<u32>, state: &mut RnnState) -> Result<Array2<f32>> {
         let (steps, batch) = x.dim();

@@ -38,7 +38,7 @@
 //! ```
 
 use super::checkpoint::{Checkpoint, Progress, RngState};
-use super::diagnostics::{Diagnosis, diagnose_forecaster};
+use super::diagnostics::{Diagnosis, diagnose_forecaster, trim_diagnoses, write_diagnosis};
 use super::task_params::{load_parts, named_parts};
 use super::tasks::{Forecaster, SeqInput, SequenceClassifier, SequenceTagger, TaskGrads};
 use super::trainer::{EpochReport, Metrics, Reporter, StepReport, clip_or_measure, count_skip};
@@ -231,7 +231,7 @@ fn from_ce(o: crate::nn::loss::CrossEntropyOutput) -> BatchLoss {
 /// The [`TaskModel`] impl of a model over padded token batches (embedding → stack → head);
 /// `$targets` picks the batch's targets (labels or tags) and says what is wrong otherwise.
 macro_rules! token_task_model {
-    ($model:ty, $targets:ident) => {
+    ($model:ty, $targets:ident, $diagnose:expr) => {
         impl TaskModel for $model {
             type Batch = PaddedBatch;
 
@@ -281,12 +281,19 @@ macro_rules! token_task_model {
             fn rnn_config(&self) -> &crate::RnnConfig {
                 self.rnn.config()
             }
+
+            fn diagnose(&self, batch: &PaddedBatch) -> Result<Option<Diagnosis>> {
+                $diagnose(self, batch)
+            }
         }
     };
 }
 
-token_task_model!(SequenceClassifier, class_labels);
-token_task_model!(SequenceTagger, tag_targets);
+token_task_model!(SequenceClassifier, class_labels, |m, b| {
+    super::diagnostics::diagnose_classifier(m, b, DIAGNOSIS_ROWS)
+});
+// A tagger's loss is at every step, not at the last: the last-step gradient is no measure.
+token_task_model!(SequenceTagger, tag_targets, |_, _| Ok(None));
 
 /// `[B, H·K]` step-major targets as the forecaster's `[B, H, K]`.
 fn forecast_targets(f: &Forecaster, b: &WindowBatch) -> Result<ndarray::Array3<f32>> {
@@ -364,52 +371,6 @@ impl TaskModel for Forecaster {
 
 /// Sequences in a training-time diagnosis.
 const DIAGNOSIS_ROWS: usize = 32;
-
-/// Appends one diagnosis to `run_dir/metrics/diagnostics.jsonl`.
-fn write_diagnosis(run_dir: &Path, step: u64, epoch: usize, d: &Diagnosis) -> Result<()> {
-    use std::io::Write;
-    let dir = run_dir.join("metrics");
-    let path = dir.join("diagnostics.jsonl");
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let line = serde_json::json!({
-        "step": step, "epoch": epoch,
-        "decay_rate": d.profile.decay_rate(),
-        "profile": &d.profile, "gates": &d.gates,
-    });
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io)?;
-    writeln!(f, "{line}").map_err(io)
-}
-
-/// Drops the diagnoses of steps after `step` (written by a run killed after its last
-/// checkpoint), so a resumed run logs each step once.
-fn trim_diagnoses(run_dir: &Path, step: u64) -> Result<()> {
-    let path = run_dir.join("metrics/diagnostics.jsonl");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(());
-    };
-    let kept: String = text
-        .lines()
-        .filter(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .ok()
-                .and_then(|v| v["step"].as_u64())
-                .is_some_and(|s| s <= step)
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(&path, kept).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })
-}
 
 // ---------------------------------------------------------------------------------------------
 // The loop.

@@ -59,6 +59,12 @@ pub struct LmTrainConfig {
     /// Stop (with a checkpoint) after this many optimizer steps in total; for time-boxed runs.
     /// Default `None`.
     pub max_steps: Option<u64>,
+    /// Every this many optimizer steps (and once before the first), measure the gradient of
+    /// the last step's loss through time and the gate statistics on the first `bptt` tokens
+    /// of (at most 32 streams of) the validation text, and append them to
+    /// `metrics/diagnostics.jsonl` (see [`crate::train::diagnostics`]). Default `None`: off,
+    /// and costs nothing.
+    pub diagnostics_every: Option<u64>,
 }
 
 impl Default for LmTrainConfig {
@@ -77,6 +83,7 @@ impl Default for LmTrainConfig {
             max_skipped_in_a_row: 10,
             checkpoint_every: None,
             max_steps: None,
+            diagnostics_every: None,
         }
     }
 }
@@ -347,6 +354,32 @@ impl LmTrainer {
             ChunkLength::Fixed(cfg.bptt)
         };
         let mut stopped_early = false;
+        // The diagnostics' probe: the first `bptt` tokens of the validation streams.
+        let probe = match (cfg.diagnostics_every, &self.run_dir) {
+            (Some(k), Some(dir)) if k > 0 => {
+                super::diagnostics::trim_diagnoses(dir, self.progress.step)?;
+                let rows = batchify(&data.valid, cfg.eval_batch_size.clamp(1, 32))?;
+                let t = cfg.bptt.min(rows.nrows().saturating_sub(1));
+                (t > 0).then(|| {
+                    let x = rows.slice(ndarray::s![..t, ..]).to_owned();
+                    let y: Vec<u32> = rows.row(t).to_vec();
+                    (x, y)
+                })
+            }
+            _ => None,
+        };
+        let diagnose = |model: &LanguageModel, dir: &Path, step: u64, epoch: usize| -> Result<()> {
+            if let Some((x, y)) = &probe {
+                let d = model.diagnose(x.view(), y)?;
+                super::diagnostics::write_diagnosis(dir, step, epoch, &d)?;
+            }
+            Ok(())
+        };
+        if let Some(dir) = &self.run_dir
+            && self.progress.step == 0
+        {
+            diagnose(&self.model, dir, 0, self.progress.epoch)?;
+        }
         while self.progress.epoch < cfg.epochs {
             let epoch = self.progress.epoch;
             let started = Instant::now();
@@ -422,6 +455,13 @@ impl LmTrainer {
                 };
                 metrics.step(&report)?;
                 reporter.step(&report);
+                if let (Some(dir), Some(k)) = (&self.run_dir, cfg.diagnostics_every)
+                    && !skipped
+                    && k > 0
+                    && self.progress.step.is_multiple_of(k)
+                {
+                    diagnose(&self.model, dir, self.progress.step, epoch)?;
+                }
                 if cfg
                     .checkpoint_every
                     .is_some_and(|k| k > 0 && self.progress.step.is_multiple_of(k) && !skipped)
