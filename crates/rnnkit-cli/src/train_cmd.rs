@@ -114,16 +114,38 @@ fn train(
             cfg.data.path.display()
         )
     })?;
-    let f = cfg.data.valid_fraction;
-    if !(f > 0.0 && f < 1.0) {
-        return Err(usage(format!(
-            "data.valid_fraction must be in (0, 1), got {f}"
-        )));
-    }
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let cut_char = ((chars.len() as f64) * (1.0 - f)) as usize;
-    let cut = chars.get(cut_char).map_or(text.len(), |(i, _)| *i);
-    let (train_text, valid_text) = text.split_at(cut);
+    // With separate validation (and test) files (PTB, WikiText-2) the whole file trains;
+    // otherwise its last `valid_fraction` is validation.
+    let read_split = |p: &Path, key: &str| -> Result<String> {
+        rnnkit::data::text::load::read_text(&bundled_or_given(p))
+            .with_context(|| format!("reading {key} = {}", p.display()))
+    };
+    let (valid_owned, test_owned) = match &cfg.data.valid_path {
+        Some(v) => (
+            Some(read_split(v, "data.valid_path")?),
+            cfg.data
+                .test_path
+                .as_ref()
+                .map(|t| read_split(t, "data.test_path"))
+                .transpose()?,
+        ),
+        None => (None, None),
+    };
+    let (train_text, valid_text) = match &valid_owned {
+        Some(v) => (text.as_str(), v.as_str()),
+        None => {
+            let f = cfg.data.valid_fraction;
+            if !(f > 0.0 && f < 1.0) {
+                return Err(usage(format!(
+                    "data.valid_fraction must be in (0, 1), got {f}"
+                )));
+            }
+            let chars: Vec<(usize, char)> = text.char_indices().collect();
+            let cut_char = ((chars.len() as f64) * (1.0 - f)) as usize;
+            let cut = chars.get(cut_char).map_or(text.len(), |(i, _)| *i);
+            text.split_at(cut)
+        }
+    };
     let pipeline_path = run_dir.join("text.json");
     let pipeline = if resuming {
         TextPipeline::load(&pipeline_path)?
@@ -136,7 +158,10 @@ fn train(
     let data = LmData {
         train: pipeline.encode_stream(&[train_text], eos)?,
         valid: pipeline.encode_stream(&[valid_text], eos)?,
-        test: None,
+        test: test_owned
+            .as_deref()
+            .map(|t| pipeline.encode_stream(&[t], eos))
+            .transpose()?,
     };
     let vocab = pipeline.vocab().len();
     if !quiet {
@@ -164,6 +189,9 @@ fn train(
         .with_context(|| format!("resuming from {}", checkpoint.display()))?
     } else {
         let mut model = LanguageModel::new(vocab, cfg.model.rnn(), cfg.train.seed)?;
+        if let Some(a) = cfg.model.init_range {
+            model = uniform_init(&model, cfg, a)?;
+        }
         model.dropout = cfg.model.lm_dropout;
         if cfg.model.tie_weights {
             model.tie().context("model.tie_weights")?;
@@ -216,6 +244,20 @@ fn train(
             format!("{:.2}", best.exp()),
         ));
     }
+    if let Some(test) = summary.test_loss {
+        report
+            .test_metrics
+            .push(("test loss (nats/token)".into(), format!("{test:.4}")));
+        report
+            .test_metrics
+            .push(("test perplexity".into(), format!("{:.2}", test.exp())));
+        if !quiet {
+            eprintln!(
+                "test loss {test:.4} nats/token, perplexity {:.2}",
+                test.exp()
+            );
+        }
+    }
     if cfg.output.sample_length > 0 {
         let sample = sample_text(
             &trainer.model,
@@ -249,6 +291,21 @@ fn train(
         print_outputs(run_dir, &None, &plots, &report_path);
     }
     Ok(())
+}
+
+/// The model with every parameter drawn from U(−a, a) (Zaremba et al.: 0.1 small, 0.05
+/// medium), seeded by `train.seed`.
+fn uniform_init(model: &LanguageModel, cfg: &TrainFile, a: f32) -> Result<LanguageModel> {
+    use rand::{Rng, SeedableRng};
+    if !(a > 0.0 && a.is_finite()) {
+        return Err(usage(format!("model.init_range must be positive, got {a}")));
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.train.seed);
+    let mut tensors = model.named_tensors();
+    for t in tensors.values_mut() {
+        t.mapv_inplace(|_| rng.random_range(-a..a));
+    }
+    Ok(LanguageModel::from_named(cfg.model.rnn(), &tensors)?)
 }
 
 /// The parts of a run's report every task fills the same way.

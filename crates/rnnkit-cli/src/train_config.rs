@@ -73,8 +73,15 @@ pub struct TrainFile {
 pub struct DataSection {
     /// The text file. Default: the bundled `data/tinyshakespeare/input.txt`.
     pub path: PathBuf,
-    /// The last fraction of the text is validation. Default 0.1 (char-rnn's split).
+    /// The last fraction of the text is validation, unless `valid_path` is given. Default 0.1
+    /// (char-rnn's split).
     pub valid_fraction: f64,
+    /// A separate validation text (PTB's `ptb.valid.txt`); then all of `path` trains. Default
+    /// none.
+    pub valid_path: Option<PathBuf>,
+    /// A separate test text, scored with the best weights at the end (needs `valid_path`).
+    /// Default none.
+    pub test_path: Option<PathBuf>,
     /// Append `<eos>` at each line end (word-level corpora such as WikiText-2). Default false.
     pub eos_per_line: bool,
     /// Cleaning, tokenizer and vocabulary. Default: characters, no cleaning.
@@ -86,6 +93,8 @@ impl Default for DataSection {
         DataSection {
             path: PathBuf::from("data/tinyshakespeare/input.txt"),
             valid_fraction: 0.1,
+            valid_path: None,
+            test_path: None,
             eos_per_line: false,
             text: TextConfig::default(),
         }
@@ -111,6 +120,9 @@ pub struct ModelSection {
     pub tie_weights: bool,
     /// Regularization around the stack (word, input, output, weight_hh dropout). Default none.
     pub lm_dropout: LmDropout,
+    /// Draw every parameter from U(−init_range, init_range) (Zaremba et al.: 0.1 for the small
+    /// model, 0.05 for the medium one). Default none: PyTorch's initialization.
+    pub init_range: Option<f32>,
 }
 
 impl Default for ModelSection {
@@ -123,6 +135,7 @@ impl Default for ModelSection {
             dropout: 0.2,
             tie_weights: false,
             lm_dropout: LmDropout::default(),
+            init_range: None,
         }
     }
 }
