@@ -13,11 +13,10 @@ use rnnkit::data::batch::{BatcherConfig, Example, PadConfig, stratified_split};
 use rnnkit::data::text::labelled::LabelledTexts;
 use rnnkit::data::text::{TableConfig, TextPipeline};
 use rnnkit::train::confusion::ConfusionMatrix;
-use rnnkit::train::seq_trainer::{Batches, ClassBatches, SeqTrainer, TaskModel};
+use rnnkit::train::seq_trainer::{Batches, ClassBatches, TaskModel};
 use rnnkit::train::tasks::{InputSpec, SequenceClassifier};
 use std::io::Write;
 use std::path::Path;
-use std::time::Instant;
 
 /// The classifier a config describes, with fresh weights.
 pub fn build_model(cfg: &ClassifyFile, vocab: usize, classes: usize) -> Result<SequenceClassifier> {
@@ -152,25 +151,21 @@ pub fn train(
     }
 
     let model = build_model(cfg, vocab, k)?;
-    let checkpoint = run_dir.join("checkpoints/latest.safetensors");
-    let mut trainer = if resuming {
-        SeqTrainer::resume(
-            model,
-            &checkpoint,
-            Some(cfg.train.clone()),
-            Some(run_dir.into()),
-        )
-        .with_context(|| format!("resuming from {}", checkpoint.display()))?
-    } else {
-        SeqTrainer::new(model, cfg.train.clone(), Some(run_dir.into()))?
+    let place = crate::seq_run::RunPlace {
+        dir: run_dir,
+        resuming,
+        quiet,
     };
-    let started = Instant::now();
-    let mut reporter = crate::progress::Progress::new(cfg.train.epochs, "seq", quiet);
-    let test_ref = test_set
-        .as_ref()
-        .map(|t| t as &dyn rnnkit::train::seq_trainer::Batches<_>);
-    let summary = trainer.run(&train_set, &valid_set, test_ref, &mut reporter)?;
-    let seconds = started.elapsed().as_secs_f64();
+    let data_sets = crate::seq_run::SeqData {
+        train: &train_set,
+        valid: &valid_set,
+        test: test_set.as_ref().map(|t| t as &dyn Batches<_>),
+    };
+    let crate::seq_run::Fitted {
+        trainer,
+        summary,
+        seconds,
+    } = crate::seq_run::fit(model, &cfg.train, &place, data_sets)?;
     crate::run_files::save_model(run_dir, trainer.model.named_tensors(), "classify")?;
 
     let loss_name = "cross-entropy (nats/example)";

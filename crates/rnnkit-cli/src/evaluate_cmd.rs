@@ -15,7 +15,6 @@ use rnnkit::data::text::TextPipeline;
 use rnnkit::data::text::labelled::LabelledTexts;
 use rnnkit::io::TensorFile;
 use rnnkit::train::confusion::{ConfusionMatrix, argmax};
-use rnnkit::train::lm::LanguageModel;
 use rnnkit::train::trainer::LmTrainer;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -90,28 +89,30 @@ fn evaluate_lm(
 ) -> Result<serde_json::Value> {
     let dir = &args.model;
     let pipeline = TextPipeline::load(&dir.join("text.json"))?;
-    let tensors = crate::run_files::model_tensors(dir, args.latest)?;
-    let mut model = LanguageModel::from_named(cfg.model.rnn(), &tensors)
-        .with_context(|| format!("loading the model of {}", dir.display()))?;
-    if cfg.model.tie_weights {
-        model.tie()?;
-    }
+    let model = crate::run_files::load_lm(dir, cfg, args.latest)?;
     let (text, source) = match &args.data {
         Some(p) => (
             rnnkit::data::text::load::read_text(p)?,
             p.display().to_string(),
         ),
-        None => {
-            let path = crate::train_cmd::bundled_or_given(&cfg.data.path);
-            let all = rnnkit::data::text::load::read_text(&path)?;
-            let chars: Vec<(usize, char)> = all.char_indices().collect();
-            let cut_char = ((chars.len() as f64) * (1.0 - cfg.data.valid_fraction)) as usize;
-            let cut = chars.get(cut_char).map_or(all.len(), |(i, _)| *i);
-            (
-                all[cut..].to_string(),
-                format!("the validation part of {}", path.display()),
-            )
-        }
+        None => match &cfg.data.valid_path {
+            Some(v) => {
+                let path = crate::train_cmd::bundled_or_given(v);
+                (
+                    rnnkit::data::text::load::read_text(&path)?,
+                    format!("the validation file {}", path.display()),
+                )
+            }
+            None => {
+                let path = crate::train_cmd::bundled_or_given(&cfg.data.path);
+                let all = rnnkit::data::text::load::read_text(&path)?;
+                let (_, valid) = crate::train_cmd::split_text(&all, cfg.data.valid_fraction);
+                (
+                    valid.to_string(),
+                    format!("the validation part of {}", path.display()),
+                )
+            }
+        },
     };
     let stream = pipeline.encode_stream(&[text.as_str()], cfg.data.eos_per_line)?;
     if stream.len() < 2 {

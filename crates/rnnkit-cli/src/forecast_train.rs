@@ -12,11 +12,10 @@ use crate::seq_config::ForecastFile;
 use anyhow::{Context, Result};
 use ndarray::{Array2, s};
 use rnnkit::data::series::{Scaler, SeriesConfig, SeriesData, Windows, score};
-use rnnkit::train::seq_trainer::{SeqTrainer, TaskModel, WindowBatches};
+use rnnkit::train::seq_trainer::{TaskModel, WindowBatches};
 use rnnkit::train::tasks::Forecaster;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// `series.json`: how the training data was prepared, to prepare new data the same way.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -213,18 +212,6 @@ pub fn train(
         );
     }
     let model = build_model(cfg, data.train.n_features())?;
-    let checkpoint = run_dir.join("checkpoints/latest.safetensors");
-    let mut trainer = if resuming {
-        SeqTrainer::resume(
-            model,
-            &checkpoint,
-            Some(cfg.train.clone()),
-            Some(run_dir.into()),
-        )
-        .with_context(|| format!("resuming from {}", checkpoint.display()))?
-    } else {
-        SeqTrainer::new(model, cfg.train.clone(), Some(run_dir.into()))?
-    };
     let eval = cfg.train.eval_batch_size;
     let train_set = WindowBatches::new(&data.train, cfg.train.batch_size, true, cfg.train.seed)
         .context("the training split")?;
@@ -235,13 +222,23 @@ pub fn train(
     } else {
         Some(WindowBatches::new(&data.test, eval, false, 0)?)
     };
-    let started = Instant::now();
-    let mut reporter = crate::progress::Progress::new(cfg.train.epochs, "val", quiet);
-    let test_ref = test_set
-        .as_ref()
-        .map(|t| t as &dyn rnnkit::train::seq_trainer::Batches<_>);
-    let summary = trainer.run(&train_set, &valid_set, test_ref, &mut reporter)?;
-    let seconds = started.elapsed().as_secs_f64();
+    let place = crate::seq_run::RunPlace {
+        dir: run_dir,
+        resuming,
+        quiet,
+    };
+    let data_sets = crate::seq_run::SeqData {
+        train: &train_set,
+        valid: &valid_set,
+        test: test_set
+            .as_ref()
+            .map(|t| t as &dyn rnnkit::train::seq_trainer::Batches<_>),
+    };
+    let crate::seq_run::Fitted {
+        trainer,
+        summary,
+        seconds,
+    } = crate::seq_run::fit(model, &cfg.train, &place, data_sets)?;
     crate::run_files::save_model(run_dir, trainer.model.named_tensors(), "forecast")?;
 
     let loss_name = "mean squared error (scaled units)";
@@ -373,7 +370,7 @@ impl LoadedForecaster {
         let mut series = self.prep.series.clone();
         series.path = csv.to_path_buf();
         let opts = rnnkit::data::series::LoadOptions {
-            columns: load_columns(&series),
+            columns: series.columns(),
             timestamp_column: series.timestamp_column.clone(),
             missing: series.missing,
         };
@@ -385,15 +382,4 @@ impl LoadedForecaster {
             self.prep.scaler.clone(),
         )?)
     }
-}
-
-/// The columns a series config loads: targets, then features not among them.
-fn load_columns(s: &SeriesConfig) -> Vec<String> {
-    let mut cols = s.target_columns.clone();
-    for f in &s.feature_columns {
-        if !cols.contains(f) {
-            cols.push(f.clone());
-        }
-    }
-    cols
 }

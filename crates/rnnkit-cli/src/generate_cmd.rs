@@ -2,10 +2,9 @@
 //! it is produced, tokenized exactly as in training (the run's saved `text.json`).
 
 use crate::run_config::{RunConfig, UsageError};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rnnkit::data::text::TextPipeline;
 use rnnkit::train::generate::{Generator, SamplingConfig};
-use rnnkit::train::lm::LanguageModel;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -48,12 +47,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         }
     };
     let pipeline = TextPipeline::load(&dir.join("text.json"))?;
-    let tensors = crate::run_files::model_tensors(dir, args.latest)?;
-    let mut model = LanguageModel::from_named(cfg.model.rnn(), &tensors)
-        .with_context(|| format!("loading the model of {}", dir.display()))?;
-    if cfg.model.tie_weights {
-        model.tie()?;
-    }
+    let model = crate::run_files::load_lm(dir, &cfg, args.latest)?;
     let sampling = SamplingConfig {
         temperature: args.temperature,
         top_k: args.top_k,

@@ -19,6 +19,7 @@ mod run_config;
 mod run_files;
 mod run_report;
 mod seq_config;
+mod seq_run;
 mod synthetic_train;
 mod train_cmd;
 mod train_config;

@@ -65,3 +65,18 @@ pub fn save_model(
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
+
+/// The language model of an `lm` run: its config's shapes with the checkpoint's weights.
+pub fn load_lm(
+    dir: &Path,
+    cfg: &crate::train_config::TrainFile,
+    latest: bool,
+) -> Result<rnnkit::train::lm::LanguageModel> {
+    let tensors = model_tensors(dir, latest)?;
+    let mut model = rnnkit::train::lm::LanguageModel::from_named(cfg.model.rnn(), &tensors)
+        .with_context(|| format!("loading the model of {}", dir.display()))?;
+    if cfg.model.tie_weights {
+        model.tie()?;
+    }
+    Ok(model)
+}

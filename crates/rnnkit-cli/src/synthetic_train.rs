@@ -11,13 +11,10 @@ use crate::seq_config::{SyntheticFile, SyntheticKind};
 use anyhow::{Context, Result};
 use rnnkit::data::batch::{BatcherConfig, Example, PadConfig};
 use rnnkit::data::synthetic::{AddingProblem, CopyMemory, Splits, TemporalOrder};
-use rnnkit::train::seq_trainer::{
-    Batches, ClassBatches, Evaluation, SeqRunSummary, SeqTrainer, TaskModel,
-};
+use rnnkit::train::seq_trainer::{Batches, ClassBatches, Evaluation, SeqRunSummary, TaskModel};
 use rnnkit::train::tasks::{Forecaster, InputSpec, Pooling, SequenceClassifier, SequenceTagger};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// The baseline a synthetic task's test loss is compared with, and what it is.
 pub fn baseline(cfg: &SyntheticFile) -> (f64, &'static str) {
@@ -96,22 +93,21 @@ fn fit<M: TaskModel>(
     quiet: bool,
     data: Splits3<'_, M::Batch>,
 ) -> Result<(M, Outcome)> {
-    let checkpoint = run_dir.join("checkpoints/latest.safetensors");
-    let mut trainer = if resuming {
-        SeqTrainer::resume(
-            model,
-            &checkpoint,
-            Some(cfg.train.clone()),
-            Some(run_dir.into()),
-        )
-        .with_context(|| format!("resuming from {}", checkpoint.display()))?
-    } else {
-        SeqTrainer::new(model, cfg.train.clone(), Some(run_dir.into()))?
+    let place = crate::seq_run::RunPlace {
+        dir: run_dir,
+        resuming,
+        quiet,
     };
-    let started = Instant::now();
-    let mut reporter = crate::progress::Progress::new(cfg.train.epochs, "seq", quiet);
-    let summary = trainer.run(data.0, data.1, Some(data.2), &mut reporter)?;
-    let seconds = started.elapsed().as_secs_f64();
+    let sets = crate::seq_run::SeqData {
+        train: data.0,
+        valid: data.1,
+        test: Some(data.2),
+    };
+    let crate::seq_run::Fitted {
+        trainer,
+        summary,
+        seconds,
+    } = crate::seq_run::fit(model, &cfg.train, &place, sets)?;
     let test = trainer.evaluate(data.2)?;
     Ok((
         trainer.model,

@@ -140,10 +140,7 @@ fn train(
                     "data.valid_fraction must be in (0, 1), got {f}"
                 )));
             }
-            let chars: Vec<(usize, char)> = text.char_indices().collect();
-            let cut_char = ((chars.len() as f64) * (1.0 - f)) as usize;
-            let cut = chars.get(cut_char).map_or(text.len(), |(i, _)| *i);
-            text.split_at(cut)
+            split_text(&text, f)
         }
     };
     let pipeline_path = run_dir.join("text.json");
@@ -394,28 +391,26 @@ pub fn bundled_or_given(path: &Path) -> PathBuf {
     path.to_path_buf()
 }
 
+/// `text` cut before its last `fraction` of characters: (training part, validation part).
+pub fn split_text(text: &str, fraction: f64) -> (&str, &str) {
+    let n = text.chars().count();
+    let cut_char = ((n as f64) * (1.0 - fraction)) as usize;
+    let cut = text
+        .char_indices()
+        .nth(cut_char)
+        .map_or(text.len(), |(i, _)| i);
+    text.split_at(cut)
+}
+
 /// `YYYY-MM-DDTHH-MM-SS` (UTC) for run directory names.
 pub fn timestamp() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}-{:02}-{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    // Calendar arithmetic lives in the series code; midnight prints without a time there.
+    let text = rnnkit::data::series::format_timestamp(secs);
+    let (date, time) = text.split_once(' ').unwrap_or((&text, "00:00:00"));
+    format!("{date}T{}", time.replace(':', "-"))
 }
 
 #[cfg(test)]

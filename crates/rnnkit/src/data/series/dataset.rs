@@ -146,7 +146,17 @@ impl SeriesConfig {
     }
 
     /// The columns to load: targets, then features not already among them.
-    fn columns(&self) -> Vec<String> {
+    ///
+    /// ```
+    /// use rnnkit::data::series::SeriesConfig;
+    /// let cfg = SeriesConfig {
+    ///     target_columns: vec!["y".into()],
+    ///     feature_columns: vec!["y".into(), "x".into()],
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(cfg.columns(), ["y", "x"]);
+    /// ```
+    pub fn columns(&self) -> Vec<String> {
         let mut cols = self.target_columns.clone();
         for f in &self.feature_columns {
             if !cols.contains(f) {
