@@ -20,6 +20,9 @@ Cases:
   ptb-small-train  one full training step of Zaremba et al.'s small LM: embedding 10000->200, 2-layer
       LSTM 200, linear 200->10000, batch 20, 20 steps, cross-entropy, state carried (detached),
       clip_grad_norm_(5), plain SGD lr 1; random token ids.  tokens_per_s = 400 / seconds per step.
+  ptb-medium-train the same for the medium model: 650 wide, batch 20, 35 steps, nn.Dropout(0.5) on the
+      embedding and the LSTM output and dropout=0.5 between the layers (the word_language_model
+      example's model).  tokens_per_s = 700 / seconds per step.
 
 Timing: warm-up iterations (at least --warmup and about 0.3 s), then timed iterations until both
 --min-iters and --min-time are reached (capped by --max-iters); the reported time is the median
@@ -36,7 +39,11 @@ import statistics
 import sys
 import time
 
-CASES = ["lstm-small", "lstm-med", "lstm-large", "gru-med", "rnn-med", "lstm-stream", "ptb-small-train"]
+CASES = ["lstm-small", "lstm-med", "lstm-large", "gru-med", "rnn-med", "lstm-stream", "ptb-small-train",
+         "ptb-medium-train"]
+
+# name: (hidden = embedding size, batch, steps, dropout): Zaremba et al. (2014) small and medium.
+PTB = {"ptb-small-train": (200, 20, 20, 0.0), "ptb-medium-train": (650, 20, 35, 0.5)}
 
 # name: (module kind, layers, input, hidden, batch, steps)
 TRAIN = {
@@ -143,14 +150,17 @@ def make_stream(torch):
     return step, 1
 
 
-def make_ptb(torch):
-    V, E, H, B, T = 10000, 200, 200, 20, 20
+def make_ptb(torch, name):
+    V = 10000
+    H, B, T, drop_p = PTB[name]
+    E = H
 
     class Model(torch.nn.Module):
         def __init__(self):
             super().__init__()
+            self.drop = torch.nn.Dropout(drop_p)
             self.embedding = torch.nn.Embedding(V, E)
-            self.rnn = torch.nn.LSTM(E, H, 2)
+            self.rnn = torch.nn.LSTM(E, H, 2, dropout=drop_p)
             self.decoder = torch.nn.Linear(H, V)
             for w in (self.embedding.weight, self.decoder.weight):
                 torch.nn.init.uniform_(w, -0.1, 0.1)
@@ -159,8 +169,8 @@ def make_ptb(torch):
                 torch.nn.init.uniform_(p, -0.1, 0.1)
 
         def forward(self, ids, hidden):
-            out, hidden = self.rnn(self.embedding(ids), hidden)
-            return self.decoder(out).view(-1, V), hidden
+            out, hidden = self.rnn(self.drop(self.embedding(ids)), hidden)
+            return self.decoder(self.drop(out)).view(-1, V), hidden
 
     model = Model()
     model.train()
@@ -220,7 +230,7 @@ def main(argv=None) -> int:
         elif name == "lstm-stream":
             step, tokens = make_stream(torch)
         else:
-            step, tokens = make_ptb(torch)
+            step, tokens = make_ptb(torch, name)
         times = measure(step, args)
         med = statistics.median(times)
         if args.json:

@@ -5,7 +5,11 @@ small and medium PTB models, written the way pytorch/examples word_language_mode
 with the schedule and initialization of `configs/ptb-*.toml`.
 
     python tools/torch_word_lm.py --data ../shared/data/ptb --preset small --threads 2 \
-        [--epochs N] [--json out.json]
+        [--epochs N] [--json out.json] [--checkpoint run.pt [--resume]]
+
+`--data ../shared/data/wikitext-2` trains the same model on WikiText-2. With `--checkpoint`,
+the state (weights, best weights, log, RNG, wall time so far) is saved after every epoch, and
+`--resume` continues from it: long runs (medium, WikiText-2) can span several sittings.
 
 Prints one line per epoch (train/valid perplexity, seconds) and, at the end, the test
 perplexity of the best-validation weights and the wall time, like `rnnkit train`. Not used by
@@ -36,10 +40,12 @@ class Corpus:
     """Words split on whitespace, <eos> at each line end, vocabulary from the training file."""
 
     def __init__(self, root: Path):
+        # PTB's files are ptb.{train,valid,test}.txt, WikiText-2's {train,valid,test}.txt.
+        prefix = "ptb." if (root / "ptb.train.txt").exists() else ""
         self.index = {}
-        self.train = self.tokenize(root / "ptb.train.txt", grow=True)
-        self.valid = self.tokenize(root / "ptb.valid.txt", grow=False)
-        self.test = self.tokenize(root / "ptb.test.txt", grow=False)
+        self.train = self.tokenize(root / f"{prefix}train.txt", grow=True)
+        self.valid = self.tokenize(root / f"{prefix}valid.txt", grow=False)
+        self.test = self.tokenize(root / f"{prefix}test.txt", grow=False)
 
     def tokenize(self, path: Path, grow: bool) -> torch.Tensor:
         ids = []
@@ -100,6 +106,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--checkpoint", type=Path, default=None, help="save the state after each epoch")
+    ap.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -115,8 +123,16 @@ def main():
     print(f"{args.preset}: vocabulary {vocab}, train tokens {corpus.train.numel()}, torch {torch.__version__}, {args.threads} threads")
 
     started = time.time()
-    best, best_state, log = math.inf, None, []
-    for epoch in range(1, epochs + 1):
+    best, best_state, log, first = math.inf, None, [], 1
+    if args.resume:
+        ck = torch.load(args.checkpoint, weights_only=False)
+        model.load_state_dict(ck["model"])
+        best, best_state, log = ck["best"], ck["best_state"], ck["log"]
+        torch.set_rng_state(ck["rng"])
+        started -= ck["wall_s"]
+        first = len(log) + 1
+        print(f"resumed after epoch {len(log)} ({ck['wall_s']:.0f} s so far)")
+    for epoch in range(first, epochs + 1):
         lr = p["lr"] * p["decay"] ** max(0, epoch - p["after"])
         model.train()
         t0 = time.time()
@@ -143,6 +159,9 @@ def main():
                         train_seconds=seconds, tokens_per_s=count / seconds))
         print(f"epoch {epoch:3d} | lr {lr:.4f} | train ppl {math.exp(total / count):8.2f} | "
               f"valid ppl {math.exp(val):8.2f} | {seconds:.1f} s ({count / seconds:.0f} tok/s)", flush=True)
+        if args.checkpoint:
+            torch.save(dict(model=model.state_dict(), best=best, best_state=best_state, log=log,
+                            rng=torch.get_rng_state(), wall_s=time.time() - started), args.checkpoint)
     model.load_state_dict(best_state)
     test_loss = evaluate(model, test, p["bptt"], 10, vocab)
     wall = time.time() - started

@@ -140,6 +140,13 @@ fn tied_weights_get_both_gradients() {
 
 #[test]
 fn gradients_with_every_dropout_match_finite_differences() {
+    // Locked input/output masks, then per-element ones (PyTorch's nn.Dropout).
+    for elementwise in [false, true] {
+        check_dropout_gradients(elementwise);
+    }
+}
+
+fn check_dropout_gradients(elementwise: bool) {
     use rand::SeedableRng;
     use rnnkit::train::lm::LmDropout;
     let cfg = RnnConfig::new(CellKind::Gru, 4, 5)
@@ -151,6 +158,7 @@ fn gradients_with_every_dropout_match_finite_differences() {
         input: 0.3,
         output: 0.3,
         weight_hh: 0.25,
+        elementwise,
     };
     let x = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| ((t * 2 + b * 3) % 7) as u32);
     let y = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| ((t + 4 * b + 1) % 7) as u32);
@@ -188,7 +196,7 @@ fn gradients_with_every_dropout_match_finite_differences() {
             worst = worst.max(err);
             assert!(
                 err < 0.05,
-                "{name}[{i}]: analytic {a:e}, numeric {numeric:e}"
+                "{name}[{i}] (elementwise {elementwise}): analytic {a:e}, numeric {numeric:e}"
             );
         }
     }

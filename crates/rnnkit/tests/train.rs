@@ -341,6 +341,7 @@ fn regularized_model_resumes_exactly() {
             input: 0.2,
             output: 0.3,
             weight_hh: 0.2,
+            elementwise: false,
         };
         lm
     };
@@ -370,7 +371,8 @@ fn regularized_model_resumes_exactly() {
             words: 0.1,
             input: 0.2,
             output: 0.3,
-            weight_hh: 0.2
+            weight_hh: 0.2,
+            elementwise: false,
         }
     );
     let rest = resumed.run(&data, &mut Silent).unwrap();

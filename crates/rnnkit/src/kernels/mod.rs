@@ -9,6 +9,7 @@
 pub mod activation;
 #[macro_use]
 pub(crate) mod dispatch;
+pub mod elementwise;
 pub mod gemm;
 pub(crate) mod shared;
 pub mod small_gemm;

@@ -225,23 +225,24 @@ pub fn forward(
     let (x, w) = (x.as_standard_layout(), weight.as_standard_layout());
     let x = x.as_slice().expect("standard layout");
     let w = w.as_slice().expect("standard layout");
-    let mut y = Array2::<f32>::zeros((n, out)); // [N, out]
+    // Rows start as the bias and the product is added: one pass over `y` fewer than zeroing
+    // it and adding the bias afterwards (`y` is a language model's [T·B, V] logits).
+    let mut y = match bias {
+        Some(b) => {
+            let b = b.to_vec();
+            Array2::from_shape_vec((n, out), b.repeat(n)).expect("n rows of out")
+        }
+        None => Array2::<f32>::zeros((n, out)),
+    }; // [N, out]
     let ys = y.as_slice_mut().expect("fresh");
     matmul(
         ys,
         out,
         MatRef::row_major(x, n, k),
         MatRef::row_major(w, out, k).t(),
-        false,
+        bias.is_some(),
         rayon::current_num_threads(),
     );
-    if let Some(b) = bias {
-        for row in y.rows_mut() {
-            for (v, bv) in row.into_iter().zip(b.iter()) {
-                *v += bv;
-            }
-        }
-    }
     Ok(y)
 }
 

@@ -206,14 +206,15 @@ impl CrossEntropy {
         logits: ArrayView2<'_, f32>,
         targets: &[T],
     ) -> Result<CrossEntropyOutput> {
-        self.run(logits, targets, None)
+        self.run(Rows::LossOnly(logits), targets)
     }
 
     /// The loss and its gradient: writes (overwrites) `dlogits` `[N, V]` with `dL/dlogits`,
     /// zero on ignored rows. This is where backward starts.
     ///
     /// When no row counts, the mean loss is reported as 0 with a zero gradient (PyTorch returns
-    /// NaN there; a fully padded batch is not a divergence).
+    /// NaN there; a fully padded batch is not a divergence). When the logits are not needed
+    /// afterwards, [`CrossEntropy::forward_backward_in_place`] saves the second `[N, V]` buffer.
     ///
     /// ```
     /// use ndarray::{array, Array2};
@@ -238,16 +239,35 @@ impl CrossEntropy {
         if !dlogits.is_standard_layout() {
             *dlogits = Array2::zeros(logits.dim());
         }
-        self.run(logits, targets, Some(dlogits))
+        self.run(Rows::Copy(logits, dlogits), targets)
     }
 
-    fn run<T: TargetId>(
+    /// The loss and its gradient in one pass over the logits, written over them: on return
+    /// `logits` `[N, V]` holds `dL/dlogits` (zero on ignored rows). A language model's decoder
+    /// output is `[T·B, V]` (PTB: 400 × 10,000 floats per step); this keeps it the only buffer
+    /// of that size. Same loss and gradient as [`CrossEntropy::forward_backward`].
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// let ce = rnnkit::nn::CrossEntropy::default();
+    /// let mut z = array![[0.0f32, 0.0], [1.0, 3.0]];
+    /// let out = ce.forward_backward_in_place(&mut z, &[1, 1]).unwrap();
+    /// assert_eq!((out.count, out.correct), (2, 1)); // row 0's tie goes to class 0
+    /// assert_eq!(z.row(0).to_vec(), vec![0.25, -0.25]); // (softmax − onehot) / 2 rows
+    /// ```
+    pub fn forward_backward_in_place<T: TargetId>(
         &self,
-        logits: ArrayView2<'_, f32>,
+        logits: &mut Array2<f32>,
         targets: &[T],
-        dlogits: Option<&mut Array2<f32>>,
     ) -> Result<CrossEntropyOutput> {
-        let (n, v) = logits.dim();
+        if !logits.is_standard_layout() {
+            *logits = logits.as_standard_layout().into_owned();
+        }
+        self.run(Rows::InPlace(logits), targets)
+    }
+
+    fn run<T: TargetId>(&self, rows_in: Rows<'_, '_>, targets: &[T]) -> Result<CrossEntropyOutput> {
+        let (n, v) = rows_in.dim();
         let eps = self.label_smoothing;
         if !(0.0..=1.0).contains(&eps) {
             return Err(Error::Config(format!(
@@ -280,22 +300,38 @@ impl CrossEntropy {
             Reduction::Mean => 0.0,
             Reduction::Sum => 1.0,
         };
-        let logits = logits.as_standard_layout();
-        let z = logits.as_slice().expect("standard layout"); // [N, V]
         let mut rows = vec![RowOut::default(); n]; // [N]
         let threads = rayon::current_num_threads();
         let blocks = if n * v >= 1 << 15 { threads.min(n) } else { 1 };
         let block = n.div_ceil(blocks.max(1)).max(1);
         let params = RowParams { v, eps, scale };
-        match dlogits {
-            Some(d) => {
+        // Every mode runs the same in-place row pass, on the gradient row itself or on a copy
+        // of the logits row (into the gradient buffer, or into a scratch row when only the
+        // loss is wanted).
+        let in_place = |z: &mut [f32], outs: &mut [RowOut], first: usize, grad: bool| {
+            for (r, (out, row)) in outs.iter_mut().zip(z.chunks_exact_mut(v)).enumerate() {
+                *out = params.row(row, resolved[first + r], grad);
+            }
+        };
+        match rows_in {
+            Rows::InPlace(z) => {
+                let z = z.as_slice_mut().expect("standard layout"); // [N, V]
+                if blocks > 1 {
+                    rows.par_chunks_mut(block)
+                        .zip(z.par_chunks_mut(block * v))
+                        .enumerate()
+                        .for_each(|(b, (outs, zb))| in_place(zb, outs, b * block, true));
+                } else if n > 0 && v > 0 {
+                    in_place(z, &mut rows, 0, true);
+                }
+            }
+            Rows::Copy(logits, d) => {
+                let logits = logits.as_standard_layout();
+                let z = logits.as_slice().expect("standard layout"); // [N, V]
                 let d = d.as_slice_mut().expect("standard layout"); // [N, V]
-                let job = |(b, (outs, ds)): (usize, (&mut [RowOut], &mut [f32]))| {
-                    for (r, (out, drow)) in outs.iter_mut().zip(ds.chunks_exact_mut(v)).enumerate()
-                    {
-                        let row = b * block + r;
-                        *out = params.row(&z[row * v..(row + 1) * v], resolved[row], drow, true);
-                    }
+                let job = |(b, (outs, db)): (usize, (&mut [RowOut], &mut [f32]))| {
+                    db.copy_from_slice(&z[b * block * v..b * block * v + db.len()]);
+                    in_place(db, outs, b * block, true);
                 };
                 if blocks > 1 {
                     rows.par_chunks_mut(block)
@@ -306,17 +342,15 @@ impl CrossEntropy {
                     job((0, (&mut rows[..], d)));
                 }
             }
-            None => {
+            Rows::LossOnly(logits) => {
+                let logits = logits.as_standard_layout();
+                let z = logits.as_slice().expect("standard layout"); // [N, V]
                 let job = |(b, outs): (usize, &mut [RowOut])| {
-                    let mut scratch = vec![0.0f32; v]; // [V] exp(z − m) of one row
+                    let mut scratch = vec![0.0f32; v]; // [V] one row at a time
                     for (r, out) in outs.iter_mut().enumerate() {
                         let row = b * block + r;
-                        *out = params.row(
-                            &z[row * v..(row + 1) * v],
-                            resolved[row],
-                            &mut scratch,
-                            false,
-                        );
+                        scratch.copy_from_slice(&z[row * v..(row + 1) * v]);
+                        *out = params.row(&mut scratch, resolved[row], false);
                     }
                 };
                 if blocks > 1 {
@@ -349,6 +383,25 @@ impl CrossEntropy {
     }
 }
 
+/// Where a cross-entropy pass reads its logits and writes its gradient.
+enum Rows<'a, 'b> {
+    /// Loss only: the logits are read, nothing is written.
+    LossOnly(ArrayView2<'a, f32>),
+    /// The logits are read and the gradient written to the second buffer.
+    Copy(ArrayView2<'a, f32>, &'b mut Array2<f32>),
+    /// The logits are replaced by the gradient.
+    InPlace(&'b mut Array2<f32>),
+}
+
+impl Rows<'_, '_> {
+    fn dim(&self) -> (usize, usize) {
+        match self {
+            Rows::LossOnly(z) | Rows::Copy(z, _) => z.dim(),
+            Rows::InPlace(z) => z.dim(),
+        }
+    }
+}
+
 /// Per-row constants of a cross-entropy pass.
 struct RowParams {
     v: usize,
@@ -358,65 +411,81 @@ struct RowParams {
 }
 
 impl RowParams {
-    /// One row: `z` `[V]` logits, `target` (None = ignored), `e` `[V]` out: the gradient row
-    /// (when `write_grad`) or scratch.
-    fn row(&self, z: &[f32], target: Option<usize>, e: &mut [f32], write_grad: bool) -> RowOut {
+    /// One row, in place: `e` `[V]` holds the logits on entry and, when `grad`, the gradient
+    /// row on return (otherwise scratch). `target` None = ignored.
+    fn row(&self, e: &mut [f32], target: Option<usize>, grad: bool) -> RowOut {
         let Some(t) = target else {
-            if write_grad {
+            if grad {
                 e.fill(0.0);
             }
             return RowOut::default();
         };
         let v = self.v;
-        let (mut m, mut arg) = (f32::NEG_INFINITY, 0usize);
-        for (j, &x) in z.iter().enumerate() {
-            if x > m {
-                m = x;
-                arg = j;
-            }
-        }
+        let mut m = f32::NEG_INFINITY;
+        row_max(e, &mut m);
+        let zt = e[t];
+        // argmax == t with ties going to the lowest index, as PyTorch's argmax.
+        let correct = zt == m && !e[..t].contains(&m);
         let mut s = 0.0f32;
         let mut sum_z = 0.0f32;
-        exp_shift_sum(z, m, e, &mut s, &mut sum_z);
+        exp_shift_sum(e, m, &mut s, &mut sum_z);
         let lse = m as f64 + (s as f64).ln();
-        let nll = lse - z[t] as f64;
+        let nll = lse - zt as f64;
         let smooth = lse - sum_z as f64 / v as f64;
         let eps = self.eps as f64;
         let loss = (1.0 - eps) * nll + eps * smooth;
-        if write_grad {
+        if grad {
             let k = self.scale / s;
             let off = self.scale * self.eps / v as f32;
             scale_shift(e, k, off);
             e[t] -= self.scale * (1.0 - self.eps);
         }
-        RowOut {
-            loss,
-            nll,
-            correct: arg == t,
+        RowOut { loss, nll, correct }
+    }
+}
+
+simd_fn! {
+    /// `m = max(m, max z)` with eight partial maxima so the loop vectorizes (NaN is skipped).
+    fn row_max(z: &[f32], m: &mut f32) {
+        let mut acc = [f32::NEG_INFINITY; 8];
+        let n8 = z.len() - z.len() % 8;
+        for c in z[..n8].chunks_exact(8) {
+            for k in 0..8 {
+                acc[k] = if c[k] > acc[k] { c[k] } else { acc[k] };
+            }
+        }
+        for &x in &z[n8..] {
+            acc[0] = if x > acc[0] { x } else { acc[0] };
+        }
+        for a in acc {
+            if a > *m {
+                *m = a;
+            }
         }
     }
 }
 
 simd_fn! {
-    /// `e[j] = exp(z[j] − m)`; adds `Σ e` into `s` and `Σ z` into `sum_z`, with eight partial
-    /// sums so the loops vectorize.
-    fn exp_shift_sum(z: &[f32], m: f32, e: &mut [f32], s: &mut f32, sum_z: &mut f32) {
+    /// `e[j] = exp(e[j] − m)`, in place; adds `Σ exp` into `s` and `Σ e[j]` (before) into
+    /// `sum_z`, with eight partial sums so the loops vectorize.
+    fn exp_shift_sum(e: &mut [f32], m: f32, s: &mut f32, sum_z: &mut f32) {
         let mut acc = [0.0f32; 8];
         let mut acc_z = [0.0f32; 8];
-        let n8 = z.len() - z.len() % 8;
-        for (zc, ec) in z[..n8].chunks_exact(8).zip(e[..n8].chunks_exact_mut(8)) {
+        let n8 = e.len() - e.len() % 8;
+        for ec in e[..n8].chunks_exact_mut(8) {
             for k in 0..8 {
-                let x = exp(zc[k] - m);
+                let z = ec[k];
+                let x = exp(z - m);
                 ec[k] = x;
                 acc[k] += x;
-                acc_z[k] += zc[k];
+                acc_z[k] += z;
             }
         }
-        for j in n8..z.len() {
-            let x = exp(z[j] - m);
-            e[j] = x;
-            acc[0] += x;
-            acc_z[0] += z[j];
+        for x in &mut e[n8..] {
+            let z = *x;
+            *x = exp(z - m);
+            acc[0] += *x;
+            acc_z[0] += z;
         }
         *s += acc.iter().sum::<f32>();
         *sum_z += acc_z.iter().sum::<f32>();
@@ -973,6 +1042,28 @@ mod tests {
         assert!((mean.loss * n as f32 - par.loss).abs() < 1e-3);
         // Sum reduction gradient rows sum to zero (softmax minus one-hot).
         assert!(d.row(5).sum().abs() < 1e-5);
+    }
+
+    #[test]
+    fn in_place_equals_separate_buffers_and_loss_only() {
+        // Large enough to take the threaded path; ignored rows and smoothing included.
+        let (n, v) = (37, 1500);
+        let z = Array2::from_shape_fn((n, v), |(i, j)| {
+            ((i * 31 + j * 17) % 101) as f32 * 0.07 - 3.0
+        });
+        let targets: Vec<Option<usize>> = (0..n)
+            .map(|i| (i % 5 != 2).then_some((i * 389) % v))
+            .collect();
+        let ce = CrossEntropy::default().label_smoothing(0.1);
+        let mut d = Array2::zeros((n, v));
+        let a = ce.forward_backward(z.view(), &targets, &mut d).unwrap();
+        let mut zz = z.clone();
+        let b = ce.forward_backward_in_place(&mut zz, &targets).unwrap();
+        let c = ce.forward(z.view(), &targets).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_eq!(d, zz);
+        assert!(zz.row(2).iter().all(|&g| g == 0.0));
     }
 
     #[test]

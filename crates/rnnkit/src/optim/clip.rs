@@ -48,19 +48,15 @@ impl ClipReport {
     }
 }
 
-/// The global L2 norm of all gradients, accumulated in f64.
+/// The global L2 norm of all gradients (f32 partial sums over blocks of 4096 values, f64
+/// across blocks; the same for any thread count).
 ///
 /// ```
 /// use rnnkit::optim::grad_norm;
 /// assert_eq!(grad_norm(&[&[3.0], &[4.0]]), 5.0);
 /// ```
 pub fn grad_norm(grads: &[&[f32]]) -> f32 {
-    let sum_sq: f64 = grads
-        .iter()
-        .flat_map(|g| g.iter())
-        .map(|&x| x as f64 * x as f64)
-        .sum();
-    sum_sq.sqrt() as f32
+    crate::kernels::elementwise::sum_squares(grads).sqrt() as f32
 }
 
 /// Rescales all gradients jointly so that their global L2 norm is at most `max_norm`
@@ -82,12 +78,8 @@ pub fn clip_grad_norm(grads: &mut [&mut [f32]], max_norm: f32) -> Result<ClipRep
             "gradient clipping: max_norm = {max_norm} is invalid: it must be finite and >= 0"
         )));
     }
-    let sum_sq: f64 = grads
-        .iter()
-        .flat_map(|g| g.iter())
-        .map(|&x| x as f64 * x as f64)
-        .sum();
-    let total = sum_sq.sqrt() as f32;
+    let shared: Vec<&[f32]> = grads.iter().map(|g| &**g).collect();
+    let total = grad_norm(&shared);
     let mut report = ClipReport {
         pre_clip_norm: total,
         clipped: false,
@@ -98,10 +90,7 @@ pub fn clip_grad_norm(grads: &mut [&mut [f32]], max_norm: f32) -> Result<ClipRep
     // As PyTorch: f32 arithmetic on the f32 norm.
     let coef = max_norm / (total + 1e-6);
     if coef < 1.0 {
-        grads
-            .iter_mut()
-            .flat_map(|g| g.iter_mut())
-            .for_each(|x| *x *= coef);
+        crate::kernels::elementwise::scale(grads, coef);
         report.clipped = true;
     }
     Ok(report)

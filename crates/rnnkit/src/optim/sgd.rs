@@ -143,6 +143,13 @@ impl Optimizer for Sgd {
         let c = &self.config;
         let (wd, momentum) = (c.weight_decay as f32, c.momentum as f32);
         let keep = (1.0 - c.dampening) as f32;
+        if wd == 0.0 && momentum == 0.0 {
+            // Plain SGD (Zaremba et al.'s): one vectorized pass per parameter.
+            for p in params.iter_mut() {
+                crate::kernels::elementwise::axpy(p.value, -lr, p.grad);
+            }
+            return Ok(());
+        }
         for p in params.iter_mut() {
             let bufs = self.state.bufs_mut(p.name);
             for (i, (w, &g)) in p.value.iter_mut().zip(p.grad).enumerate() {

@@ -20,7 +20,9 @@
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::nn::{CrossEntropy, Embedding, EmbeddingDropout, Linear, LockedDropout, WeightDrop};
+use crate::nn::{
+    CrossEntropy, Dropout, Embedding, EmbeddingDropout, Linear, LockedDropout, WeightDrop,
+};
 use crate::params::RnnParams;
 use crate::recurrent::{Rnn, RnnState, Upstream};
 use ndarray::{Array2, Array3, ArrayD, ArrayView2};
@@ -60,6 +62,10 @@ pub struct LmDropout {
     /// Weight drop (DropConnect, AWD-LSTM): elements of every hidden-to-hidden matrix
     /// `weight_hh` dropped for the chunk, the same mask at every step.
     pub weight_hh: f32,
+    /// Draw the `input` and `output` masks per element and step (PyTorch's `nn.Dropout`, as
+    /// in Zaremba et al. 2014 and the word_language_model example) instead of once per
+    /// sequence. Default false: locked.
+    pub elementwise: bool,
 }
 
 impl LmDropout {
@@ -81,23 +87,39 @@ impl LmDropout {
     }
 }
 
-/// Locked dropout of `x` `[T, B, F]` when `p > 0` (returns the mask), else `x` unchanged.
-fn locked(
+/// A dropout mask of a `[T, B, F]` tensor.
+enum StepMask {
+    /// `[B, F]`, shared by every step.
+    Locked(Array2<f32>),
+    /// `[T, B, F]`, one draw per element.
+    Element(Array3<f32>),
+}
+
+/// Dropout of `x` `[T, B, F]` when `p > 0` (returns the mask), else `x` unchanged: locked, or
+/// per element when `elementwise`.
+fn drop_steps(
     x: Array3<f32>,
     p: f32,
+    elementwise: bool,
     rng: &mut dyn RngCore,
-) -> Result<(Array3<f32>, Option<Array2<f32>>)> {
+) -> Result<(Array3<f32>, Option<StepMask>)> {
     if p == 0.0 {
         return Ok((x, None));
     }
-    let (y, mask) = LockedDropout::new(p)?.forward(x.view(), true, rng)?;
-    Ok((y, mask))
+    if elementwise {
+        let (y, mask) = Dropout::new(p)?.forward(x.view(), true, rng);
+        Ok((y, mask.map(StepMask::Element)))
+    } else {
+        let (y, mask) = LockedDropout::new(p)?.forward(x.view(), true, rng)?;
+        Ok((y, mask.map(StepMask::Locked)))
+    }
 }
 
-/// The backward of [`locked`].
-fn locked_back(dy: Array3<f32>, mask: &Option<Array2<f32>>) -> Result<Array3<f32>> {
+/// The backward of [`drop_steps`].
+fn drop_steps_back(dy: Array3<f32>, mask: &Option<StepMask>) -> Result<Array3<f32>> {
     match mask {
-        Some(m) => LockedDropout::backward(dy.view(), Some(m.view())),
+        Some(StepMask::Locked(m)) => LockedDropout::backward(dy.view(), Some(m.view())),
+        Some(StepMask::Element(m)) => crate::nn::dropout::multiply(dy.view(), m.view()),
         None => Ok(dy),
     }
 }
@@ -319,21 +341,25 @@ impl LanguageModel {
         let emb3 = emb
             .into_shape_with_order((steps, batch, self.rnn.config().input_size))
             .expect("rows are T·B");
-        let (emb3, in_mask) = locked(emb3, self.dropout.input, rng)?;
+        let (emb3, in_mask) = drop_steps(emb3, self.dropout.input, self.dropout.elementwise, rng)?;
         // Weight drop: the chunk runs on a copy of the stack whose W_hh are masked.
         let dropped = self.drop_recurrent_weights(rng)?;
         let rnn = dropped.as_ref().map_or(&self.rnn, |(r, _)| r);
         let (out, cache) = rnn.forward_train(emb3.view(), Some(state), None, rng)?;
         let final_state = out.state;
-        let (h3, out_mask) = locked(out.output, self.dropout.output, rng)?;
+        let (h3, out_mask) = drop_steps(
+            out.output,
+            self.dropout.output,
+            self.dropout.elementwise,
+            rng,
+        )?;
         let hidden = h3.dim().2;
         let h2 = h3
             .into_shape_with_order((steps * batch, hidden))
             .expect("[T·B, H]");
-        let logits = self.decode(h2.view())?; // [T·B, V]
-        let mut dlogits = Array2::zeros(logits.dim());
-        let ce = CrossEntropy::default().forward_backward(logits.view(), &targets, &mut dlogits)?;
-        drop(logits);
+        // The logits buffer becomes dL/dlogits: the only [T·B, V] array of the step.
+        let mut dlogits = self.decode(h2.view())?; // [T·B, V]
+        let ce = CrossEntropy::default().forward_backward_in_place(&mut dlogits, &targets)?;
         let dh = if self.tie_weights {
             // The tied matrix gets the decoder's gradient here and the embedding's below.
             crate::nn::linear::backward(
@@ -350,7 +376,7 @@ impl LanguageModel {
         let dh3: Array3<f32> = dh
             .into_shape_with_order((steps, batch, hidden))
             .expect("[T, B, H]");
-        let dh3 = locked_back(dh3, &out_mask)?;
+        let dh3 = drop_steps_back(dh3, &out_mask)?;
         let upstream = Upstream::output_only(dh3.view());
         let dx = match &dropped {
             None => rnn.backward(&cache, &upstream, &mut grads.rnn)?,
@@ -378,7 +404,7 @@ impl LanguageModel {
             }
         };
         let d = self.rnn.config().input_size;
-        let mut de = locked_back(dx.input, &in_mask)?
+        let mut de = drop_steps_back(dx.input, &in_mask)?
             .into_shape_with_order((steps * batch, d))
             .expect("[T·B, D]");
         if let Some(m) = &words {
@@ -587,9 +613,9 @@ impl LanguageModel {
 impl LmGrads {
     /// Sets every gradient to zero.
     pub fn fill_zero(&mut self) {
-        self.embedding.fill(0.0);
-        self.rnn.fill_zero();
-        self.decoder.fill_zero();
+        for g in self.slices_mut() {
+            crate::kernels::elementwise::fill_zero(g);
+        }
     }
 
     /// Every gradient as a mutable slice (for clipping).
