@@ -220,6 +220,29 @@ pub fn forward(
     weight: ArrayView2<'_, f32>,
     bias: Option<ArrayView1<'_, f32>>,
 ) -> Result<Array2<f32>> {
+    forward_into(x, weight, bias, Vec::new())
+}
+
+/// [`forward`] into `buffer` (its contents are discarded; its capacity is reused), for callers
+/// that keep a large output's memory between calls.
+///
+/// ```
+/// use ndarray::array;
+/// let y = rnnkit::nn::linear::forward_into(
+///     array![[1.0f32, 1.0]].view(),
+///     array![[1.0f32, 2.0]].view(),
+///     Some(array![0.5f32].view()),
+///     vec![9.0; 100],
+/// )
+/// .unwrap();
+/// assert_eq!(y, array![[3.5]]);
+/// ```
+pub fn forward_into(
+    x: ArrayView2<'_, f32>,
+    weight: ArrayView2<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    buffer: Vec<f32>,
+) -> Result<Array2<f32>> {
     check(x.dim(), weight.dim(), bias.map(|b| b.len()))?;
     let ((n, k), out) = (x.dim(), weight.nrows());
     let (x, w) = (x.as_standard_layout(), weight.as_standard_layout());
@@ -227,13 +250,20 @@ pub fn forward(
     let w = w.as_slice().expect("standard layout");
     // Rows start as the bias and the product is added: one pass over `y` fewer than zeroing
     // it and adding the bias afterwards (`y` is a language model's [T·B, V] logits).
-    let mut y = match bias {
+    let mut buf = buffer;
+    buf.clear();
+    buf.reserve(n * out);
+    match bias {
         Some(b) => {
-            let b = b.to_vec();
-            Array2::from_shape_vec((n, out), b.repeat(n)).expect("n rows of out")
+            let b = b.as_standard_layout();
+            let b = b.as_slice().expect("standard layout");
+            for _ in 0..n {
+                buf.extend_from_slice(b);
+            }
         }
-        None => Array2::<f32>::zeros((n, out)),
-    }; // [N, out]
+        None => buf.resize(n * out, 0.0),
+    }
+    let mut y = Array2::from_shape_vec((n, out), buf).expect("n rows of out"); // [N, out]
     let ys = y.as_slice_mut().expect("fresh");
     matmul(
         ys,

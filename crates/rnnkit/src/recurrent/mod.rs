@@ -21,7 +21,7 @@ use lengths::BatchOrder;
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 use rand::{Rng, RngCore};
 use std::sync::Arc;
-use workspace::Workspace;
+pub(crate) use workspace::Workspace;
 
 /// A recurrent stack (`torch.nn.LSTM` / `GRU` / `RNN`) with its parameters.
 ///
@@ -152,6 +152,12 @@ struct LayerCache {
 }
 
 impl Rnn {
+    /// The pool of big buffers this stack's passes use; a language model takes its logits
+    /// buffer from it too, so the pages stay mapped between steps.
+    pub(crate) fn workspace(&self) -> &Workspace {
+        &self.workspace
+    }
+
     /// A stack with freshly initialized parameters (`seed` makes it reproducible).
     pub fn new(config: RnnConfig, init: &Init, seed: u64) -> Result<Self> {
         config.validate()?;

@@ -209,7 +209,20 @@ impl LanguageModel {
 
     fn decode(&self, h: ArrayView2<f32>) -> Result<Array2<f32>> {
         let bias = self.decoder.bias.as_ref().map(|b| b.view());
-        crate::nn::linear::forward(h, self.decoder_weight(), bias)
+        // The logits are the step's largest array (WikiText-2: 400 × 33,280 floats, 53 MB):
+        // from the stack's workspace, so its pages stay mapped between steps (give it back
+        // with `recycle`).
+        let buffer = self
+            .rnn
+            .workspace()
+            .take_capacity(h.nrows() * self.vocab_size());
+        crate::nn::linear::forward_into(h, self.decoder_weight(), bias, buffer)
+    }
+
+    /// Gives a [`LanguageModel::decode`] buffer back to the workspace.
+    fn recycle(&self, a: Array2<f32>) {
+        let (v, _) = a.into_raw_vec_and_offset();
+        self.rnn.workspace().recycle(v);
     }
 
     /// Vocabulary size `V`.
@@ -373,6 +386,7 @@ impl LanguageModel {
             self.decoder
                 .backward(h2.view(), dlogits.view(), &mut grads.decoder)?
         };
+        self.recycle(dlogits);
         let dh3: Array3<f32> = dh
             .into_shape_with_order((steps, batch, hidden))
             .expect("[T, B, H]");
@@ -432,6 +446,7 @@ impl LanguageModel {
         let logits = self.logits_2d(x, state)?;
         debug_assert_eq!(logits.nrows(), steps * batch);
         let ce = CrossEntropy::default().forward(logits.view(), &targets)?;
+        self.recycle(logits);
         Ok(ChunkLoss {
             loss: ce.loss,
             nll_sum: ce.nll_sum,
