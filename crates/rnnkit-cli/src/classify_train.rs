@@ -182,7 +182,7 @@ pub fn train(
         loss_name: loss_name.into(),
         throughput: Some(tr.len() as f64 * summary.epochs.max(1) as f64 / seconds.max(1e-9)),
         throughput_unit: "examples/s (training epochs over wall time)".into(),
-        ..crate::train_cmd::report_base(run_dir, &summary_status(&summary), seconds)
+        ..crate::train_cmd::report_base(run_dir, &summary_status(&summary, run_dir), seconds)
     };
     report.best_val = summary.best_val;
     report.epochs = summary.epochs;
@@ -242,9 +242,9 @@ pub fn train(
 }
 
 /// How the run ended, for the report.
-pub fn summary_status(s: &rnnkit::train::seq_trainer::SeqRunSummary) -> String {
+pub fn summary_status(s: &rnnkit::train::seq_trainer::SeqRunSummary, run_dir: &Path) -> String {
     if s.interrupted {
-        "stopped at train.max_steps (continue with --resume)".into()
+        crate::interrupt::interrupted_status(run_dir)
     } else if s.stopped_early {
         "stopped early (no validation improvement)".into()
     } else {

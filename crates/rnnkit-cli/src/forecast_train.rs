@@ -263,7 +263,7 @@ pub fn train(
         throughput_unit: "windows/s (training epochs over wall time)".into(),
         ..crate::train_cmd::report_base(
             run_dir,
-            &crate::classify_train::summary_status(&summary),
+            &crate::classify_train::summary_status(&summary, run_dir),
             seconds,
         )
     };

@@ -12,6 +12,7 @@ mod evaluate_cmd;
 mod forecast_train;
 mod generate_cmd;
 mod inspect_cmd;
+mod interrupt;
 mod lab_cmd;
 mod predict_cmd;
 mod progress;

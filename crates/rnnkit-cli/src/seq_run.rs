@@ -57,6 +57,7 @@ pub fn fit<M: TaskModel>(
     };
     let started = Instant::now();
     let mut reporter = crate::progress::Progress::new(config.epochs, "seq", place.quiet);
+    crate::interrupt::stop_on_signal(trainer.stop_signal());
     let summary = trainer.run(data.train, data.valid, data.test, &mut reporter)?;
     Ok(Fitted {
         trainer,

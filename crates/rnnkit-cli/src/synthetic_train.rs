@@ -232,7 +232,7 @@ fn report(cfg: &SyntheticFile, run_dir: &Path, o: &Outcome, quiet: bool) -> Resu
         skipped: s.skipped,
         ..crate::train_cmd::report_base(
             run_dir,
-            &crate::classify_train::summary_status(s),
+            &crate::classify_train::summary_status(s, run_dir),
             o.seconds,
         )
     };

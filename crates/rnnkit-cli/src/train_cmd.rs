@@ -197,16 +197,17 @@ fn train(
     };
     let started = Instant::now();
     let mut reporter = crate::progress::Progress::new(cfg.train.epochs, "tok", quiet);
+    crate::interrupt::stop_on_signal(trainer.stop_signal());
     let summary = trainer.run(&data, &mut reporter)?;
     let seconds = started.elapsed().as_secs_f64();
     crate::run_files::save_model(run_dir, trainer.model.named_tensors(), "lm")?;
     let loss_name = "cross-entropy (nats/token)";
     let status = if summary.interrupted {
-        "stopped at train.max_steps (continue with --resume)"
+        crate::interrupt::interrupted_status(run_dir)
     } else if summary.stopped_early {
-        "stopped early (no validation improvement)"
+        "stopped early (no validation improvement)".into()
     } else {
-        "finished"
+        "finished".into()
     };
     let plots = crate::run_report::write_plots(
         run_dir,
@@ -223,13 +224,11 @@ fn train(
         best_val: summary.best_val,
         epochs: summary.epochs,
         steps: summary.steps,
-        throughput: Some(
-            data.train.len() as f64 * (summary.epochs.max(1)) as f64 / seconds.max(1e-9),
-        ),
-        throughput_unit: "tokens/s (training epochs over wall time)".into(),
+        throughput: Some(reporter.run_units() as f64 / seconds.max(1e-9)),
+        throughput_unit: "tokens/s (tokens trained on in this run over its wall time)".into(),
         clip_rate: Some(summary.clip_rate),
         skipped: summary.skipped,
-        ..report_base(run_dir, status, seconds)
+        ..report_base(run_dir, &status, seconds)
     };
     if let Some((best, _)) = summary.best_val {
         report.test_metrics.push((
@@ -284,6 +283,9 @@ fn train(
                 summary.steps,
                 100.0 * summary.clip_rate
             );
+        }
+        if summary.interrupted {
+            eprintln!("{status}");
         }
         print_outputs(run_dir, &None, &plots, &report_path);
     }

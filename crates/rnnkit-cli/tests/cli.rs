@@ -215,6 +215,70 @@ fn train_writes_a_run_directory_and_resumes_exactly() {
     }
 }
 
+/// SIGTERM (like Ctrl-C) stops `rnnkit train` at the next step boundary with a checkpoint, the
+/// run's files and exit status 0; `--resume` continues from there.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_training_with_a_checkpoint_that_resumes() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let dir = temp("sigterm");
+    let mut args = tiny_run(&dir, "stopped");
+    for set in ["train.epochs=1000", "train.patience=1000"] {
+        args.extend(["--set".into(), set.into()]);
+    }
+    let child = rnnkit()
+        .arg("train")
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = dir.join("stopped");
+    let steps_csv = run.join("metrics/steps.csv");
+    let lines = || {
+        std::fs::read_to_string(&steps_csv)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while lines() < 20 {
+        assert!(std::time::Instant::now() < deadline, "no training progress");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("stopping after this step") && err.contains("rnnkit train --resume"),
+        "{err}"
+    );
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("stopped on request"), "{report}");
+    assert!(run.join("checkpoints/latest.safetensors").exists());
+
+    // The stop came long before 1000 epochs; resume and finish the epoch it was in.
+    let steps = std::fs::read_to_string(&steps_csv).unwrap();
+    let last = steps.lines().last().unwrap();
+    let epoch: usize = last.split(',').next().unwrap().parse().unwrap();
+    let resumed = rnnkit()
+        .args(["train", "--quiet", "--set"])
+        .arg(format!("train.epochs={}", epoch + 1))
+        .arg("--resume")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let epochs = std::fs::read_to_string(run.join("metrics/epochs.csv")).unwrap();
+    assert_eq!(epochs.lines().count(), 1 + epoch + 1, "{epochs}");
+}
+
 #[test]
 fn train_config_errors_name_the_key_and_exit_2() {
     let dir = temp("badcfg");

@@ -101,6 +101,24 @@ fn classifier_learns_and_resumes_bit_identical() {
 }
 
 #[test]
+fn stop_signal_stops_before_the_next_step_with_a_checkpoint() {
+    let train = batches(examples(96, 0));
+    let valid = ClassBatches::in_order(examples(48, 1), 64, PadConfig::default()).unwrap();
+    let dir = temp_dir("signal");
+    let mut trainer = SeqTrainer::new(classifier(), config(6), Some(dir.clone())).unwrap();
+    // Raised before the run, as by a Ctrl-C during start-up: no step is taken.
+    trainer.stop_signal().request();
+    let s = trainer
+        .run(&train, &valid, Some(&valid), &mut Silent)
+        .unwrap();
+    assert!(s.interrupted && s.test.is_none());
+    assert_eq!(trainer.progress().step, 0);
+    let ck = dir.join("checkpoints/latest.safetensors");
+    let resumed = SeqTrainer::resume(classifier(), &ck, None, None).unwrap();
+    assert_eq!(resumed.progress().step, 0);
+}
+
+#[test]
 fn checkpoint_names_are_pytorch_names_and_load_back() {
     let model = classifier();
     let names = model.param_names();

@@ -3,7 +3,8 @@
 
 use rnnkit::optim::{AdamConfig, OptimizerConfig, ScheduleConfig, StepDecayConfig};
 use rnnkit::train::lm::LanguageModel;
-use rnnkit::train::trainer::{LmData, LmTrainConfig, LmTrainer, Silent};
+use rnnkit::train::stop::StopSignal;
+use rnnkit::train::trainer::{LmData, LmTrainConfig, LmTrainer, Reporter, Silent, StepReport};
 use rnnkit::{CellKind, Error, RnnConfig};
 use std::path::PathBuf;
 
@@ -122,6 +123,50 @@ fn resumed_run_ends_bit_identical_to_uninterrupted_run() {
     assert_eq!(epochs.lines().count(), 1 + 3, "{epochs}");
     let steps = std::fs::read_to_string(dir_a.join("metrics/steps.jsonl")).unwrap();
     assert_eq!(steps.lines().count() as u64, done.steps);
+}
+
+/// Raises the trainer's stop signal once the run has taken `at` steps, as a Ctrl-C handler would
+/// from another thread.
+struct StopAt {
+    at: u64,
+    signal: StopSignal,
+}
+
+impl Reporter for StopAt {
+    fn step(&mut self, report: &StepReport) {
+        if report.step == self.at {
+            self.signal.request();
+        }
+    }
+}
+
+#[test]
+fn stop_signal_checkpoints_at_the_step_boundary_and_resumes_exactly() {
+    let data = data();
+    let mut straight = LmTrainer::new(model(), config(), None).unwrap();
+    let done = straight.run(&data, &mut Silent).unwrap();
+
+    let dir = temp_dir("signal");
+    let mut first = LmTrainer::new(model(), config(), Some(dir.clone())).unwrap();
+    let mut stopper = StopAt {
+        at: 17,
+        signal: first.stop_signal(),
+    };
+    let part = first.run(&data, &mut stopper).unwrap();
+    assert!(part.interrupted, "the run should report the stop");
+    assert_eq!(
+        part.steps, 17,
+        "the step in progress finishes, no further one starts"
+    );
+    assert!(part.test_loss.is_none());
+    drop(first);
+
+    let latest = dir.join("checkpoints/latest.safetensors");
+    let mut resumed = LmTrainer::resume(&latest, None, Some(dir.clone())).unwrap();
+    let rest = resumed.run(&data, &mut Silent).unwrap();
+    assert!(!rest.interrupted && rest.steps == done.steps);
+    assert_same_weights(&straight.model, &resumed.model, "a stop signal at step 17");
+    assert_eq!(rest.test_loss, done.test_loss);
 }
 
 #[test]

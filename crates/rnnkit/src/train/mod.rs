@@ -8,6 +8,7 @@ pub mod diagnostics;
 pub mod generate;
 pub mod lm;
 pub mod seq_trainer;
+pub mod stop;
 mod task_params;
 pub mod tasks;
 pub mod tbptt;

@@ -39,6 +39,7 @@
 
 use super::checkpoint::{Checkpoint, Progress, RngState};
 use super::diagnostics::{Diagnosis, diagnose_forecaster, trim_diagnoses, write_diagnosis};
+use super::stop::StopSignal;
 use super::task_params::{load_parts, named_parts};
 use super::tasks::{Forecaster, SeqInput, SequenceClassifier, SequenceTagger, TaskGrads};
 use super::trainer::{EpochReport, Metrics, Reporter, StepReport, clip_or_measure, count_skip};
@@ -493,7 +494,7 @@ pub struct SeqRunSummary {
     pub test: Option<Evaluation>,
     /// Stopped by early stopping.
     pub stopped_early: bool,
-    /// Stopped by `max_steps` before finishing (resume to continue).
+    /// Stopped before finishing, by `max_steps` or a [`StopSignal`] (resume to continue).
     pub interrupted: bool,
     /// Updates skipped by the divergence guard.
     pub skipped: u64,
@@ -513,6 +514,7 @@ pub struct SeqTrainer<M: TaskModel> {
     grads: TaskGrads,
     best: Option<BTreeMap<String, ArrayD<f32>>>,
     run_dir: Option<PathBuf>,
+    stop: StopSignal,
 }
 
 impl<M: TaskModel> SeqTrainer<M> {
@@ -548,6 +550,7 @@ impl<M: TaskModel> SeqTrainer<M> {
             grads,
             best: None,
             run_dir,
+            stop: StopSignal::new(),
         })
     }
 
@@ -582,6 +585,12 @@ impl<M: TaskModel> SeqTrainer<M> {
     /// Position and counters.
     pub fn progress(&self) -> &Progress {
         &self.progress
+    }
+
+    /// The flag that stops [`run`](Self::run) at the next step boundary with a checkpoint;
+    /// raise it from another thread (e.g. a Ctrl-C handler).
+    pub fn stop_signal(&self) -> StopSignal {
+        self.stop.clone()
     }
 
     /// A checkpoint of the current position (the best weights so far ride along under
@@ -624,8 +633,9 @@ impl<M: TaskModel> SeqTrainer<M> {
         evaluate(&self.model, data)
     }
 
-    /// Trains until `epochs` are done, early stopping triggers, or `max_steps` is reached; then
-    /// evaluates `test` (with the best weights, when `restore_best`).
+    /// Trains until `epochs` are done, early stopping triggers, `max_steps` is reached or the
+    /// [`stop_signal`](Self::stop_signal) is raised; then evaluates `test` (with the best
+    /// weights, when `restore_best`).
     pub fn run(
         &mut self,
         train: &dyn Batches<M::Batch>,
@@ -659,7 +669,9 @@ impl<M: TaskModel> SeqTrainer<M> {
                 return Err(Error::Config("the training split has no batches".into()));
             }
             while self.progress.chunk < batches.len() {
-                if cfg.max_steps.is_some_and(|m| self.progress.step >= m) {
+                if cfg.max_steps.is_some_and(|m| self.progress.step >= m)
+                    || self.stop.is_requested()
+                {
                     self.save("latest")?;
                     return Ok(self.summary(None, false, true));
                 }

@@ -10,6 +10,7 @@
 
 use super::checkpoint::{Checkpoint, Progress, RngState};
 use super::lm::{LanguageModel, LmDropout, LmGrads};
+use super::stop::StopSignal;
 use super::tbptt::{ChunkLength, batchify, chunks};
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
@@ -184,7 +185,7 @@ pub struct RunSummary {
     pub test_loss: Option<f64>,
     /// Stopped by early stopping.
     pub stopped_early: bool,
-    /// Stopped by `max_steps` before finishing (resume to continue).
+    /// Stopped before finishing, by `max_steps` or a [`StopSignal`] (resume to continue).
     pub interrupted: bool,
     /// Updates skipped by the divergence guard.
     pub skipped: u64,
@@ -204,6 +205,7 @@ pub struct LmTrainer {
     state: RnnState,
     grads: LmGrads,
     run_dir: Option<PathBuf>,
+    stop: StopSignal,
 }
 
 impl LmTrainer {
@@ -252,6 +254,7 @@ impl LmTrainer {
             state,
             grads,
             run_dir,
+            stop: StopSignal::new(),
         })
     }
 
@@ -291,6 +294,12 @@ impl LmTrainer {
     /// Position and counters.
     pub fn progress(&self) -> &Progress {
         &self.progress
+    }
+
+    /// The flag that stops [`run`](Self::run) at the next step boundary with a checkpoint;
+    /// raise it from another thread (e.g. a Ctrl-C handler).
+    pub fn stop_signal(&self) -> StopSignal {
+        self.stop.clone()
     }
 
     /// A checkpoint of the current position.
@@ -342,7 +351,8 @@ impl LmTrainer {
         Ok(nll / count.max(1) as f64)
     }
 
-    /// Trains until `epochs` are done, early stopping triggers, or `max_steps` is reached.
+    /// Trains until `epochs` are done, early stopping triggers, `max_steps` is reached or the
+    /// [`stop_signal`](Self::stop_signal) is raised.
     pub fn run(&mut self, data: &LmData, reporter: &mut dyn Reporter) -> Result<RunSummary> {
         let cfg = self.config.train.clone();
         let train = batchify(&data.train, cfg.batch_size)?;
@@ -392,7 +402,9 @@ impl LmTrainer {
                 self.state = RnnState::zeros(&self.config.rnn, cfg.batch_size);
             }
             while self.progress.chunk < plan.len() {
-                if cfg.max_steps.is_some_and(|m| self.progress.step >= m) {
+                if cfg.max_steps.is_some_and(|m| self.progress.step >= m)
+                    || self.stop.is_requested()
+                {
                     self.save("latest")?;
                     return Ok(self.summary(None, false, true));
                 }
