@@ -85,6 +85,15 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Asserts that a finished command succeeded, showing its stderr when it did not.
+fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn temp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("rnnkit-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -125,11 +134,7 @@ fn train_writes_a_run_directory_and_resumes_exactly() {
         .args(tiny_run(&dir, "full"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let run = dir.join("full");
     for f in [
         "config.toml",
@@ -162,11 +167,7 @@ fn train_writes_a_run_directory_and_resumes_exactly() {
             .arg(&run)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         String::from_utf8(out.stdout).unwrap()
     };
     let (a, b, c) = (generate("1"), generate("1"), generate("2"));
@@ -197,11 +198,7 @@ fn train_writes_a_run_directory_and_resumes_exactly() {
         .arg(&cut)
         .output()
         .unwrap();
-    assert!(
-        resumed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
+    assert_success(&resumed);
     let a = TensorFile::read(&run.join("checkpoints/latest.safetensors"))
         .unwrap()
         .f32;
@@ -270,11 +267,7 @@ fn sigterm_stops_training_with_a_checkpoint_that_resumes() {
         .arg(&run)
         .output()
         .unwrap();
-    assert!(
-        resumed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
+    assert_success(&resumed);
     let epochs = std::fs::read_to_string(run.join("metrics/epochs.csv")).unwrap();
     assert_eq!(epochs.lines().count(), 1 + epoch + 1, "{epochs}");
 }
