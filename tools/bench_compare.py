@@ -90,6 +90,7 @@ FLOP_PER_TOKEN = {
     # 2-layer LSTM 200 plus the 200 -> 10000 decoder, forward and backward.
     "ptb-small-train": 2 * 6 * 800 * (200 + 200) + 6 * 200 * 10000,
     "ptb-medium-train": 2 * 6 * 2600 * (650 + 650) + 6 * 650 * 10000,
+    "wikitext2-small-train": 2 * 6 * 800 * (200 + 200) + 6 * 200 * 33278,
 }
 
 

@@ -1,7 +1,7 @@
 //! Where a word-level language model's training step spends its time: the recurrent stack
 //! (forward + backward), the decoder (GEMM, log-softmax + cross-entropy in place, backward
 //! GEMMs) and the whole-parameter passes (zeroing, clipping norm, SGD), each timed alone with
-//! its GFLOP/s, for the `ptb-small-train` or `ptb-medium-train` bench case:
+//! its GFLOP/s, for the `ptb-small-train`, `ptb-medium-train` or `wikitext2-small-train` case:
 //! `cargo run --release -p rnnkit --example lm_phases -- ptb-small-train 2`.
 
 use ndarray::{Array2, Array3};
@@ -11,8 +11,6 @@ use rnnkit::kernels::elementwise;
 use rnnkit::nn::{CrossEntropy, Linear};
 use rnnkit::{Init, Rnn, RnnParams, Upstream};
 use std::time::Instant;
-
-const VOCAB: usize = 10_000;
 
 /// Median milliseconds of `f` over 15 runs after 2 warm-up runs.
 fn median_ms(mut f: impl FnMut()) -> f64 {
@@ -38,6 +36,9 @@ fn main() {
         .into_iter()
         .find(|c| c.name == name)
         .expect("an LM bench case name");
+    let rnnkit::bench::BenchKind::LmTrain { vocab } = case.kind else {
+        panic!("`{name}` is not a language-model case");
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -65,10 +66,10 @@ fn main() {
             .sum();
 
         // The decoder: logits, loss and gradient in place, both backward products.
-        let dec = Linear::new(h, VOCAB, true, &mut rng);
+        let dec = Linear::new(h, vocab, true, &mut rng);
         let mut dg = dec.zeros_like();
         let hid = Array2::from_shape_simple_fn((rows, h), || rng.random_range(-1.0f32..1.0));
-        let targets: Vec<usize> = (0..rows).map(|_| rng.random_range(0..VOCAB)).collect();
+        let targets: Vec<usize> = (0..rows).map(|_| rng.random_range(0..vocab)).collect();
         let (mut fwd, mut ce, mut bwd) = (Vec::new(), Vec::new(), Vec::new());
         // The logits buffer is reused between steps, as the language model's workspace does.
         let mut buffer = Vec::new();
@@ -93,11 +94,11 @@ fn main() {
             bwd.push(s.elapsed().as_secs_f64() * 1e3);
             buffer = z.into_raw_vec_and_offset().0;
         });
-        let decoder_flop = 6.0 * (rows * h * VOCAB) as f64;
+        let decoder_flop = 6.0 * (rows * h * vocab) as f64;
 
         // Whole-parameter passes over embedding + stack + decoder sized buffers.
-        let n_params = VOCAB * c.input_size + g.tensors_mut().map(|s| s.len()).sum::<usize>()
-            + VOCAB * (h + 1);
+        let n_params = vocab * c.input_size + g.tensors_mut().map(|s| s.len()).sum::<usize>()
+            + vocab * (h + 1);
         let mut p = vec![0.01f32; n_params];
         let mut gr = vec![0.02f32; n_params];
         let passes_ms = median_ms(|| {

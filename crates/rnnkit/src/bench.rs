@@ -16,6 +16,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::{Duration, Instant};
 
+/// Penn Treebank's vocabulary size (Mikolov's preprocessing).
+const PTB_VOCAB: usize = 10_000;
+/// WikiText-2's vocabulary size (training split, with `<eos>`).
+const WIKITEXT2_VOCAB: usize = 33_278;
+
 /// One benchmark case.
 #[derive(Clone, Debug)]
 pub struct BenchCase {
@@ -41,11 +46,16 @@ pub enum BenchKind {
     Train,
     /// One inference step with the state carried over.
     Stream,
-    /// One full training step of a Zaremba et al. word-level LM (vocabulary 10,000).
-    LmTrain,
+    /// One full training step of a Zaremba et al. word-level LM over a vocabulary of `vocab`
+    /// types (Penn Treebank: 10,000; WikiText-2: 33,278).
+    LmTrain {
+        /// Vocabulary size: the embedding's rows and the decoder's outputs.
+        vocab: usize,
+    },
 }
 
-/// The contract's seven cases in its order, then `ptb-medium-train` (issue 7).
+/// The contract's seven cases in its order, then `ptb-medium-train` and
+/// `wikitext2-small-train` (issue 7).
 pub fn cases() -> Vec<BenchCase> {
     let train = |name, cell, layers, input, hidden, batch, steps| BenchCase {
         name,
@@ -74,7 +84,7 @@ pub fn cases() -> Vec<BenchCase> {
             config: RnnConfig::new(CellKind::Lstm, 200, 200).num_layers(2),
             batch: 20,
             steps: 20,
-            kind: BenchKind::LmTrain,
+            kind: BenchKind::LmTrain { vocab: PTB_VOCAB },
             dropout: 0.0,
         },
         BenchCase {
@@ -82,8 +92,19 @@ pub fn cases() -> Vec<BenchCase> {
             config: RnnConfig::new(CellKind::Lstm, 650, 650).num_layers(2),
             batch: 20,
             steps: 35,
-            kind: BenchKind::LmTrain,
+            kind: BenchKind::LmTrain { vocab: PTB_VOCAB },
             dropout: 0.5,
+        },
+        // The small model on WikiText-2's 33,278 types: the decoder is most of the step.
+        BenchCase {
+            name: "wikitext2-small-train",
+            config: RnnConfig::new(CellKind::Lstm, 200, 200).num_layers(2),
+            batch: 20,
+            steps: 20,
+            kind: BenchKind::LmTrain {
+                vocab: WIKITEXT2_VOCAB,
+            },
+            dropout: 0.0,
         },
     ]
 }
@@ -159,8 +180,10 @@ fn flops(case: &BenchCase) -> f64 {
         .sum();
     match case.kind {
         BenchKind::Train => 3.0 * per_layer,
-        // The decoder's product (10000 outputs) counts too; forward + backward.
-        BenchKind::LmTrain => 3.0 * (per_layer + 2.0 * rows * (c.output_size() * 10_000) as f64),
+        // The decoder's product (`vocab` outputs) counts too; forward + backward.
+        BenchKind::LmTrain { vocab } => {
+            3.0 * (per_layer + 2.0 * rows * (c.output_size() * vocab) as f64)
+        }
         BenchKind::Stream => per_layer,
     }
 }
@@ -222,7 +245,7 @@ fn run_case(case: &BenchCase, threads: usize) -> Result<BenchResult> {
             let mut state = RnnState::zeros(rnn.config(), 1);
             time_iterations(|| rnn.step(x.view(), &mut state).map(|_| ()))?
         }
-        BenchKind::LmTrain => time_lm_step(case, &mut rng)?,
+        BenchKind::LmTrain { vocab } => time_lm_step(case, vocab, &mut rng)?,
     };
     let iters = times.len();
     let secs = median(times);
@@ -237,18 +260,17 @@ fn run_case(case: &BenchCase, threads: usize) -> Result<BenchResult> {
     })
 }
 
-/// A Zaremba et al. (2014) LM step: embedding 10000→I, the case's stack (with its dropout),
-/// decoder to 10000, cross-entropy over `steps × batch` random tokens, state carried (detached),
+/// A Zaremba et al. (2014) LM step: embedding vocab→I, the case's stack (with its dropout),
+/// decoder to vocab, cross-entropy over `steps × batch` random tokens, state carried (detached),
 /// global-norm clipping at 5, SGD with lr 1.
-fn time_lm_step(case: &BenchCase, rng: &mut ChaCha8Rng) -> Result<Vec<f64>> {
-    const VOCAB: usize = 10_000;
+fn time_lm_step(case: &BenchCase, vocab: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f64>> {
     let config = case.config.clone().dropout(case.dropout);
-    let mut lm = LanguageModel::new(VOCAB, config, 1)?;
+    let mut lm = LanguageModel::new(vocab, config, 1)?;
     lm.dropout.input = case.dropout;
     lm.dropout.output = case.dropout;
     lm.dropout.elementwise = true;
     let tokens = ndarray::Array2::from_shape_simple_fn((case.steps + 1, case.batch), || {
-        rng.random_range(0..VOCAB as u32)
+        rng.random_range(0..vocab as u32)
     });
     let x = tokens.slice(ndarray::s![..case.steps, ..]).to_owned();
     let y = tokens.slice(ndarray::s![1.., ..]).to_owned();
