@@ -189,6 +189,7 @@ pub fn train(
     report.steps = summary.steps;
     report.clip_rate = cfg.train.clip_norm.map(|_| summary.clip_rate);
     report.skipped = summary.skipped;
+    report.training_seconds = Some(summary.train_seconds);
     if let Some(test_set) = &test_set {
         let batches = test_set.epoch(0)?;
         let m = ConfusionMatrix::of_classifier(&trainer.model, &batches)?;

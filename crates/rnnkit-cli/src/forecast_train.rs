@@ -272,6 +272,7 @@ pub fn train(
     report.steps = summary.steps;
     report.clip_rate = cfg.train.clip_norm.map(|_| summary.clip_rate);
     report.skipped = summary.skipped;
+    report.training_seconds = Some(summary.train_seconds);
     if test_set.is_some() {
         let s = score_windows(&trainer.model, &data, &data.test, eval)?;
         let seasonal = s.baselines.seasonal_naive;

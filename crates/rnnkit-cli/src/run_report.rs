@@ -354,8 +354,11 @@ pub struct ReportSummary {
     pub epochs: usize,
     /// Optimizer steps taken.
     pub steps: u64,
-    /// Wall-clock seconds of the run.
+    /// Wall-clock seconds of the run (this sitting, for a resumed run).
     pub wall_seconds: f64,
+    /// Seconds of training in all sittings, from the checkpoint's clock (shown when a resumed
+    /// run makes it differ from `wall_seconds`).
+    pub training_seconds: Option<f64>,
     /// Throughput in `throughput_unit`s per second.
     pub throughput: Option<f64>,
     /// The throughput unit, per second (`tok/s`, `examples/s`).
@@ -432,6 +435,9 @@ fn render_report(plots: &[String], s: &ReportSummary) -> String {
     rows.push(("epochs".into(), s.epochs.to_string()));
     rows.push(("steps".into(), s.steps.to_string()));
     rows.push(("wall time".into(), fmt_seconds(s.wall_seconds)));
+    if let Some(t) = s.training_seconds.filter(|t| *t > s.wall_seconds + 1.0) {
+        rows.push(("training time, all sittings".into(), fmt_seconds(t)));
+    }
     if let Some(t) = s.throughput {
         let unit = if s.throughput_unit.is_empty() {
             "tok/s"

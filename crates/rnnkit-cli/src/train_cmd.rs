@@ -228,6 +228,7 @@ fn train(
         throughput_unit: "tokens/s (tokens trained on in this run over its wall time)".into(),
         clip_rate: Some(summary.clip_rate),
         skipped: summary.skipped,
+        training_seconds: Some(summary.train_seconds),
         ..report_base(run_dir, &status, seconds)
     };
     if let Some((best, _)) = summary.best_val {
@@ -282,6 +283,12 @@ fn train(
                 epoch + 1,
                 summary.steps,
                 100.0 * summary.clip_rate
+            );
+        }
+        if resuming {
+            eprintln!(
+                "{:.1} s of training in all sittings",
+                summary.train_seconds
             );
         }
         if summary.interrupted {

@@ -84,6 +84,46 @@ pub struct Progress {
     pub epoch_nll: f64,
     /// Tokens counted in the epoch in progress.
     pub epoch_tokens: u64,
+    /// Wall seconds already spent in the epoch in progress, in all sittings (see
+    /// [`RunClock`](super::clock::RunClock)); 0 in checkpoints from before it was recorded.
+    #[serde(default)]
+    pub epoch_seconds: f64,
+    /// Wall seconds of training in all sittings up to this checkpoint.
+    #[serde(default)]
+    pub train_seconds: f64,
+}
+
+impl Progress {
+    /// The position of a new run: nothing trained, nothing counted.
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use rnnkit::optim::{Schedule, ScheduleConfig};
+    /// use rnnkit::train::checkpoint::Progress;
+    ///
+    /// let rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    /// let schedule = Schedule::new(ScheduleConfig::Constant {}, 0.1).unwrap();
+    /// let p = Progress::start(&rng, schedule.state());
+    /// assert_eq!((p.epoch, p.step, p.train_seconds), (0, 0, 0.0));
+    /// ```
+    pub fn start(rng: &ChaCha8Rng, schedule: ScheduleState) -> Self {
+        Progress {
+            epoch: 0,
+            chunk: 0,
+            step: 0,
+            rng: RngState::capture(rng),
+            schedule,
+            clip: ClipStats::default(),
+            best_val: None,
+            bad_epochs: 0,
+            skipped: 0,
+            skipped_in_a_row: 0,
+            epoch_nll: 0.0,
+            epoch_tokens: 0,
+            epoch_seconds: 0.0,
+            train_seconds: 0.0,
+        }
+    }
 }
 
 /// A checkpoint in memory.

@@ -3,6 +3,7 @@
 //! checkpoints that resume exactly.
 
 pub mod checkpoint;
+pub mod clock;
 pub mod confusion;
 pub mod diagnostics;
 pub mod generate;

@@ -38,6 +38,7 @@
 //! ```
 
 use super::checkpoint::{Checkpoint, Progress, RngState};
+use super::clock::RunClock;
 use super::diagnostics::{Diagnosis, diagnose_forecaster, trim_diagnoses, write_diagnosis};
 use super::stop::StopSignal;
 use super::task_params::{load_parts, named_parts};
@@ -46,7 +47,7 @@ use super::trainer::{EpochReport, Metrics, Reporter, StepReport, clip_or_measure
 use crate::data::batch::{BatchTargets, Batcher, BatcherConfig, Example, PadConfig, PaddedBatch};
 use crate::data::series::{WindowBatch, Windows};
 use crate::error::{Error, Result};
-use crate::optim::{ClipStats, Optimizer, OptimizerConfig, ParamRef, Schedule, ScheduleConfig};
+use crate::optim::{Optimizer, OptimizerConfig, ParamRef, Schedule, ScheduleConfig};
 use crate::recurrent::RnnState;
 use ndarray::ArrayD;
 use rand::seq::SliceRandom;
@@ -55,7 +56,6 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// The loss of one batch, summed so batches of different sizes average correctly.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -500,6 +500,8 @@ pub struct SeqRunSummary {
     pub skipped: u64,
     /// Fraction of steps whose gradients were clipped.
     pub clip_rate: f64,
+    /// Wall seconds of training in all sittings (a resumed run adds to its checkpoint's).
+    pub train_seconds: f64,
 }
 
 /// Trains a [`TaskModel`] on [`Batches`].
@@ -525,20 +527,7 @@ impl<M: TaskModel> SeqTrainer<M> {
         let optimizer = config.optimizer.build()?;
         let schedule = Schedule::new(config.schedule.clone(), config.optimizer.lr())?;
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let progress = Progress {
-            epoch: 0,
-            chunk: 0,
-            step: 0,
-            rng: RngState::capture(&rng),
-            schedule: schedule.state(),
-            clip: ClipStats::default(),
-            best_val: None,
-            bad_epochs: 0,
-            skipped: 0,
-            skipped_in_a_row: 0,
-            epoch_nll: 0.0,
-            epoch_tokens: 0,
-        };
+        let progress = Progress::start(&rng, schedule.state());
         let grads = model.zero_grads();
         Ok(SeqTrainer {
             model,
@@ -645,6 +634,7 @@ impl<M: TaskModel> SeqTrainer<M> {
     ) -> Result<SeqRunSummary> {
         let cfg = self.config.clone();
         let mut metrics = Metrics::open(self.run_dir.as_deref(), &self.progress)?;
+        let mut clock = RunClock::resume(&self.progress);
         let names = self.model.param_names();
         let mut stopped_early = false;
         // The probe batch of the diagnostics: the same every time, from the validation split.
@@ -663,7 +653,7 @@ impl<M: TaskModel> SeqTrainer<M> {
         }
         while self.progress.epoch < cfg.epochs {
             let epoch = self.progress.epoch;
-            let started = Instant::now();
+            clock.start_epoch();
             let batches = train.epoch(epoch)?;
             if batches.is_empty() {
                 return Err(Error::Config("the training split has no batches".into()));
@@ -672,6 +662,7 @@ impl<M: TaskModel> SeqTrainer<M> {
                 if cfg.max_steps.is_some_and(|m| self.progress.step >= m)
                     || self.stop.is_requested()
                 {
+                    clock.stamp(&mut self.progress);
                     self.save("latest")?;
                     return Ok(self.summary(None, false, true));
                 }
@@ -696,6 +687,7 @@ impl<M: TaskModel> SeqTrainer<M> {
                         lr,
                         cfg.clip_norm,
                     ) {
+                        clock.stamp(&mut self.progress);
                         self.save("latest")?;
                         return Err(e);
                     }
@@ -740,6 +732,7 @@ impl<M: TaskModel> SeqTrainer<M> {
                     .checkpoint_every
                     .is_some_and(|k| k > 0 && self.progress.step.is_multiple_of(k) && !skipped)
                 {
+                    clock.stamp(&mut self.progress);
                     self.save("latest")?;
                 }
             }
@@ -760,13 +753,14 @@ impl<M: TaskModel> SeqTrainer<M> {
                 train_loss: self.progress.epoch_nll / self.progress.epoch_tokens.max(1) as f64,
                 val_loss: val.loss,
                 lr: self.schedule.lr(),
-                seconds: started.elapsed().as_secs_f64(),
+                seconds: clock.end_epoch(),
                 best,
             };
             self.progress.epoch += 1;
             self.progress.chunk = 0;
             self.progress.epoch_nll = 0.0;
             self.progress.epoch_tokens = 0;
+            clock.stamp(&mut self.progress);
             self.save("latest")?;
             if best {
                 self.save("best")?;
@@ -789,6 +783,7 @@ impl<M: TaskModel> SeqTrainer<M> {
             Some(t) => Some(evaluate(&self.model, t)?),
             None => None,
         };
+        clock.stamp(&mut self.progress);
         Ok(self.summary(test, stopped_early, false))
     }
 
@@ -807,6 +802,7 @@ impl<M: TaskModel> SeqTrainer<M> {
             interrupted,
             skipped: self.progress.skipped,
             clip_rate: self.progress.clip.clip_rate(),
+            train_seconds: self.progress.train_seconds,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! with bit-identical weights to an uninterrupted run with the same thread count.
 
 use super::checkpoint::{Checkpoint, Progress, RngState};
+use super::clock::RunClock;
 use super::lm::{LanguageModel, LmDropout, LmGrads};
 use super::stop::StopSignal;
 use super::tbptt::{ChunkLength, batchify, chunks};
@@ -24,7 +25,6 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// How a language model is trained. Defaults suit a small character- or word-level model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -191,6 +191,8 @@ pub struct RunSummary {
     pub skipped: u64,
     /// Fraction of steps whose gradients were clipped.
     pub clip_rate: f64,
+    /// Wall seconds of training in all sittings (a resumed run adds to its checkpoint's).
+    pub train_seconds: f64,
 }
 
 /// Trains a [`LanguageModel`].
@@ -229,20 +231,7 @@ impl LmTrainer {
         let schedule = Schedule::new(config.train.schedule.clone(), config.train.optimizer.lr())?;
         let rng = ChaCha8Rng::seed_from_u64(config.train.seed);
         let state = RnnState::zeros(&config.rnn, config.train.batch_size);
-        let progress = Progress {
-            epoch: 0,
-            chunk: 0,
-            step: 0,
-            rng: RngState::capture(&rng),
-            schedule: schedule.state(),
-            clip: ClipStats::default(),
-            best_val: None,
-            bad_epochs: 0,
-            skipped: 0,
-            skipped_in_a_row: 0,
-            epoch_nll: 0.0,
-            epoch_tokens: 0,
-        };
+        let progress = Progress::start(&rng, schedule.state());
         let grads = model.zero_grads();
         Ok(LmTrainer {
             model,
@@ -357,6 +346,7 @@ impl LmTrainer {
         let cfg = self.config.train.clone();
         let train = batchify(&data.train, cfg.batch_size)?;
         let mut metrics = Metrics::open(self.run_dir.as_deref(), &self.progress)?;
+        let mut clock = RunClock::resume(&self.progress);
         let names = self.model.param_names();
         let length = if cfg.variable_bptt {
             ChunkLength::Variable(cfg.bptt)
@@ -392,7 +382,7 @@ impl LmTrainer {
         }
         while self.progress.epoch < cfg.epochs {
             let epoch = self.progress.epoch;
-            let started = Instant::now();
+            clock.start_epoch();
             // Each epoch's plan has its own generator, so a resumed run redraws the same plan.
             let mut plan_rng = ChaCha8Rng::seed_from_u64(
                 cfg.seed ^ 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(epoch as u64 + 1),
@@ -405,6 +395,7 @@ impl LmTrainer {
                 if cfg.max_steps.is_some_and(|m| self.progress.step >= m)
                     || self.stop.is_requested()
                 {
+                    clock.stamp(&mut self.progress);
                     self.save("latest")?;
                     return Ok(self.summary(None, false, true));
                 }
@@ -435,6 +426,7 @@ impl LmTrainer {
                         lr,
                         cfg.clip_norm,
                     ) {
+                        clock.stamp(&mut self.progress);
                         self.save("latest")?;
                         return Err(e);
                     }
@@ -478,6 +470,7 @@ impl LmTrainer {
                     .checkpoint_every
                     .is_some_and(|k| k > 0 && self.progress.step.is_multiple_of(k) && !skipped)
                 {
+                    clock.stamp(&mut self.progress);
                     self.save("latest")?;
                 }
             }
@@ -495,13 +488,14 @@ impl LmTrainer {
                 train_loss: self.progress.epoch_nll / self.progress.epoch_tokens.max(1) as f64,
                 val_loss,
                 lr: self.schedule.lr(),
-                seconds: started.elapsed().as_secs_f64(),
+                seconds: clock.end_epoch(),
                 best,
             };
             self.progress.epoch += 1;
             self.progress.chunk = 0;
             self.progress.epoch_nll = 0.0;
             self.progress.epoch_tokens = 0;
+            clock.stamp(&mut self.progress);
             self.save("latest")?;
             if best {
                 self.save("best")?;
@@ -517,6 +511,7 @@ impl LmTrainer {
             Some(t) => Some(self.evaluate(t)?),
             None => None,
         };
+        clock.stamp(&mut self.progress);
         Ok(self.summary(test, stopped_early, false))
     }
 
@@ -535,6 +530,7 @@ impl LmTrainer {
             interrupted,
             skipped: self.progress.skipped,
             clip_rate: self.progress.clip.clip_rate(),
+            train_seconds: self.progress.train_seconds,
         }
     }
 }
