@@ -52,34 +52,40 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
             )));
         }
     };
-    if args.json {
-        println!("{metrics}");
+    let text = if args.json {
+        format!("{metrics}\n")
     } else {
-        print_lines(&metrics, "");
-    }
+        let mut text = String::new();
+        print_lines(&metrics, "", &mut text);
+        text
+    };
+    crate::stdout::emit(&text)?;
     if let Some(p) = &args.outputs {
         eprintln!("wrote {}", p.display());
     }
     Ok(())
 }
 
-/// `key: value` lines, floats to 6 decimals, nested objects indented.
-fn print_lines(value: &serde_json::Value, indent: &str) {
+/// `key: value` lines into `out`, floats to 6 decimals, nested objects indented.
+fn print_lines(value: &serde_json::Value, indent: &str, out: &mut String) {
     let Some(obj) = value.as_object() else {
         return;
     };
     for (k, v) in obj {
-        match v {
+        let line = match v {
             serde_json::Value::Object(_) => {
-                println!("{indent}{k}:");
-                print_lines(v, &format!("{indent}  "));
+                out.push_str(&format!("{indent}{k}:\n"));
+                print_lines(v, &format!("{indent}  "), out);
+                continue;
             }
-            serde_json::Value::String(s) => println!("{indent}{k}: {s}"),
+            serde_json::Value::String(s) => format!("{indent}{k}: {s}"),
             serde_json::Value::Number(n) if n.is_f64() => {
-                println!("{indent}{k}: {:.6}", n.as_f64().unwrap_or(f64::NAN))
+                format!("{indent}{k}: {:.6}", n.as_f64().unwrap_or(f64::NAN))
             }
-            other => println!("{indent}{k}: {other}"),
-        }
+            other => format!("{indent}{k}: {other}"),
+        };
+        out.push_str(&line);
+        out.push('\n');
     }
 }
 

@@ -4,45 +4,49 @@
 
 use anyhow::{Context, Result};
 use rnnkit::io::TensorFile;
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 /// Runs the command, printing to stdout.
 pub fn run(target: &Path) -> Result<()> {
     let (file, config) = resolve(target)?;
     let tf = TensorFile::read(&file).with_context(|| format!("inspect {}", target.display()))?;
-    println!("file {}", file.display());
+    let mut out = String::new();
+    writeln!(out, "file {}", file.display())?;
     if let Some(cfg) = &config {
-        println!("config {}", cfg.display());
+        writeln!(out, "config {}", cfg.display())?;
     }
     let mut meta: Vec<_> = tf.metadata.iter().collect();
     meta.sort();
     for (k, v) in meta {
         // Long JSON blobs (progress, config) are summarized; the config is its own file.
         if v.len() > 120 {
-            println!("  meta {k}: {} bytes of JSON", v.len());
+            writeln!(out, "  meta {k}: {} bytes of JSON", v.len())?;
         } else {
-            println!("  meta {k} = {v}");
+            writeln!(out, "  meta {k} = {v}")?;
         }
     }
     let is_bookkeeping =
         |n: &str| n.starts_with("optim.") || n.starts_with("state.") || n.starts_with("best.");
     let (mut total, mut skipped) = (0usize, 0usize);
-    println!("\n{:<40} {:>18} {:>12}", "parameter", "shape", "count");
+    writeln!(out, "\n{:<40} {:>18} {:>12}", "parameter", "shape", "count")?;
     for (name, t) in &tf.f32 {
         if is_bookkeeping(name) {
             skipped += 1;
             continue;
         }
         let shape = format!("{:?}", t.shape());
-        println!("{name:<40} {shape:>18} {:>12}", t.len());
+        writeln!(out, "{name:<40} {shape:>18} {:>12}", t.len())?;
         total += t.len();
     }
-    println!("{:<40} {:>18} {:>12}", "total", "", total);
+    writeln!(out, "{:<40} {:>18} {:>12}", "total", "", total)?;
     if skipped > 0 {
-        println!(
+        writeln!(
+            out,
             "({skipped} checkpoint tensors not listed: optimizer state, carried state, best weights)"
-        );
+        )?;
     }
+    crate::stdout::emit(&out)?;
     Ok(())
 }
 

@@ -21,6 +21,7 @@ mod run_files;
 mod run_report;
 mod seq_config;
 mod seq_run;
+mod stdout;
 mod synthetic_train;
 mod train_cmd;
 mod train_config;
@@ -56,7 +57,7 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Run the benchmark suite (DESIGN section 5) and print tokens/s per case.
+    /// Run the benchmark suite (the cases of docs/performance.md) and print tokens/s per case.
     Bench {
         /// One JSON object per line: {"case", "tokens_per_s", "ms_per_iter"}.
         #[arg(long)]
@@ -71,7 +72,7 @@ enum Command {
     /// Print the default `rnnkit train` config of a task (every key with its default), as
     /// TOML, or the Markdown tables of docs/config.md.
     Config {
-        /// The task whose defaults to print: lm, classify or forecast.
+        /// The task whose defaults to print: lm, classify, forecast or synthetic.
         #[arg(long, default_value = "lm")]
         task: String,
         /// The Markdown tables of every task (docs/config.md) instead of TOML.
@@ -174,7 +175,7 @@ enum Command {
     },
     /// Run a verification case file forward and backward and write every output and gradient.
     VerifyCase {
-        /// Case file (safetensors, DESIGN section 4).
+        /// Case file (safetensors, laid out like tests/fixtures/cases/*.safetensors).
         case: PathBuf,
         /// Result file to write.
         #[arg(long)]
@@ -186,9 +187,9 @@ enum Command {
 enum LabCommand {
     /// Tanh RNN vs LSTM vs GRU on the adding problem at growing lengths, with and without
     /// clipping: results table, learning curves and gradient norm against distance back in
-    /// time (about 10 minutes on 2 cores; --quick about 1).
+    /// time (about 7 minutes on 2 cores; --quick about 20 seconds).
     Vanishing {
-        /// Lengths 20 and 50 with fewer examples and epochs (about a minute).
+        /// Lengths 20 and 50 with fewer examples and epochs (about 20 seconds).
         #[arg(long)]
         quick: bool,
         /// Sequence lengths to try (default 20,50,100,200,400).
@@ -295,12 +296,12 @@ fn run(cli: Cli) -> Result<()> {
                 let task: train_config::Task =
                     toml::Value::String(task.clone()).try_into().map_err(|_| {
                         run_config::usage(format!(
-                            "--task {task}: expected lm, classify or forecast"
+                            "--task {task}: expected lm, classify, forecast or synthetic"
                         ))
                     })?;
                 run_config::RunConfig::default_for(task).resolved_toml()?
             };
-            print!("{text}");
+            stdout::emit(&text)?;
         }
         Command::Evaluate {
             model,
@@ -356,10 +357,20 @@ fn run(cli: Cli) -> Result<()> {
                 cases: case,
             };
             rnnkit::bench::run(&opts, |r| {
-                if json {
-                    println!("{}", r.to_json());
+                let line = if json {
+                    format!("{}\n", r.to_json())
                 } else {
-                    println!("{r}");
+                    format!("{r}\n")
+                };
+                // The suite cannot be stopped from here; once the reader has gone (`| head`)
+                // or stdout fails there is no one to run the remaining cases for.
+                match stdout::emit(&line) {
+                    Ok(true) => {}
+                    Ok(false) => std::process::exit(0),
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        std::process::exit(1)
+                    }
                 }
             })?;
         }

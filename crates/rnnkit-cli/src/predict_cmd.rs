@@ -131,7 +131,10 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
             std::fs::write(path, &csv).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
-        None => print!("{csv}"),
+        None => {
+            // A reader that quit early (`| head`) still gets the plot written.
+            crate::stdout::emit(&csv)?;
+        }
     }
     if let Some(png) = &args.plot {
         plot_future(&data, &values, times.as_deref(), png)?;

@@ -576,6 +576,7 @@ mod tests {
             epochs: 3,
             steps: 119,
             wall_seconds: 30.6,
+            training_seconds: Some(30.6),
             throughput: Some(45_210.4),
             throughput_unit: "tok/s".into(),
             clip_rate: Some(0.084),
@@ -626,6 +627,19 @@ mod tests {
         ] {
             assert!(md.contains(want), "missing {want:?} in\n{md}");
         }
+        assert!(
+            !md.contains("all sittings"),
+            "one sitting needs no second time row"
+        );
+        let resumed = ReportSummary {
+            training_seconds: Some(95.0),
+            ..summary()
+        };
+        let md_resumed = std::fs::read_to_string(write_report_md(&dir, &resumed).unwrap()).unwrap();
+        assert!(
+            md_resumed.contains("| training time, all sittings | 1 min 35 s (95 s) |"),
+            "{md_resumed}"
+        );
         let links: Vec<&str> = md.lines().filter(|l| l.starts_with("![")).collect();
         assert_eq!(
             links,

@@ -286,10 +286,7 @@ fn train(
             );
         }
         if resuming {
-            eprintln!(
-                "{:.1} s of training in all sittings",
-                summary.train_seconds
-            );
+            eprintln!("{:.1} s of training in all sittings", summary.train_seconds);
         }
         if summary.interrupted {
             eprintln!("{status}");
@@ -303,8 +300,13 @@ fn train(
 /// medium), seeded by `train.seed`.
 fn uniform_init(model: &LanguageModel, cfg: &TrainFile, a: f32) -> Result<LanguageModel> {
     use rand::{Rng, SeedableRng};
-    if !(a > 0.0 && a.is_finite()) {
-        return Err(usage(format!("model.init_range must be positive, got {a}")));
+    // The range's width 2a must be finite for the sampler.
+    if !(a > 0.0 && a <= f32::MAX / 2.0) {
+        return Err(usage(format!(
+            "model.init_range must be positive and at most {:e} (Zaremba et al. use 0.1 and \
+             0.05), got {a}",
+            f32::MAX / 2.0
+        )));
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.train.seed);
     let mut tensors = model.named_tensors();

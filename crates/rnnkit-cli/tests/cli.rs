@@ -313,6 +313,24 @@ fn docs_config_md_lists_the_code_defaults() {
     );
 }
 
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // `rnnkit config | head -0`: the reader has gone before anything is written. Rust ignores
+    // SIGPIPE, so a plain `print!` would panic with exit status 101.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = rnnkit()
+        .args(["config", "--markdown"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// Runs `rnnkit` and returns (exit code, stdout, stderr).
 fn run_rnnkit(args: &[&str]) -> (Option<i32>, String, String) {
     let out = rnnkit().args(args).output().unwrap();

@@ -208,13 +208,15 @@ impl RnnConfig {
             ));
         }
         // Sizes from files and configs are untrusted: refuse ones whose parameter count would
-        // overflow or exceed 2^34 values (64 GiB of f32), instead of aborting on allocation.
-        let per_layer = self
-            .gate_size()
-            .checked_mul(self.input_size.max(self.output_size()) + self.h_out() + 2)
-            .and_then(|v| v.checked_add(self.h_out().checked_mul(self.hidden_size)?));
-        let total = per_layer.and_then(|v| v.checked_mul(self.num_layers * self.num_directions()));
-        if total.is_none_or(|t| t > 1 << 34) {
+        // exceed 2^34 values (64 GiB of f32), instead of aborting on allocation. Counted in f64,
+        // which cannot overflow (usize products of untrusted sizes can).
+        let f = |v: usize| v as f64;
+        let h_out = f(self.h_out());
+        let gates = f(self.cell.num_gates()) * f(self.hidden_size);
+        let widest_input = f(self.input_size).max(f(self.num_directions()) * h_out);
+        let per_layer = gates * (widest_input + h_out + 2.0) + h_out * f(self.hidden_size);
+        let total = per_layer * f(self.num_layers) * f(self.num_directions());
+        if total > (1u64 << 34) as f64 {
             return bad(format!(
                 "a stack with hidden_size {}, input_size {}, {} layers is too large",
                 self.hidden_size, self.input_size, self.num_layers

@@ -202,8 +202,12 @@ fn fill(
                 .iter_mut()
                 .for_each(|v| *v = rng.random_range(-stdv..=stdv)),
             WeightInit::Uniform { a } => {
-                if a.is_nan() || a <= 0.0 {
-                    return Err(Error::Config(format!("uniform init needs a > 0, got {a}")));
+                // The range's width 2a must be finite for the sampler.
+                if !(a > 0.0 && a <= f32::MAX / 2.0) {
+                    return Err(Error::Config(format!(
+                        "uniform init needs 0 < a <= {:e}, got {a}",
+                        f32::MAX / 2.0
+                    )));
                 }
                 block.iter_mut().for_each(|v| *v = rng.random_range(-a..=a))
             }
@@ -270,6 +274,23 @@ fn orthogonal(out: &mut [f32], rows: usize, cols: usize, gain: f32, rng: &mut Ch
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uniform_ranges_the_sampler_cannot_draw_from_are_errors() {
+        let cfg = RnnConfig::new(CellKind::Lstm, 3, 4);
+        for a in [0.0, -1.0, f32::NAN, f32::INFINITY, 2e38] {
+            let init = Init {
+                input: WeightInit::Uniform { a },
+                ..Init::default()
+            };
+            assert!(init.params(&cfg, 0).is_err(), "a = {a}");
+        }
+        let ok = Init {
+            input: WeightInit::Uniform { a: 1e38 },
+            ..Init::default()
+        };
+        assert!(ok.params(&cfg, 0).is_ok());
+    }
 
     #[test]
     fn orthogonal_blocks_are_orthogonal() {

@@ -11,7 +11,27 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 
-/// The tensors of a safetensors file, by dtype, with its string metadata.
+/// The tensors of a safetensors file, by dtype, with its string metadata: what
+/// `safetensors.torch.save_file` writes and `load_file` reads.
+///
+/// ```
+/// use ndarray::ArrayD;
+/// use rnnkit::io::TensorFile;
+///
+/// # fn main() -> rnnkit::Result<()> {
+/// let mut file = TensorFile::default();
+/// file.f32.insert("rnn.weight_ih_l0".into(), ArrayD::zeros(vec![32, 4]));
+/// file.metadata.insert("note".into(), "any strings".into());
+/// let path = std::env::temp_dir().join(format!("rnnkit-doc-tf-{}.safetensors", std::process::id()));
+/// file.write(&path)?; // atomically: a crash leaves the old file or the new one
+///
+/// let back = TensorFile::read(&path)?;
+/// assert_eq!(back.f32["rnn.weight_ih_l0"].shape(), &[32, 4]);
+/// assert_eq!(back.metadata["note"], "any strings");
+/// # std::fs::remove_file(&path).ok();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Default)]
 pub struct TensorFile {
     /// f32 tensors by name.

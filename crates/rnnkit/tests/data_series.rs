@@ -157,6 +157,29 @@ fn sunspots_year_floats_parse() {
 }
 
 #[test]
+fn windows_of_a_longer_series_are_an_error_in_original_units() {
+    let long: String = (0..40).map(|i| format!("{i},{}\n", (i * 7) % 11)).collect();
+    let short: String = (0..12).map(|i| format!("{i},{}\n", (i * 5) % 11)).collect();
+    let long = SeriesData::load(&cfg(
+        &temp_csv("long.csv", &format!("t,v\n{long}")),
+        &["v"],
+        None,
+    ))
+    .unwrap();
+    let short = SeriesData::load(&cfg(
+        &temp_csv("short.csv", &format!("t,v\n{short}")),
+        &["v"],
+        None,
+    ))
+    .unwrap();
+    let w = &long.test;
+    let forecast = ndarray::Array2::<f32>::zeros((w.len(), w.horizon() * w.n_targets()));
+    assert!(long.to_original_units(w, forecast.view()).is_ok());
+    let err = short.to_original_units(w, forecast.view()).unwrap_err();
+    assert!(err.to_string().contains("not from this data"), "{err}");
+}
+
+#[test]
 fn etth1_multivariate_windows() {
     let text = "date,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT
 2016-07-01 00:00:00,5.827,2.009,1.599,0.462,4.203,1.340,30.531

@@ -202,3 +202,56 @@ fn check_dropout_gradients(elementwise: bool) {
     }
     assert!(worst < 0.05);
 }
+
+#[test]
+fn sizes_too_large_to_allocate_are_config_errors_not_aborts() {
+    // A word-level vocabulary with a hidden size a typo made huge: the decoder alone would be
+    // 133 GB. Each is refused before anything is allocated.
+    let cases = [
+        (33_278, RnnConfig::new(CellKind::Lstm, 200, 1_000_000)),
+        (33_278, RnnConfig::new(CellKind::Lstm, 1 << 40, 8)),
+        (1 << 33, RnnConfig::new(CellKind::Lstm, 8, 16)),
+        (usize::MAX, RnnConfig::new(CellKind::Gru, 8, 16)),
+    ];
+    for (vocab, rnn) in cases {
+        let err = LanguageModel::new(vocab, rnn.clone(), 0).unwrap_err();
+        assert!(err.to_string().contains("too large"), "{rnn:?}: {err}");
+    }
+}
+
+#[test]
+fn weights_in_any_memory_layout_load_and_train() {
+    let rnn = RnnConfig::new(CellKind::Lstm, 4, 6);
+    let lm = LanguageModel::new(9, rnn.clone(), 0).unwrap();
+    let mut named = lm.named_tensors();
+    // The same [9, 6] decoder weight stored column-major, as a transposed array arrives.
+    let w = named["decoder.weight"].clone();
+    let column_major = w.t().as_standard_layout().into_owned().reversed_axes();
+    assert!(!column_major.is_standard_layout() && column_major == w);
+    named.insert("decoder.weight".into(), column_major);
+    let mut loaded = LanguageModel::from_named(rnn.clone(), &named).unwrap();
+    assert_eq!(loaded.decoder.weight, lm.decoder.weight);
+
+    // A training step and the optimizer's view of the parameters as flat slices.
+    let x = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| ((t + b) % 9) as u32);
+    let y = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| ((t + 2 * b + 1) % 9) as u32);
+    let mut state = RnnState::zeros(&rnn, 2);
+    let mut grads = loaded.zero_grads();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    loaded
+        .train_chunk(x.view(), y.view(), &mut state, &mut grads, &mut rng)
+        .unwrap();
+    // A column-major table assigned straight to the public field is made contiguous too.
+    let e = &loaded.embedding.weight;
+    loaded.embedding.weight = e.t().as_standard_layout().into_owned().reversed_axes();
+    assert!(!loaded.embedding.weight.is_standard_layout());
+    let n: usize = loaded
+        .params_and_grads(&grads)
+        .iter()
+        .map(|(p, _)| p.len())
+        .sum();
+    assert_eq!(
+        n,
+        lm.named_tensors().values().map(|t| t.len()).sum::<usize>()
+    );
+}

@@ -482,4 +482,17 @@ fn misuse_is_reported_not_panicked() {
         .validate()
         .unwrap_err();
     assert!(err.to_string().contains("too large"), "{err}");
+    // Sizes whose products overflow usize (from a case file's metadata, say) are errors too.
+    for (i, h, layers) in [
+        (usize::MAX, 8, 1),
+        (4, usize::MAX / 2, 1),
+        (4, 8, usize::MAX / 2 + 1),
+    ] {
+        let err = RnnConfig::new(CellKind::Gru, i, h)
+            .num_layers(layers)
+            .bidirectional(true)
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+    }
 }

@@ -163,10 +163,22 @@ fn stop_signal_checkpoints_at_the_step_boundary_and_resumes_exactly() {
 
     let latest = dir.join("checkpoints/latest.safetensors");
     let mut resumed = LmTrainer::resume(&latest, None, Some(dir.clone())).unwrap();
+    assert_eq!(resumed.progress().train_seconds, part.train_seconds);
+    let sitting = std::time::Instant::now();
     let rest = resumed.run(&data, &mut Silent).unwrap();
+    let sitting = sitting.elapsed().as_secs_f64();
     assert!(!rest.interrupted && rest.steps == done.steps);
     assert_same_weights(&straight.model, &resumed.model, "a stop signal at step 17");
     assert_eq!(rest.test_loss, done.test_loss);
+    // The training time spans both sittings: the first's, from the checkpoint, plus this one.
+    assert!(part.train_seconds > 0.0);
+    let added = rest.train_seconds - part.train_seconds;
+    assert!(
+        added > 0.0 && added <= sitting,
+        "first sitting {} s, in all {} s, second sitting measured {sitting} s",
+        part.train_seconds,
+        rest.train_seconds
+    );
 }
 
 #[test]
@@ -224,6 +236,50 @@ fn early_stopping_and_learning() {
     );
 }
 
+/// Records each epoch's validation loss.
+#[derive(Default)]
+struct ValLosses(Vec<f64>);
+impl Reporter for ValLosses {
+    fn epoch(&mut self, report: &rnnkit::train::trainer::EpochReport) {
+        self.0.push(report.val_loss);
+    }
+}
+
+#[test]
+fn restore_best_puts_back_the_best_epochs_weights_for_the_test_score() {
+    // A learning rate too high to settle: validation loss goes up and down between epochs.
+    let noisy = |restore_best| LmTrainConfig {
+        epochs: 6,
+        optimizer: OptimizerConfig::Adam(AdamConfig {
+            lr: 0.2,
+            ..AdamConfig::default()
+        }),
+        schedule: ScheduleConfig::default(),
+        restore_best,
+        ..config()
+    };
+    let data = data();
+    let mut kept = LmTrainer::new(model(), noisy(true), None).unwrap();
+    let mut vals = ValLosses::default();
+    let s = kept.run(&data, &mut vals).unwrap();
+    let (best, epoch) = s.best_val.unwrap();
+    assert!(
+        epoch + 1 < vals.0.len(),
+        "the last epoch should not be the best: {:?}",
+        vals.0
+    );
+    // The model now holds the best epoch's weights: it scores exactly the best loss.
+    assert_eq!(kept.evaluate(&data.valid).unwrap(), best);
+    assert_eq!(
+        s.test_loss,
+        Some(kept.evaluate(data.test.as_ref().unwrap()).unwrap())
+    );
+
+    let mut last = LmTrainer::new(model(), noisy(false), None).unwrap();
+    last.run(&data, &mut Silent).unwrap();
+    assert_eq!(last.evaluate(&data.valid).unwrap(), *vals.0.last().unwrap());
+}
+
 #[test]
 fn bad_configs_are_errors() {
     for cfg in [
@@ -249,6 +305,15 @@ fn bad_configs_are_errors() {
     let mut t = LmTrainer::new(model(), cfg, None).unwrap();
     let err = t.run(&data(), &mut Silent).unwrap_err().to_string();
     assert!(err.contains("too short"), "{err}");
+    // A validation text too short for the evaluation layout fails before any training.
+    let short = LmData {
+        valid: data().valid[..5].to_vec(),
+        ..data()
+    };
+    let mut t = LmTrainer::new(model(), config(), None).unwrap();
+    let err = t.run(&short, &mut Silent).unwrap_err().to_string();
+    assert!(err.contains("validation split has 5 tokens"), "{err}");
+    assert_eq!(t.progress().step, 0);
 }
 
 /// Env var that turns `sigkill_child` into the training process that the parent kills.

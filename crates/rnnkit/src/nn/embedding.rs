@@ -91,6 +91,7 @@ impl Embedding {
         padding_idx: Option<usize>,
         rng: &mut ChaCha8Rng,
     ) -> Result<Self> {
+        super::check_matrix_size("embedding table", num_embeddings, embedding_dim)?;
         let weight = Array2::from_shape_fn((num_embeddings, embedding_dim), |_| normal(rng));
         let mut emb = Embedding::from_weight(weight, padding_idx)?;
         if let Some(p) = padding_idx {
@@ -115,6 +116,12 @@ impl Embedding {
                 weight.nrows()
             )));
         }
+        // The optimizer updates the table as a flat slice: any memory layout in, standard out.
+        let weight = if weight.is_standard_layout() {
+            weight
+        } else {
+            weight.as_standard_layout().into_owned()
+        };
         Ok(Embedding {
             weight,
             padding_idx,

@@ -158,7 +158,8 @@ impl Rnn {
         &self.workspace
     }
 
-    /// A stack with freshly initialized parameters (`seed` makes it reproducible).
+    /// A stack with freshly initialized parameters (`seed` makes it reproducible). Example on
+    /// [`Rnn`].
     pub fn new(config: RnnConfig, init: &Init, seed: u64) -> Result<Self> {
         config.validate()?;
         let params = init.params(&config, seed)?;
@@ -209,7 +210,7 @@ impl Rnn {
     }
 
     /// Inference forward: nothing is kept per step. `lengths` (each in `1..=T`, any order)
-    /// selects packed-sequence semantics; `state0` defaults to zeros.
+    /// selects packed-sequence semantics; `state0` defaults to zeros. Example on [`Rnn`].
     pub fn forward(
         &self,
         input: ArrayView3<f32>,
@@ -220,7 +221,7 @@ impl Rnn {
     }
 
     /// Training forward: applies inter-layer dropout (drawn from `rng`) and keeps what
-    /// [`Rnn::backward`] needs.
+    /// [`Rnn::backward`] needs. Example on [`Rnn`].
     pub fn forward_train(
         &self,
         input: ArrayView3<f32>,
@@ -436,7 +437,7 @@ impl Rnn {
 
     /// Backward through the whole stack. Adds parameter gradients into `grads` (so chunks of a
     /// truncated-BPTT stream and several losses accumulate) and returns the gradients of the
-    /// input and the initial states.
+    /// input and the initial states. Example on [`Rnn`].
     pub fn backward(
         &self,
         cache: &RnnCache,

@@ -127,6 +127,28 @@ impl Progress {
 }
 
 /// A checkpoint in memory.
+///
+/// Reading where a run stands, e.g. before resuming it:
+///
+/// ```
+/// use rnnkit::train::checkpoint::Checkpoint;
+/// use rnnkit::train::lm::LanguageModel;
+/// use rnnkit::train::trainer::{LmTrainConfig, LmTrainer};
+/// use rnnkit::{CellKind, RnnConfig};
+///
+/// # fn main() -> rnnkit::Result<()> {
+/// let model = LanguageModel::new(10, RnnConfig::new(CellKind::Gru, 4, 8), 0)?;
+/// let trainer = LmTrainer::new(model, LmTrainConfig::default(), None)?;
+/// let path = std::env::temp_dir().join(format!("rnnkit-doc-ck-{}.safetensors", std::process::id()));
+/// trainer.checkpoint()?.save(&path)?;
+///
+/// let ck = Checkpoint::load(&path)?;
+/// assert_eq!((ck.progress.epoch, ck.progress.step), (0, 0));
+/// assert!(ck.model.contains_key("rnn.weight_hh_l0")); // PyTorch's names
+/// # std::fs::remove_file(&path).ok();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
     /// Model parameters by PyTorch name.
@@ -142,7 +164,7 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Writes the checkpoint atomically.
+    /// Writes the checkpoint atomically (example on [`Checkpoint`]).
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut f32s = self.model.clone();
         for (k, v) in &self.optimizer {
@@ -167,7 +189,7 @@ impl Checkpoint {
         .write(path)
     }
 
-    /// Reads a checkpoint written by [`Checkpoint::save`].
+    /// Reads a checkpoint written by [`Checkpoint::save`] (example on [`Checkpoint`]).
     pub fn load(path: &Path) -> Result<Self> {
         let bad = |msg: String| Error::Format {
             path: path.display().to_string(),

@@ -21,7 +21,7 @@ use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::nn::{
-    CrossEntropy, Dropout, Embedding, EmbeddingDropout, Linear, LockedDropout, WeightDrop,
+    CrossEntropy, Dropout, Embedding, EmbeddingDropout, Linear, LockedDropout, WeightDrop, flat_mut,
 };
 use crate::params::RnnParams;
 use crate::recurrent::{Rnn, RnnState, Upstream};
@@ -156,6 +156,9 @@ impl LanguageModel {
     /// assert_eq!(lm.vocab_size(), 50);
     /// ```
     pub fn new(vocab: usize, rnn: RnnConfig, seed: u64) -> Result<Self> {
+        // Every size is checked before anything is allocated.
+        rnn.validate()?;
+        crate::nn::check_matrix_size("decoder", vocab, rnn.output_size())?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let embedding = Embedding::new(vocab, rnn.input_size, None, &mut rng)?;
         let decoder = Linear::new(rnn.output_size(), vocab, true, &mut rng);
@@ -273,20 +276,29 @@ impl LanguageModel {
             let t = tensors
                 .get(name)
                 .ok_or_else(|| Error::Params(format!("missing tensor `{name}`")))?;
-            t.clone().into_dimensionality().map_err(|_| {
-                Error::Params(format!("`{name}` has shape {:?}, expected 2-D", t.shape()))
-            })
+            // The optimizer updates parameters as flat slices: any memory layout in, standard out.
+            t.as_standard_layout()
+                .into_owned()
+                .into_dimensionality()
+                .map_err(|_| {
+                    Error::Params(format!("`{name}` has shape {:?}, expected 2-D", t.shape()))
+                })
         };
         let embedding = Embedding::from_weight(get2("embedding.weight")?, None)?;
         let params = RnnParams::from_named(&rnn, tensors, "rnn.")?;
         let weight = get2("decoder.weight")?;
         let bias = match tensors.get("decoder.bias") {
-            Some(b) => Some(b.clone().into_dimensionality().map_err(|_| {
-                Error::Params(format!(
-                    "`decoder.bias` has shape {:?}, expected 1-D",
-                    b.shape()
-                ))
-            })?),
+            Some(b) => Some(
+                b.as_standard_layout()
+                    .into_owned()
+                    .into_dimensionality()
+                    .map_err(|_| {
+                        Error::Params(format!(
+                            "`decoder.bias` has shape {:?}, expected 1-D",
+                            b.shape()
+                        ))
+                    })?,
+            ),
             None => None,
         };
         let (v, d) = embedding.weight.dim();
@@ -330,6 +342,41 @@ impl LanguageModel {
     /// Forward and backward over one chunk: `x`, `y` are `[T, B]` token ids; `state` is read
     /// (and detached: no gradient flows into the previous chunk) and replaced by the final
     /// state. Gradients are added into `grads`; `rng` draws inter-layer dropout.
+    ///
+    /// Truncated BPTT by hand: chunks of a batchified stream, the state carried from one to the
+    /// next, a plain SGD step after each (what [`LmTrainer`](super::trainer::LmTrainer) does,
+    /// with clipping, schedules and checkpoints):
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::train::tbptt::batchify;
+    /// use rnnkit::{CellKind, RnnConfig, RnnState};
+    ///
+    /// # fn main() -> rnnkit::Result<()> {
+    /// let stream: Vec<u32> = (0..400).map(|i| (i % 5) as u32).collect(); // 0 1 2 3 4 0 1 ...
+    /// let data = batchify(&stream, 4)?; // [100, 4]: four parallel streams
+    /// let mut lm = LanguageModel::new(5, RnnConfig::new(CellKind::Gru, 8, 16), 0)?;
+    /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    /// let mut losses = Vec::new();
+    /// for _epoch in 0..10 {
+    ///     let mut state = RnnState::zeros(lm.rnn.config(), 4);
+    ///     for start in (0..99).step_by(11) {
+    ///         let len = 11.min(99 - start);
+    ///         let x = data.slice(ndarray::s![start..start + len, ..]);
+    ///         let y = data.slice(ndarray::s![start + 1..start + len + 1, ..]);
+    ///         let mut grads = lm.zero_grads();
+    ///         let out = lm.train_chunk(x, y, &mut state, &mut grads, &mut rng)?;
+    ///         losses.push(out.loss);
+    ///         for (p, g) in lm.params_and_grads(&grads) {
+    ///             p.iter_mut().zip(g).for_each(|(p, g)| *p -= 0.5 * g);
+    ///         }
+    ///     }
+    /// }
+    /// assert!(losses.last().unwrap() < &(0.5 * losses[0])); // the cycle is learned
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn train_chunk(
         &self,
         x: ArrayView2<u32>,
@@ -600,18 +647,18 @@ impl LanguageModel {
     ) -> Vec<(&'a mut [f32], &'a [f32])> {
         let std = "standard layout";
         let mut out: Vec<(&mut [f32], &[f32])> = vec![(
-            self.embedding.weight.as_slice_mut().expect(std),
+            flat_mut(&mut self.embedding.weight),
             grads.embedding.as_slice().expect(std),
         )];
         out.extend(self.rnn.params_mut().tensors_mut().zip(grads.rnn.tensors()));
         if !self.tie_weights {
             out.push((
-                self.decoder.weight.as_slice_mut().expect(std),
+                flat_mut(&mut self.decoder.weight),
                 grads.decoder.weight.as_slice().expect(std),
             ));
         }
         if let (Some(b), Some(g)) = (&mut self.decoder.bias, &grads.decoder.bias) {
-            out.push((b.as_slice_mut().expect(std), g.as_slice().expect(std)));
+            out.push((flat_mut(b), g.as_slice().expect(std)));
         }
         out
     }

@@ -521,7 +521,7 @@ pub struct SeqTrainer<M: TaskModel> {
 
 impl<M: TaskModel> SeqTrainer<M> {
     /// A fresh run. With a `run_dir`, metrics go to `run_dir/metrics/` and checkpoints to
-    /// `run_dir/checkpoints/{latest,best}.safetensors`.
+    /// `run_dir/checkpoints/{latest,best}.safetensors`. Example in the [module docs](self).
     pub fn new(model: M, config: SeqTrainConfig, run_dir: Option<PathBuf>) -> Result<Self> {
         config.validate()?;
         let optimizer = config.optimizer.build()?;
@@ -546,6 +546,7 @@ impl<M: TaskModel> SeqTrainer<M> {
     /// Continues the run saved in `checkpoint` with `model` built the same way as the saved
     /// run's (same shapes; its weights are replaced). `config` may change what does not affect
     /// the math already done (e.g. `epochs`, `max_steps`); `None` keeps the saved one.
+    /// Example in the [module docs](self).
     pub fn resume(
         model: M,
         checkpoint: &Path,
@@ -624,7 +625,7 @@ impl<M: TaskModel> SeqTrainer<M> {
 
     /// Trains until `epochs` are done, early stopping triggers, `max_steps` is reached or the
     /// [`stop_signal`](Self::stop_signal) is raised; then evaluates `test` (with the best
-    /// weights, when `restore_best`).
+    /// weights, when `restore_best`). Example in the [module docs](self).
     pub fn run(
         &mut self,
         train: &dyn Batches<M::Batch>,
@@ -633,6 +634,15 @@ impl<M: TaskModel> SeqTrainer<M> {
         reporter: &mut dyn Reporter,
     ) -> Result<SeqRunSummary> {
         let cfg = self.config.clone();
+        // Without validation examples every epoch would score 0 and early stopping and
+        // restore_best would quietly keep the first epoch's weights.
+        if valid.epoch(0)?.is_empty() {
+            return Err(Error::Config(
+                "the validation split has no examples: give more data or a larger validation \
+                 fraction"
+                    .into(),
+            ));
+        }
         let mut metrics = Metrics::open(self.run_dir.as_deref(), &self.progress)?;
         let mut clock = RunClock::resume(&self.progress);
         let names = self.model.param_names();

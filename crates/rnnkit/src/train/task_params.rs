@@ -56,7 +56,8 @@ pub(crate) fn load_parts(
                 t.shape()
             )));
         }
-        Ok(t.clone())
+        // The optimizer updates parameters as flat slices: any memory layout in, standard out.
+        Ok(t.as_standard_layout().into_owned())
     };
     let emb = match &embedding {
         Some(e) => Some(get("embedding.weight", e.weight.shape())?),

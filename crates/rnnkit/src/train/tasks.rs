@@ -61,7 +61,7 @@ use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::nn::loss::{CrossEntropyOutput, LossOutput};
-use crate::nn::{CrossEntropy, Embedding, Linear, Regression};
+use crate::nn::{CrossEntropy, Embedding, Linear, Regression, flat_mut};
 use crate::params::RnnParams;
 use crate::recurrent::{Rnn, Upstream};
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
@@ -210,6 +210,9 @@ fn make_parts(
             "the output head needs at least one output".into(),
         ));
     }
+    // Every size is checked before anything is allocated.
+    rnn.validate()?;
+    crate::nn::check_matrix_size("output head", head_out, rnn.output_size())?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let embedding = match input {
         InputSpec::Tokens { vocab, padding_idx } => {
@@ -419,18 +422,15 @@ fn params_and_grads<'a>(
     let std = "standard layout";
     let mut out: Vec<(&mut [f32], &[f32])> = Vec::new();
     if let (Some(e), Some(g)) = (embedding, &grads.embedding) {
-        out.push((
-            e.weight.as_slice_mut().expect(std),
-            g.as_slice().expect(std),
-        ));
+        out.push((flat_mut(&mut e.weight), g.as_slice().expect(std)));
     }
     out.extend(rnn.params_mut().tensors_mut().zip(grads.rnn.tensors()));
     out.push((
-        head.weight.as_slice_mut().expect(std),
+        flat_mut(&mut head.weight),
         grads.head.weight.as_slice().expect(std),
     ));
     if let (Some(b), Some(g)) = (&mut head.bias, &grads.head.bias) {
-        out.push((b.as_slice_mut().expect(std), g.as_slice().expect(std)));
+        out.push((flat_mut(b), g.as_slice().expect(std)));
     }
     out
 }

@@ -20,9 +20,11 @@ use crate::optim::{
     grad_norm,
 };
 use crate::recurrent::RnnState;
+use ndarray::ArrayD;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -66,6 +68,9 @@ pub struct LmTrainConfig {
     /// `metrics/diagnostics.jsonl` (see [`crate::train::diagnostics`]). Default `None`: off,
     /// and costs nothing.
     pub diagnostics_every: Option<u64>,
+    /// At the end, put back the weights of the best validation epoch, and score the test split
+    /// with them (as PyTorch's word_language_model example does). Default true.
+    pub restore_best: bool,
 }
 
 impl Default for LmTrainConfig {
@@ -85,6 +90,7 @@ impl Default for LmTrainConfig {
             checkpoint_every: None,
             max_steps: None,
             diagnostics_every: None,
+            restore_best: true,
         }
     }
 }
@@ -181,7 +187,8 @@ pub struct RunSummary {
     pub steps: u64,
     /// Best validation loss and its epoch.
     pub best_val: Option<(f64, usize)>,
-    /// Test loss of the final model, when test data was given and the run finished.
+    /// Test loss, when test data was given and the run finished: of the best validation
+    /// epoch's weights with `restore_best` (the default), else of the final ones.
     pub test_loss: Option<f64>,
     /// Stopped by early stopping.
     pub stopped_early: bool,
@@ -196,6 +203,41 @@ pub struct RunSummary {
 }
 
 /// Trains a [`LanguageModel`].
+///
+/// A run in a directory, stopped after 12 steps and resumed exactly:
+///
+/// ```
+/// use rnnkit::train::lm::LanguageModel;
+/// use rnnkit::train::trainer::{LmData, LmTrainConfig, LmTrainer, Silent};
+/// use rnnkit::{CellKind, RnnConfig};
+///
+/// # fn main() -> rnnkit::Result<()> {
+/// let stream: Vec<u32> = (0..600).map(|i| (i * 7 % 13) as u32).collect();
+/// let data = LmData {
+///     train: stream[..400].to_vec(),
+///     valid: stream[400..500].to_vec(),
+///     test: Some(stream[500..].to_vec()),
+/// };
+/// let model = LanguageModel::new(13, RnnConfig::new(CellKind::Lstm, 8, 16), 0)?;
+/// let config = LmTrainConfig { epochs: 2, batch_size: 4, bptt: 10, max_steps: Some(12), ..Default::default() };
+/// let dir = std::env::temp_dir().join(format!("rnnkit-doc-lm-{}", std::process::id()));
+///
+/// let mut trainer = LmTrainer::new(model, config, Some(dir.clone()))?;
+/// let part = trainer.run(&data, &mut Silent)?;
+/// assert!(part.interrupted && part.steps == 12);
+///
+/// // Later (another process, another day): continue from the latest checkpoint.
+/// let more = LmTrainConfig { max_steps: None, ..trainer.config().train.clone() };
+/// let checkpoint = dir.join("checkpoints/latest.safetensors");
+/// let mut trainer = LmTrainer::resume(&checkpoint, Some(more), Some(dir.clone()))?;
+/// let done = trainer.run(&data, &mut Silent)?;
+/// assert_eq!((done.epochs, done.interrupted), (2, false));
+/// assert!(done.test_loss.is_some_and(f64::is_finite)); // scored once, at the end
+/// assert!(done.train_seconds > part.train_seconds); // wall time of both sittings
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok(())
+/// # }
+/// ```
 pub struct LmTrainer {
     /// The model being trained.
     pub model: LanguageModel,
@@ -208,11 +250,13 @@ pub struct LmTrainer {
     grads: LmGrads,
     run_dir: Option<PathBuf>,
     stop: StopSignal,
+    /// The best validation epoch's weights, kept for `restore_best`.
+    best: Option<BTreeMap<String, ArrayD<f32>>>,
 }
 
 impl LmTrainer {
     /// A fresh run. With a `run_dir`, metrics go to `run_dir/metrics/` and checkpoints to
-    /// `run_dir/checkpoints/{latest,best}.safetensors`.
+    /// `run_dir/checkpoints/{latest,best}.safetensors`. Example on [`LmTrainer`].
     pub fn new(
         model: LanguageModel,
         train: LmTrainConfig,
@@ -244,12 +288,13 @@ impl LmTrainer {
             grads,
             run_dir,
             stop: StopSignal::new(),
+            best: None,
         })
     }
 
     /// Continues the run saved in `checkpoint`. `train` may change what does not affect the
     /// math already done (e.g. `epochs`, `max_steps`, `checkpoint_every`); `None` keeps the
-    /// saved config.
+    /// saved config. Example on [`LmTrainer`].
     pub fn resume(
         checkpoint: &Path,
         train: Option<LmTrainConfig>,
@@ -261,12 +306,13 @@ impl LmTrainer {
         if let Some(t) = train {
             config.train = t;
         }
-        let mut model = LanguageModel::from_named(config.rnn.clone(), &ck.model)?;
-        if config.tie_weights {
-            model.tie()?;
-        }
-        model.dropout = config.dropout;
+        let model = model_from(&config, &ck.model)?;
         let mut trainer = LmTrainer::new(model, config.train.clone(), run_dir)?;
+        // The best epoch's weights, for restore_best at the end, are saved beside the latest.
+        let best = checkpoint.with_file_name("best.safetensors");
+        if config.train.restore_best && ck.progress.best_val.is_some() && best.exists() {
+            trainer.best = Some(Checkpoint::load(&best)?.model);
+        }
         trainer.optimizer.load_state(&ck.optimizer)?;
         trainer.schedule.load_state(&ck.progress.schedule)?;
         trainer.rng = ck.progress.rng.restore()?;
@@ -341,10 +387,28 @@ impl LmTrainer {
     }
 
     /// Trains until `epochs` are done, early stopping triggers, `max_steps` is reached or the
-    /// [`stop_signal`](Self::stop_signal) is raised.
+    /// [`stop_signal`](Self::stop_signal) is raised. Example on [`LmTrainer`].
     pub fn run(&mut self, data: &LmData, reporter: &mut dyn Reporter) -> Result<RunSummary> {
         let cfg = self.config.train.clone();
         let train = batchify(&data.train, cfg.batch_size)?;
+        // Splits too short for the evaluation layout fail now, not after the first epoch.
+        let splits = [
+            ("validation", Some(&data.valid)),
+            ("test", data.test.as_ref()),
+        ];
+        for (split, stream) in splits {
+            if let Some(stream) = stream
+                && stream.len() < 2 * cfg.eval_batch_size.max(1)
+            {
+                return Err(Error::Config(format!(
+                    "the {split} split has {} tokens, too few for eval_batch_size {} (need at \
+                     least {}): lower train.eval_batch_size or give a longer {split} text",
+                    stream.len(),
+                    cfg.eval_batch_size,
+                    2 * cfg.eval_batch_size
+                )));
+            }
+        }
         let mut metrics = Metrics::open(self.run_dir.as_deref(), &self.progress)?;
         let mut clock = RunClock::resume(&self.progress);
         let names = self.model.param_names();
@@ -480,6 +544,9 @@ impl LmTrainer {
             if best {
                 self.progress.best_val = Some((val_loss, epoch));
                 self.progress.bad_epochs = 0;
+                if cfg.restore_best {
+                    self.best = Some(self.model.named_tensors());
+                }
             } else {
                 self.progress.bad_epochs += 1;
             }
@@ -506,6 +573,11 @@ impl LmTrainer {
                 stopped_early = true;
                 break;
             }
+        }
+        if cfg.restore_best
+            && let Some(best) = self.best.take()
+        {
+            self.model = model_from(&self.config, &best)?;
         }
         let test = match &data.test {
             Some(t) => Some(self.evaluate(t)?),
@@ -594,6 +666,19 @@ fn validate(cfg: &LmTrainConfig) -> Result<()> {
         return bad("max_skipped_in_a_row must be at least 1".into());
     }
     cfg.optimizer.validate()
+}
+
+/// The model a run's config describes, over `tensors` (by PyTorch name).
+fn model_from(
+    config: &LmRunConfig,
+    tensors: &BTreeMap<String, ArrayD<f32>>,
+) -> Result<LanguageModel> {
+    let mut model = LanguageModel::from_named(config.rnn.clone(), tensors)?;
+    if config.tie_weights {
+        model.tie()?;
+    }
+    model.dropout = config.dropout;
+    Ok(model)
 }
 
 /// Per-step and per-epoch metrics as CSV and JSON lines, appended (a resumed run continues the

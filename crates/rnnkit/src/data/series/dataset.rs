@@ -280,6 +280,7 @@ impl SeriesData {
     /// As [`SeriesData::load`]; [`Error::Shape`] when the scaler has another column count;
     /// [`Error::Config`] when the table has fewer usable rows than the lookback.
     pub fn with_scaler(table: SeriesTable, config: &SeriesConfig, scaler: Scaler) -> Result<Self> {
+        scaler.check_consistent()?;
         Self::build(table, config, Some(scaler))
     }
 
@@ -439,6 +440,16 @@ impl SeriesData {
             .into_shape_with_order((w, h, k))
             .map_err(|e| Error::Shape(e.to_string()))?;
         let orig = self.targets_original();
+        // Windows from another, longer series would index past this one's rows.
+        if let Some(last) = w.checked_sub(1)
+            && windows.target_rows(last).end > orig.nrows()
+        {
+            return Err(Error::Shape(format!(
+                "windows reach row {}, this series has {}: they are not from this data",
+                windows.target_rows(last).end,
+                orig.nrows()
+            )));
+        }
         for i in 0..w {
             let last_row = windows.target_rows(i).start.checked_sub(1);
             for j in 0..k {

@@ -174,6 +174,7 @@ impl Scaler {
     /// assert_eq!(t.inverse_transform(array![[0.5]].view()).unwrap(), array![[20.0]]);
     /// ```
     pub fn select(&self, columns: &[usize]) -> Result<Scaler> {
+        self.check_consistent()?;
         let mut out = Scaler {
             kind: self.kind,
             center: Vec::new(),
@@ -192,7 +193,32 @@ impl Scaler {
         Ok(out)
     }
 
+    /// A scaler read from a file (`series.json`) may have been edited: one center and one
+    /// nonzero, finite scale per column; otherwise an [`Error::Config`] saying what is wrong.
+    ///
+    /// ```
+    /// use rnnkit::data::series::{Scaler, ScalerKind};
+    /// let edited = Scaler { kind: ScalerKind::Standard, center: vec![0.0, 1.0], scale: vec![2.0] };
+    /// assert!(edited.check_consistent().is_err());
+    /// ```
+    pub fn check_consistent(&self) -> Result<()> {
+        if self.center.len() != self.scale.len() {
+            return Err(Error::Config(format!(
+                "scaler: {} centers but {} scales (one of each per column)",
+                self.center.len(),
+                self.scale.len()
+            )));
+        }
+        if let Some(s) = self.scale.iter().find(|s| !(s.is_finite() && **s != 0.0)) {
+            return Err(Error::Config(format!(
+                "scaler: scale {s} is not a finite nonzero number"
+            )));
+        }
+        Ok(())
+    }
+
     fn check(&self, ncols: usize) -> Result<()> {
+        self.check_consistent()?;
         if ncols != self.n_features() {
             return Err(Error::Shape(format!(
                 "scaler: fitted on {} columns, given {ncols}",
@@ -216,6 +242,22 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn an_edited_scaler_is_an_error_not_a_panic() {
+        let short = Scaler {
+            kind: ScalerKind::Standard,
+            center: vec![0.0, 1.0],
+            scale: vec![2.0],
+        };
+        assert!(short.select(&[1]).is_err());
+        assert!(short.transform(array![[1.0, 2.0]].view()).is_err());
+        let zero = Scaler {
+            scale: vec![2.0, 0.0],
+            ..short.clone()
+        };
+        assert!(zero.inverse_transform(array![[1.0, 2.0]].view()).is_err());
+    }
 
     #[test]
     fn kinds_match_sklearn() {

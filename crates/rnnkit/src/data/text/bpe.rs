@@ -36,6 +36,8 @@ use tokenizers::{AddedToken, Decoder};
 
 /// The number of byte symbols every byte-level BPE starts with.
 const BYTES: usize = 256;
+/// The largest vocabulary a BPE may be trained to.
+const MAX_VOCAB: usize = 1 << 24;
 
 /// A Hugging Face tokenizer: a byte-level BPE trained here, or any loaded `tokenizer.json`.
 #[derive(Debug, Clone)]
@@ -49,7 +51,8 @@ impl BpeTokenizer {
     /// tokens and 256 bytes included), merging only pairs seen at least `min_frequency` times.
     /// Training is deterministic. A small corpus may stop short of `vocab_size`.
     ///
-    /// Errors: [`Error::Config`] when `vocab_size` < 260.
+    /// Errors: [`Error::Config`] when `vocab_size` < 260 or > 2^24 (the trainer reserves
+    /// memory for the whole vocabulary up front; GPT-2's has 50,257 tokens).
     pub fn train<S: AsRef<str> + Sync>(
         texts: &[S],
         vocab_size: usize,
@@ -61,6 +64,11 @@ impl BpeTokenizer {
                 "bpe vocab_size must be at least {least} (256 bytes + {} reserved tokens), got \
                  {vocab_size}",
                 SPECIAL_TOKENS.len()
+            )));
+        }
+        if vocab_size > MAX_VOCAB {
+            return Err(Error::Config(format!(
+                "bpe vocab_size must be at most {MAX_VOCAB}, got {vocab_size}"
             )));
         }
         let mut inner = tokenizers::Tokenizer::new(BPE::default());
@@ -186,6 +194,9 @@ mod tests {
     fn vocab_size_too_small_is_config_error() {
         let e = BpeTokenizer::train(&[TEXT], 259, 1).unwrap_err();
         assert!(matches!(e, Error::Config(m) if m.contains("260")));
+        // Too large: refused before the trainer reserves memory for it.
+        let e = BpeTokenizer::train(&[TEXT], 5_000_000_000, 1).unwrap_err();
+        assert!(matches!(e, Error::Config(m) if m.contains("at most")));
     }
 
     #[test]

@@ -68,6 +68,34 @@ pub struct TextConfig {
 }
 
 /// Cleaning, tokenizer and vocabulary: text to ids and back.
+///
+/// ```
+/// use rnnkit::data::text::vocab::UNK_ID;
+/// use rnnkit::data::text::{TextConfig, TextPipeline, TokenizerConfig, WordMode};
+///
+/// # fn main() -> rnnkit::Result<()> {
+/// let train = ["the cat sat", "the dog sat down"];
+/// let cfg = TextConfig {
+///     tokenizer: TokenizerConfig::Word { mode: WordMode::Whitespace },
+///     ..Default::default()
+/// };
+/// let text = TextPipeline::fit(&train, &cfg)?; // the vocabulary comes from `train` only
+/// let ids = text.encode("the cat sat")?;
+/// assert_eq!(ids.len(), 3);
+/// assert_eq!(text.encode("the bird")?[1], UNK_ID); // unseen in training: <unk>
+///
+/// // The stream a language model trains on: <eos> after each line, as PTB and WikiText read.
+/// let stream = text.encode_stream(&train, true)?;
+/// assert_eq!(stream.len(), 3 + 1 + 4 + 1);
+///
+/// // Saved beside a model and loaded back unchanged.
+/// let path = std::env::temp_dir().join(format!("rnnkit-doc-text-{}.json", std::process::id()));
+/// text.save(&path)?;
+/// assert_eq!(TextPipeline::load(&path)?.encode("the dog")?, text.encode("the dog")?);
+/// # std::fs::remove_file(&path).ok();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct TextPipeline {
     clean: CleanConfig,

@@ -200,6 +200,14 @@ impl Vocab {
     }
 
     /// Counts `tokens` and builds with [`Vocab::from_counts`].
+    ///
+    /// ```
+    /// use rnnkit::data::text::vocab::{UNK_ID, Vocab, VocabConfig};
+    /// let words = "the cat and the dog and the bird".split(' ');
+    /// let v = Vocab::build(words, &VocabConfig { min_freq: 2, max_size: None }).unwrap();
+    /// assert_eq!(&v.tokens()[4..], ["the", "and"]); // most frequent first; rare ones cut
+    /// assert_eq!(v.index("cat"), UNK_ID);
+    /// ```
     pub fn build<I, S>(tokens: I, cfg: &VocabConfig) -> Result<Vocab>
     where
         I: IntoIterator<Item = S>,
