@@ -5,7 +5,6 @@ use crate::run_config::{RunConfig, UsageError};
 use anyhow::Result;
 use rnnkit::data::text::TextPipeline;
 use rnnkit::train::generate::{Generator, SamplingConfig};
-use std::io::Write;
 use std::path::PathBuf;
 
 /// What the command line gave.
@@ -62,22 +61,34 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let mut generator = Generator::new(&model, sampling)?;
     let prompt = pipeline.encode(&args.prompt)?;
     generator.prime(&prompt)?;
-    let mut stdout = std::io::stdout().lock();
-    write!(stdout, "{}", args.prompt)?;
+    if !crate::stdout::emit(&args.prompt)? {
+        return Ok(()); // the reader has gone: `rnnkit generate … | head -c 100`
+    }
     let mut failed = None;
+    let mut reader_gone = false;
     // Decoding continues the prompt's text, so a byte-level BPE character split over several
     // tokens comes out whole and a word after the prompt gets its space.
     let decoder = pipeline.stream_decoder_after(&prompt)?;
-    generator.generate_text(args.length, decoder, |piece| {
-        if let Err(e) = write!(stdout, "{piece}").and_then(|_| stdout.flush()) {
-            failed = Some(anyhow::Error::from(e));
-            return false;
-        }
-        true
-    })?;
+    generator.generate_text(
+        args.length,
+        decoder,
+        |piece| match crate::stdout::finished_or_failed(crate::stdout::write_now(piece)) {
+            Ok(true) => true,
+            Ok(false) => {
+                reader_gone = true;
+                false
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        },
+    )?;
     if let Some(e) = failed {
         return Err(e);
     }
-    writeln!(stdout)?;
+    if !reader_gone {
+        crate::stdout::emit("\n")?;
+    }
     Ok(())
 }

@@ -4,7 +4,7 @@
 use crate::run_config::{RunConfig, load_run_config, usage};
 use anyhow::{Context, Result};
 use rnnkit::data::series::{format_timestamp, step_forward};
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 /// What `rnnkit classify` was given.
@@ -54,16 +54,17 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
     let loaded = crate::classify_train::load(&args.model, cfg, args.latest)?;
     let probs = loaded.probabilities(&texts)?;
     let top = args.top.clamp(1, loaded.classes.len());
-    let mut out = std::io::stdout().lock();
+    let mut out = String::new();
     for (text, row) in texts.iter().zip(probs.rows()) {
         let mut order: Vec<usize> = (0..row.len()).collect();
         order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-        write!(out, "{text}")?;
+        out.push_str(text);
         for &c in &order[..top] {
-            write!(out, "\t{}\t{:.4}", loaded.classes[c], row[c])?;
+            out.push_str(&format!("\t{}\t{:.4}", loaded.classes[c], row[c]));
         }
-        writeln!(out)?;
+        out.push('\n');
     }
+    crate::stdout::emit(&out)?; // a reader that has gone (`| head -1`) ends the command quietly
     Ok(())
 }
 

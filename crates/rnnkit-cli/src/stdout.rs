@@ -17,8 +17,19 @@ use std::io::Write;
 /// }
 /// ```
 pub fn emit(text: &str) -> Result<bool> {
+    finished_or_failed(write_now(text))
+}
+
+/// Writes and flushes at once (for output that streams, token by token).
+pub fn write_now(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    out.write_all(text.as_bytes()).and_then(|()| out.flush())
+}
+
+/// What a write to stdout means for the command: `Ok(true)` go on, `Ok(false)` the reader has
+/// gone (stop quietly), `Err` a real failure.
+pub fn finished_or_failed(written: std::io::Result<()>) -> Result<bool> {
+    match written {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(e).context("writing to stdout"),

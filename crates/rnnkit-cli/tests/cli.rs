@@ -174,6 +174,8 @@ fn train_writes_a_run_directory_and_resumes_exactly() {
     assert!(a.starts_with("to be") && a.chars().count() > 40, "{a:?}");
     assert_eq!(a, b);
     assert_ne!(a, c);
+    let run_s = run.display().to_string();
+    assert_quiet_into_closed_pipe(&["generate", "--length", "40", "--model", &run_s]);
 
     // Stop after 5 steps, resume, and end where the uninterrupted run ended.
     let mut args = tiny_run(&dir, "cut");
@@ -317,10 +319,16 @@ fn docs_config_md_lists_the_code_defaults() {
 fn output_into_a_closed_pipe_ends_quietly() {
     // `rnnkit config | head -0`: the reader has gone before anything is written. Rust ignores
     // SIGPIPE, so a plain `print!` would panic with exit status 101.
+    assert_quiet_into_closed_pipe(&["config", "--markdown"]);
+}
+
+/// Runs `rnnkit ARGS` with its stdout a pipe whose reader has already gone, and checks that it
+/// ends normally, without a panic or an error message.
+fn assert_quiet_into_closed_pipe<S: AsRef<std::ffi::OsStr>>(args: &[S]) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let child = rnnkit()
-        .args(["config", "--markdown"])
+        .args(args)
         .stdout(writer)
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -329,6 +337,7 @@ fn output_into_a_closed_pipe_ends_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
 }
 
 /// Runs `rnnkit` and returns (exit code, stdout, stderr).
@@ -412,6 +421,7 @@ fn classify_task_trains_classifies_and_evaluates() {
     assert_eq!(code, Some(0), "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
+    assert_quiet_into_closed_pipe(&["classify", "--model", &run_s, "abab"]);
     for line in &lines {
         let fields: Vec<&str> = line.split('\t').collect();
         assert_eq!(fields.len(), 5, "{line}"); // text, 2 × (class, probability)
