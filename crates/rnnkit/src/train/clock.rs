@@ -105,7 +105,7 @@ mod tests {
         assert!(p.train_seconds >= 1000.02 && p.train_seconds < 1001.0);
         assert!(p.epoch_seconds >= 40.02 && p.epoch_seconds < 41.0);
         let e = clock.end_epoch();
-        assert!(e >= 40.02 && e < 41.0);
+        assert!((40.02..41.0).contains(&e));
         // The next epoch starts from zero, not from the checkpoint's partial epoch.
         clock.start_epoch();
         clock.stamp(&mut p);
