@@ -8,8 +8,12 @@ with the schedule and initialization of `configs/ptb-*.toml`.
         [--epochs N] [--json out.json] [--checkpoint run.pt [--resume]]
 
 `--data ../shared/data/wikitext-2` trains the same model on WikiText-2. With `--checkpoint`,
-the state (weights, best weights, log, RNG, wall time so far) is saved after every epoch, and
-`--resume` continues from it: long runs (medium, WikiText-2) can span several sittings.
+the state (weights, best weights, log, RNG, wall time so far) is saved after every epoch and
+every `--checkpoint-every` batches within one (with the position, the carried hidden state and
+the epoch's running totals), and `--resume` continues from it exactly where it was saved: long
+runs (medium, WikiText-2) can span several sittings, and a killed sitting loses only the batches
+since its last save, which do not count in the wall time either. The file is replaced
+atomically, so a kill during a save leaves the previous one.
 
 Prints one line per epoch (train/valid perplexity, seconds) and, at the end, the test
 perplexity of the best-validation weights and the wall time, like `rnnkit train`. Not used by
@@ -19,6 +23,7 @@ perplexity of the best-validation weights and the wall time, like `rnnkit train`
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -108,6 +113,8 @@ def main():
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--checkpoint", type=Path, default=None, help="save the state after each epoch")
     ap.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    ap.add_argument("--checkpoint-every", type=int, default=1000,
+                    help="batches between checkpoints within an epoch (0: only at epoch ends)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -123,22 +130,36 @@ def main():
     print(f"{args.preset}: vocabulary {vocab}, train tokens {corpus.train.numel()}, torch {torch.__version__}, {args.threads} threads")
 
     started = time.time()
-    best, best_state, log, first = math.inf, None, [], 1
+    best, best_state, log, first, pos = math.inf, None, [], 1, None
     if args.resume:
         ck = torch.load(args.checkpoint, weights_only=False)
         model.load_state_dict(ck["model"])
         best, best_state, log = ck["best"], ck["best_state"], ck["log"]
         torch.set_rng_state(ck["rng"])
         started -= ck["wall_s"]
-        first = len(log) + 1
-        print(f"resumed after epoch {len(log)} ({ck['wall_s']:.0f} s so far)")
+        first, pos = len(log) + 1, ck.get("pos")
+        where = f", batch {pos['i'] // p['bptt']} of epoch {pos['epoch']}" if pos else ""
+        print(f"resumed after epoch {len(log)}{where} ({ck['wall_s']:.0f} s so far)")
+
+    def save(pos):
+        state = dict(model=model.state_dict(), best=best, best_state=best_state, log=log,
+                     rng=torch.get_rng_state(), wall_s=time.time() - started, pos=pos)
+        tmp = args.checkpoint.with_name(args.checkpoint.name + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, args.checkpoint)
+
     for epoch in range(first, epochs + 1):
         lr = p["lr"] * p["decay"] ** max(0, epoch - p["after"])
         model.train()
-        t0 = time.time()
-        hidden, total, count = None, 0.0, 0
-        for i in range(0, train.size(0) - 1, p["bptt"]):
-            seq = min(p["bptt"], train.size(0) - 1 - i)
+        # A mid-epoch checkpoint carries the position, the hidden state and the running totals.
+        start, hidden, total, count, before = 0, None, 0.0, 0, 0.0
+        if pos is not None and pos["epoch"] == epoch:
+            start, hidden, total, count, before = pos["i"], pos["hidden"], pos["total"], pos["count"], pos["seconds"]
+        pos = None
+        t0 = time.time() - before
+        last = train.size(0) - 1
+        for i in range(start, last, p["bptt"]):
+            seq = min(p["bptt"], last - i)
             x, y = train[i : i + seq], train[i + 1 : i + 1 + seq]
             hidden = repackage(hidden) if hidden is not None else None
             model.zero_grad()
@@ -151,6 +172,10 @@ def main():
                     w.add_(w.grad, alpha=-lr)
             total += loss.item() * y.numel()
             count += y.numel()
+            done = i // p["bptt"] + 1
+            if args.checkpoint and args.checkpoint_every and done % args.checkpoint_every == 0 and i + seq < last:
+                save(dict(epoch=epoch, i=i + seq, hidden=repackage(hidden), total=total, count=count,
+                          seconds=time.time() - t0))
         seconds = time.time() - t0
         val = evaluate(model, valid, p["bptt"], 10, vocab)
         if val < best:
@@ -160,8 +185,7 @@ def main():
         print(f"epoch {epoch:3d} | lr {lr:.4f} | train ppl {math.exp(total / count):8.2f} | "
               f"valid ppl {math.exp(val):8.2f} | {seconds:.1f} s ({count / seconds:.0f} tok/s)", flush=True)
         if args.checkpoint:
-            torch.save(dict(model=model.state_dict(), best=best, best_state=best_state, log=log,
-                            rng=torch.get_rng_state(), wall_s=time.time() - started), args.checkpoint)
+            save(None)
     model.load_state_dict(best_state)
     test_loss = evaluate(model, test, p["bptt"], 10, vocab)
     wall = time.time() - started
