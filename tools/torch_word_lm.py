@@ -5,7 +5,7 @@ small and medium PTB models, written the way pytorch/examples word_language_mode
 with the schedule and initialization of `configs/ptb-*.toml`.
 
     python tools/torch_word_lm.py --data ../shared/data/ptb --preset small --threads 2 \
-        [--epochs N] [--json out.json] [--checkpoint run.pt [--resume]]
+        [--epochs N] [--json out.json] [--checkpoint run.pt [--resume]] [--init-from RUN_DIR]
 
 `--data ../shared/data/wikitext-2` trains the same model on WikiText-2. With `--checkpoint`,
 the state (weights, best weights, log, RNG, wall time so far) is saved after every epoch and
@@ -14,6 +14,12 @@ the epoch's running totals), and `--resume` continues from it exactly where it w
 runs (medium, WikiText-2) can span several sittings, and a killed sitting loses only the batches
 since its last save, which do not count in the wall time either. The file is replaced
 atomically, so a kill during a save leaves the previous one.
+
+`--init-from RUN_DIR` starts from an rnnkit run directory's `model.safetensors` (PyTorch's
+names) and uses its vocabulary (`text.json`, with rnnkit's `<pad>` and `<bos>`), so that both
+sides train the very same model from the very same weights and the comparison is not between
+two random initializations. rnnkit writes its initial weights with
+`rnnkit train --config F --set train.max_steps=0 --set output.dir=D`.
 
 Prints one line per epoch (train/valid perplexity, seconds) and, at the end, the test
 perplexity of the best-validation weights and the wall time, like `rnnkit train`. Not used by
@@ -44,11 +50,13 @@ PRESETS = {
 class Corpus:
     """Words split on whitespace, <eos> at each line end, vocabulary from the training file."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, vocab: list[str] | None = None):
         # PTB's files are ptb.{train,valid,test}.txt, WikiText-2's {train,valid,test}.txt.
         prefix = "ptb." if (root / "ptb.train.txt").exists() else ""
-        self.index = {}
-        self.train = self.tokenize(root / f"{prefix}train.txt", grow=True)
+        # A given vocabulary (rnnkit's, for --init-from) fixes every index; else it grows in
+        # order of first appearance, as the PyTorch example's does.
+        self.index = {w: i for i, w in enumerate(vocab)} if vocab else {}
+        self.train = self.tokenize(root / f"{prefix}train.txt", grow=not vocab)
         self.valid = self.tokenize(root / f"{prefix}valid.txt", grow=False)
         self.test = self.tokenize(root / f"{prefix}test.txt", grow=False)
 
@@ -115,18 +123,32 @@ def main():
     ap.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     ap.add_argument("--checkpoint-every", type=int, default=1000,
                     help="batches between checkpoints within an epoch (0: only at epoch ends)")
+    ap.add_argument("--print-steps", type=int, default=0, help="print the first N training losses")
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="an rnnkit run directory: start from its model.safetensors with its "
+                         "vocabulary (text.json), e.g. the initial weights of `rnnkit train "
+                         "--set train.max_steps=0`, so both sides train the very same model")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     p = PRESETS[args.preset]
     epochs = args.epochs or p["epochs"]
 
-    corpus = Corpus(args.data)
+    rnnkit_vocab = None
+    if args.init_from:
+        rnnkit_vocab = json.loads((args.init_from / "text.json").read_text())["vocab"]["tokens"]
+    corpus = Corpus(args.data, rnnkit_vocab)
     vocab = len(corpus.index)
     train = batchify(corpus.train, p["batch"])
     valid = batchify(corpus.valid, 10)
     test = batchify(corpus.test, 10)
     model = RNNModel(vocab, p)
+    if args.init_from:
+        from safetensors.torch import load_file  # only this option needs the package
+
+        weights = load_file(args.init_from / "model.safetensors")
+        model.load_state_dict({k: weights[k] for k in model.state_dict()})
+        print(f"initial weights and vocabulary from {args.init_from}")
     print(f"{args.preset}: vocabulary {vocab}, train tokens {corpus.train.numel()}, torch {torch.__version__}, {args.threads} threads")
 
     started = time.time()
@@ -166,11 +188,15 @@ def main():
             out, hidden = model(x, hidden)
             loss = nn.functional.cross_entropy(out.view(-1, vocab), y.reshape(-1))
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), p["clip"])
+            norm = nn.utils.clip_grad_norm_(model.parameters(), p["clip"])
             with torch.no_grad():
                 for w in model.parameters():
                     w.add_(w.grad, alpha=-lr)
             total += loss.item() * y.numel()
+            if epoch == 1 and i // p["bptt"] < args.print_steps:
+                # To set beside rnnkit's metrics/steps.csv: from the same weights (--init-from)
+                # the first losses agree to float32 rounding.
+                print(f"step {i // p['bptt'] + 1} loss {loss.item():.6f} grad norm {norm.item():.6g}", flush=True)
             count += y.numel()
             done = i // p["bptt"] + 1
             if args.checkpoint and args.checkpoint_every and done % args.checkpoint_every == 0 and i + seq < last:
