@@ -195,7 +195,7 @@ def main():
             total += loss.item() * y.numel()
             if epoch == 1 and i // p["bptt"] < args.print_steps:
                 # To set beside rnnkit's metrics/steps.csv: from the same weights (--init-from)
-                # the first losses agree to float32 rounding.
+                # the first two losses agree to 1e-6; the clipped steps then split (first_step_check.py).
                 print(f"step {i // p['bptt'] + 1} loss {loss.item():.6f} grad norm {norm.item():.6g}", flush=True)
             count += y.numel()
             done = i // p["bptt"] + 1
