@@ -24,6 +24,7 @@ pub mod data;
 pub mod error;
 pub mod init;
 pub mod io;
+pub mod module;
 pub mod nn;
 pub mod optim;
 pub mod params;

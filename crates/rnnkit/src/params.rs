@@ -6,6 +6,8 @@
 
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
+pub use crate::module::{TensorMut, TensorRef};
+use crate::nn::linear::{tensor_mut, tensor_ref};
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use std::collections::BTreeMap;
 
@@ -44,6 +46,46 @@ impl LayerParams {
             weight_hr: (config.proj_size > 0).then(|| Array2::zeros((p, h))),
         }
     }
+
+    /// The tensors present, in `state_dict` order, each with its kind (`weight_ih`, ...).
+    ///
+    /// # Panics
+    /// If an array was replaced by one in non-standard layout ([`RnnParams::check`] reports it).
+    pub fn tensors(&self) -> Vec<(&'static str, TensorRef<'_>)> {
+        let mut out = vec![
+            ("weight_ih", tensor_ref(&self.weight_ih)),
+            ("weight_hh", tensor_ref(&self.weight_hh)),
+        ];
+        if let Some(b) = &self.bias_ih {
+            out.push(("bias_ih", tensor_ref(b)));
+        }
+        if let Some(b) = &self.bias_hh {
+            out.push(("bias_hh", tensor_ref(b)));
+        }
+        if let Some(w) = &self.weight_hr {
+            out.push(("weight_hr", tensor_ref(w)));
+        }
+        out
+    }
+
+    /// Mutable form of [`LayerParams::tensors`] (arrays in another layout are copied into
+    /// standard layout first).
+    pub fn tensors_mut(&mut self) -> Vec<(&'static str, TensorMut<'_>)> {
+        let mut out = vec![
+            ("weight_ih", tensor_mut(&mut self.weight_ih)),
+            ("weight_hh", tensor_mut(&mut self.weight_hh)),
+        ];
+        if let Some(b) = &mut self.bias_ih {
+            out.push(("bias_ih", tensor_mut(b)));
+        }
+        if let Some(b) = &mut self.bias_hh {
+            out.push(("bias_hh", tensor_mut(b)));
+        }
+        if let Some(w) = &mut self.weight_hr {
+            out.push(("weight_hr", tensor_mut(w)));
+        }
+        out
+    }
 }
 
 /// All parameters (or gradients) of a recurrent stack.
@@ -65,15 +107,6 @@ pub struct RnnParams {
 
 /// A borrowed parameter tensor with its PyTorch name.
 pub type NamedTensor<'a> = (String, TensorRef<'a>);
-
-/// A parameter tensor: its shape and row-major values.
-#[derive(Clone, Copy, Debug)]
-pub struct TensorRef<'a> {
-    /// PyTorch shape.
-    pub shape: &'a [usize],
-    /// Values in row-major order.
-    pub data: &'a [f32],
-}
 
 /// The PyTorch name of a parameter: `{kind}_l{layer}` plus `_reverse` for direction 1.
 pub fn param_name(kind: &str, layer: usize, direction: usize) -> String {
@@ -107,70 +140,53 @@ impl RnnParams {
     /// # Panics
     /// If an array was replaced by one in non-standard layout ([`RnnParams::check`] reports it).
     pub fn tensors(&self) -> impl Iterator<Item = &[f32]> {
-        self.layers.iter().flat_map(|l| {
-            [
-                Some(l.weight_ih.as_slice().expect("standard layout")),
-                Some(l.weight_hh.as_slice().expect("standard layout")),
-                l.bias_ih
-                    .as_ref()
-                    .map(|b| b.as_slice().expect("standard layout")),
-                l.bias_hh
-                    .as_ref()
-                    .map(|b| b.as_slice().expect("standard layout")),
-                l.weight_hr
-                    .as_ref()
-                    .map(|w| w.as_slice().expect("standard layout")),
-            ]
-            .into_iter()
-            .flatten()
-        })
+        self.layers
+            .iter()
+            .flat_map(|l| l.tensors().into_iter().map(|(_, t)| t.data))
     }
 
     /// Mutable form of [`RnnParams::tensors`].
     pub fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
-        self.layers.iter_mut().flat_map(|l| {
-            [
-                Some(l.weight_ih.as_slice_mut().expect("standard layout")),
-                Some(l.weight_hh.as_slice_mut().expect("standard layout")),
-                l.bias_ih
-                    .as_mut()
-                    .map(|b| b.as_slice_mut().expect("standard layout")),
-                l.bias_hh
-                    .as_mut()
-                    .map(|b| b.as_slice_mut().expect("standard layout")),
-                l.weight_hr
-                    .as_mut()
-                    .map(|w| w.as_slice_mut().expect("standard layout")),
-            ]
-            .into_iter()
-            .flatten()
-        })
+        self.layers
+            .iter_mut()
+            .flat_map(|l| l.tensors_mut().into_iter().map(|(_, t)| t.data))
+    }
+
+    /// Calls `f(name, tensor)` for every tensor with its PyTorch name under `prefix`
+    /// (`weight_ih_l0`, ..., `_reverse` for direction 1); `config` gives the directions.
+    pub fn visit<'a>(
+        &'a self,
+        config: &RnnConfig,
+        prefix: &str,
+        f: &mut dyn FnMut(&str, TensorRef<'a>),
+    ) {
+        let d = config.num_directions();
+        for (k, l) in self.layers.iter().enumerate() {
+            for (kind, t) in l.tensors() {
+                f(&format!("{prefix}{}", param_name(kind, k / d, k % d)), t);
+            }
+        }
+    }
+
+    /// Mutable form of [`RnnParams::visit`].
+    pub fn visit_mut<'a>(
+        &'a mut self,
+        config: &RnnConfig,
+        prefix: &str,
+        f: &mut dyn FnMut(&str, TensorMut<'a>),
+    ) {
+        let d = config.num_directions();
+        for (k, l) in self.layers.iter_mut().enumerate() {
+            for (kind, t) in l.tensors_mut() {
+                f(&format!("{prefix}{}", param_name(kind, k / d, k % d)), t);
+            }
+        }
     }
 
     /// `(name, tensor)` pairs with PyTorch's `state_dict` names, in its order.
     pub fn named_tensors(&self, config: &RnnConfig) -> Vec<NamedTensor<'_>> {
-        let d = config.num_directions();
         let mut out = Vec::new();
-        for (k, l) in self.layers.iter().enumerate() {
-            let (layer, dir) = (k / d, k % d);
-            out.push((
-                param_name("weight_ih", layer, dir),
-                tensor_ref2(&l.weight_ih),
-            ));
-            out.push((
-                param_name("weight_hh", layer, dir),
-                tensor_ref2(&l.weight_hh),
-            ));
-            if let Some(b) = &l.bias_ih {
-                out.push((param_name("bias_ih", layer, dir), tensor_ref1(b)));
-            }
-            if let Some(b) = &l.bias_hh {
-                out.push((param_name("bias_hh", layer, dir), tensor_ref1(b)));
-            }
-            if let Some(w) = &l.weight_hr {
-                out.push((param_name("weight_hr", layer, dir), tensor_ref2(w)));
-            }
-        }
+        self.visit(config, "", &mut |name, t| out.push((name.to_string(), t)));
         out
     }
 
@@ -216,38 +232,46 @@ impl RnnParams {
         }
         // Only now, with every shape checked against the file, allocate.
         let mut params = RnnParams::zeros(config);
-        let d = config.num_directions();
-        for (k, l) in params.layers.iter_mut().enumerate() {
-            let (layer, dir) = (k / d, k % d);
-            let get = |kind: &str| -> &ArrayD<f32> {
-                &tensors[&format!("{prefix}{}", param_name(kind, layer, dir))]
-            };
-            copy_into(l.weight_ih.as_slice_mut(), get("weight_ih"));
-            copy_into(l.weight_hh.as_slice_mut(), get("weight_hh"));
-            if let Some(b) = &mut l.bias_ih {
-                copy_into(b.as_slice_mut(), get("bias_ih"));
+        params.visit_mut(config, prefix, &mut |name, t| {
+            for (d, s) in t.data.iter_mut().zip(tensors[name].iter()) {
+                *d = *s;
             }
-            if let Some(b) = &mut l.bias_hh {
-                copy_into(b.as_slice_mut(), get("bias_hh"));
-            }
-            if let Some(w) = &mut l.weight_hr {
-                copy_into(w.as_slice_mut(), get("weight_hr"));
-            }
-        }
+        });
         Ok(params)
     }
 
     /// Checks shapes against `config` and that every array is in standard (row-major) layout.
-    /// Allocates nothing: forward calls it on every step of a stream.
     pub fn check(&self, config: &RnnConfig) -> Result<()> {
         let want = expected_shapes(config);
-        let have = self.named_tensors_checked(config)?;
         if self.layers.len() != config.num_layers * config.num_directions() {
             return Err(Error::Params(format!(
                 "{} layer-directions given, the config needs {}",
                 self.layers.len(),
                 config.num_layers * config.num_directions()
             )));
+        }
+        let d = config.num_directions();
+        let mut have = Vec::new();
+        for (k, l) in self.layers.iter().enumerate() {
+            let arrays: [(&str, Option<(&[usize], bool)>); 5] = [
+                ("weight_ih", Some(shape_of(&l.weight_ih))),
+                ("weight_hh", Some(shape_of(&l.weight_hh))),
+                ("bias_ih", l.bias_ih.as_ref().map(shape_of)),
+                ("bias_hh", l.bias_hh.as_ref().map(shape_of)),
+                ("weight_hr", l.weight_hr.as_ref().map(shape_of)),
+            ];
+            for (kind, a) in arrays {
+                if let Some((shape, standard)) = a {
+                    let name = param_name(kind, k / d, k % d);
+                    if !standard {
+                        return Err(Error::Params(format!(
+                            "`{name}` is not in standard row-major layout (use \
+                             .as_standard_layout())"
+                        )));
+                    }
+                    have.push((name, shape.to_vec()));
+                }
+            }
         }
         for ((name, w), (hn, h)) in want.iter().zip(&have) {
             if name != hn {
@@ -270,55 +294,20 @@ impl RnnParams {
         Ok(())
     }
 
-    fn named_tensors_checked(&self, config: &RnnConfig) -> Result<Vec<(String, Vec<usize>)>> {
-        let d = config.num_directions();
-        let mut out = Vec::new();
-        for (k, l) in self.layers.iter().enumerate() {
-            let (layer, dir) = (k / d, k % d);
-            let mut add = |kind: &str, shape: &[usize], standard: bool| -> Result<()> {
-                let name = param_name(kind, layer, dir);
-                if !standard {
-                    return Err(Error::Params(format!(
-                        "`{name}` is not in standard row-major layout (use .as_standard_layout())"
-                    )));
-                }
-                out.push((name, shape.to_vec()));
-                Ok(())
-            };
-            add(
-                "weight_ih",
-                l.weight_ih.shape(),
-                l.weight_ih.is_standard_layout(),
-            )?;
-            add(
-                "weight_hh",
-                l.weight_hh.shape(),
-                l.weight_hh.is_standard_layout(),
-            )?;
-            if let Some(b) = &l.bias_ih {
-                add("bias_ih", b.shape(), b.is_standard_layout())?;
-            }
-            if let Some(b) = &l.bias_hh {
-                add("bias_hh", b.shape(), b.is_standard_layout())?;
-            }
-            if let Some(w) = &l.weight_hr {
-                add("weight_hr", w.shape(), w.is_standard_layout())?;
-            }
-        }
-        Ok(out)
-    }
-
     /// Owned `(name, array)` pairs, ready to save.
     pub fn to_named_arrays(&self, config: &RnnConfig) -> BTreeMap<String, ArrayD<f32>> {
-        self.named_tensors(config)
-            .into_iter()
-            .map(|(n, t)| {
-                let a = ArrayD::from_shape_vec(IxDyn(t.shape), t.data.to_vec())
-                    .expect("shape matches data");
-                (n, a)
-            })
-            .collect()
+        let mut out = BTreeMap::new();
+        self.visit(config, "", &mut |name, t| {
+            let a = ArrayD::from_shape_vec(IxDyn(t.shape), t.data.to_vec())
+                .expect("shape matches data");
+            out.insert(name.to_string(), a);
+        });
+        out
     }
+}
+
+fn shape_of<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> (&[usize], bool) {
+    (a.shape(), a.is_standard_layout())
 }
 
 /// PyTorch names and shapes of a stack's parameters, in `state_dict` order.
@@ -346,25 +335,4 @@ pub fn expected_shapes(config: &RnnConfig) -> Vec<(String, Vec<usize>)> {
         }
     }
     out
-}
-
-fn tensor_ref2(a: &Array2<f32>) -> TensorRef<'_> {
-    TensorRef {
-        shape: a.shape(),
-        data: a.as_slice().expect("standard layout"),
-    }
-}
-
-fn tensor_ref1(a: &Array1<f32>) -> TensorRef<'_> {
-    TensorRef {
-        shape: a.shape(),
-        data: a.as_slice().expect("standard layout"),
-    }
-}
-
-fn copy_into(dst: Option<&mut [f32]>, src: &ArrayD<f32>) {
-    let dst = dst.expect("freshly allocated arrays are standard layout");
-    for (d, s) in dst.iter_mut().zip(src.iter()) {
-        *d = *s;
-    }
 }

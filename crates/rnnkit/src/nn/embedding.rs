@@ -34,17 +34,19 @@
 //! let dec_bias = Array1::<f32>::zeros(10);
 //! let ids = [3, 1, 4];
 //! let x = emb.forward(&ids).unwrap(); // [3, 4] (the recurrent stack would sit here)
-//! let logits = linear::forward(x.view(), emb.weight.view(), Some(dec_bias.view())).unwrap();
+//! let logits = linear::forward(x.view(), emb.weight().view(), Some(dec_bias.view())).unwrap();
 //! assert_eq!(logits.shape(), &[3, 10]);
 //!
 //! let dlogits = Array2::<f32>::ones((3, 10));
 //! let mut dweight = Array2::zeros((10, 4)); // one buffer for the tied weight
 //! let mut dbias = Array1::zeros(10);
-//! let dx = linear::backward(x.view(), dlogits.view(), emb.weight.view(), &mut dweight, Some(&mut dbias)).unwrap();
+//! let dx = linear::backward(x.view(), dlogits.view(), emb.weight().view(), &mut dweight, Some(&mut dbias)).unwrap();
 //! emb.backward(&ids, dx.view(), &mut dweight).unwrap(); // adds the embedding's part
 //! ```
 
 use crate::error::{Error, Result};
+use crate::module::{Module, TensorMut, TensorRef, join};
+use crate::nn::linear::{tensor_mut, tensor_ref};
 use ndarray::{Array2, ArrayView2};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -69,10 +71,21 @@ use rand_chacha::ChaCha8Rng;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Embedding {
-    /// `[num_embeddings, embedding_dim]`.
+    /// `[num_embeddings, embedding_dim]`. Keep it in standard layout (constructors do): the
+    /// parameter visitor hands out its values as one slice.
     pub weight: Array2<f32>,
     /// The id whose row gets no gradient (PyTorch `padding_idx`), if any.
     pub padding_idx: Option<usize>,
+}
+
+impl Module for Embedding {
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, TensorRef<'a>)) {
+        f(&join(prefix, "weight"), tensor_ref(&self.weight));
+    }
+
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, TensorMut<'a>)) {
+        f(&join(prefix, "weight"), tensor_mut(&mut self.weight));
+    }
 }
 
 impl Embedding {
@@ -117,15 +130,25 @@ impl Embedding {
             )));
         }
         // The optimizer updates the table as a flat slice: any memory layout in, standard out.
-        let weight = if weight.is_standard_layout() {
-            weight
-        } else {
-            weight.as_standard_layout().into_owned()
-        };
         Ok(Embedding {
-            weight,
+            weight: crate::nn::linear::standard(weight),
             padding_idx,
         })
+    }
+
+    /// The table `[num_embeddings, embedding_dim]`.
+    pub fn weight(&self) -> &Array2<f32> {
+        &self.weight
+    }
+
+    /// The table's values, to change in place (its shape and layout stay).
+    pub fn weight_mut(&mut self) -> ndarray::ArrayViewMut2<'_, f32> {
+        self.weight.view_mut()
+    }
+
+    /// The id whose row gets no gradient, if any.
+    pub fn padding_idx(&self) -> Option<usize> {
+        self.padding_idx
     }
 
     /// `V`, the vocabulary size.

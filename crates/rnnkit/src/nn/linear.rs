@@ -21,6 +21,7 @@
 
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{MatRef, add_column_sums, matmul};
+use crate::module::{Module, TensorMut, TensorRef, join};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -44,14 +45,31 @@ use rand_chacha::ChaCha8Rng;
 /// let mut grads = layer.zeros_like();
 /// let dx = layer.backward(x.view(), Array2::ones((4, 2)).view(), &mut grads).unwrap();
 /// assert_eq!(dx.shape(), &[4, 3]);
-/// assert_eq!(grads.bias.unwrap()[0], 4.0); // Σ over the batch of dy = 1
+/// assert_eq!(grads.bias().unwrap()[0], 4.0); // Σ over the batch of dy = 1
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Linear {
-    /// `[out_features, in_features]`.
+    /// `[out_features, in_features]`. Keep it in standard layout (constructors do): the
+    /// parameter visitor hands out its values as one slice.
     pub weight: Array2<f32>,
     /// `[out_features]`, absent for `bias = false`.
     pub bias: Option<Array1<f32>>,
+}
+
+impl Module for Linear {
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, TensorRef<'a>)) {
+        f(&join(prefix, "weight"), tensor_ref(&self.weight));
+        if let Some(b) = &self.bias {
+            f(&join(prefix, "bias"), tensor_ref(b));
+        }
+    }
+
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, TensorMut<'a>)) {
+        f(&join(prefix, "weight"), tensor_mut(&mut self.weight));
+        if let Some(b) = &mut self.bias {
+            f(&join(prefix, "bias"), tensor_mut(b));
+        }
+    }
 }
 
 impl Linear {
@@ -80,6 +98,51 @@ impl Linear {
         let weight = Array2::from_shape_fn((out_features, in_features), |_| draw());
         let bias = bias.then(|| Array1::from_shape_fn(out_features, |_| draw()));
         Linear { weight, bias }
+    }
+
+    /// A layer over given parameters: `weight` `[out, in]` and `bias` `[out]` (e.g. loaded from
+    /// a file), in any memory layout.
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// let l = rnnkit::nn::Linear::from_parts(array![[1.0, 2.0]], Some(array![0.5])).unwrap();
+    /// assert_eq!(l.forward(array![[3.0, 4.0]].view()).unwrap(), array![[11.5]]);
+    /// assert!(rnnkit::nn::Linear::from_parts(array![[1.0, 2.0]], Some(array![0.5, 1.0])).is_err());
+    /// ```
+    pub fn from_parts(weight: Array2<f32>, bias: Option<Array1<f32>>) -> Result<Self> {
+        if let Some(b) = &bias
+            && b.len() != weight.nrows()
+        {
+            return Err(Error::Shape(format!(
+                "linear bias has {} values, the weight has {} output rows",
+                b.len(),
+                weight.nrows()
+            )));
+        }
+        Ok(Linear {
+            weight: standard(weight),
+            bias: bias.map(standard),
+        })
+    }
+
+    /// The weight `[out_features, in_features]`.
+    pub fn weight(&self) -> &Array2<f32> {
+        &self.weight
+    }
+
+    /// The bias `[out_features]`, if the layer has one.
+    pub fn bias(&self) -> Option<&Array1<f32>> {
+        self.bias.as_ref()
+    }
+
+    /// The weight's values, to change in place (its shape and layout stay).
+    pub fn weight_mut(&mut self) -> ndarray::ArrayViewMut2<'_, f32> {
+        self.weight.view_mut()
+    }
+
+    /// The bias's values, to change in place.
+    pub fn bias_mut(&mut self) -> Option<ndarray::ArrayViewMut1<'_, f32>> {
+        self.bias.as_mut().map(|b| b.view_mut())
     }
 
     /// All-zero parameters (the start of a gradient buffer).
@@ -143,7 +206,7 @@ impl Linear {
     ///
     /// ```
     /// use ndarray::array;
-    /// let l = rnnkit::nn::Linear { weight: array![[1.0, 2.0]], bias: Some(array![0.5]) };
+    /// let l = rnnkit::nn::Linear::from_parts(array![[1.0, 2.0]], Some(array![0.5])).unwrap();
     /// assert_eq!(l.forward(array![[3.0, 4.0]].view()).unwrap(), array![[11.5]]);
     /// ```
     pub fn forward(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
@@ -155,11 +218,11 @@ impl Linear {
     ///
     /// ```
     /// use ndarray::array;
-    /// let l = rnnkit::nn::Linear { weight: array![[1.0, 2.0]], bias: None };
+    /// let l = rnnkit::nn::Linear::from_parts(array![[1.0, 2.0]], None).unwrap();
     /// let mut g = l.zeros_like();
     /// let dx = l.backward(array![[3.0, 4.0]].view(), array![[1.0]].view(), &mut g).unwrap();
     /// assert_eq!(dx, array![[1.0, 2.0]]);
-    /// assert_eq!(g.weight, array![[3.0, 4.0]]);
+    /// assert_eq!(g.weight(), array![[3.0, 4.0]]);
     /// ```
     pub fn backward(
         &self,
@@ -185,6 +248,35 @@ impl Linear {
         )?;
         Ok(dx)
     }
+}
+
+/// `a` in standard (row-major) layout: the visitor hands out its values as one slice.
+pub(crate) fn standard<D: ndarray::Dimension>(a: ndarray::Array<f32, D>) -> ndarray::Array<f32, D> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    }
+}
+
+/// `a` as a visitor's tensor. Constructors keep parameters in standard layout.
+pub(crate) fn tensor_ref<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> TensorRef<'_> {
+    TensorRef {
+        shape: a.shape(),
+        data: a
+            .as_slice()
+            .expect("parameters are kept in standard layout"),
+    }
+}
+
+/// `a` as a visitor's mutable tensor (copied into standard layout first if needed).
+pub(crate) fn tensor_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> TensorMut<'_> {
+    if !a.is_standard_layout() {
+        *a = a.as_standard_layout().into_owned();
+    }
+    let shape = a.shape().to_vec();
+    let data = a.as_slice_mut().expect("standard layout after the copy");
+    TensorMut { shape, data }
 }
 
 /// Checks `x` `[N, in]` against `weight` `[out, in]` and `bias` `[out]`.

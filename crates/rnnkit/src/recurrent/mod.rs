@@ -151,6 +151,24 @@ struct LayerCache {
     dirs: Vec<DirCache>,
 }
 
+impl crate::module::Module for Rnn {
+    fn visit_params<'a>(
+        &'a self,
+        prefix: &str,
+        f: &mut dyn FnMut(&str, crate::module::TensorRef<'a>),
+    ) {
+        self.params.visit(&self.config, prefix, f);
+    }
+
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        prefix: &str,
+        f: &mut dyn FnMut(&str, crate::module::TensorMut<'a>),
+    ) {
+        self.params.visit_mut(&self.config, prefix, f);
+    }
+}
+
 impl Rnn {
     /// The pool of big buffers this stack's passes use; a language model takes its logits
     /// buffer from it too, so the pages stay mapped between steps.
@@ -186,7 +204,7 @@ impl Rnn {
         &self.config
     }
 
-    /// The parameters, PyTorch-named via [`RnnParams::named_tensors`].
+    /// The parameters (PyTorch-named through [`crate::module::Module`]).
     pub fn params(&self) -> &RnnParams {
         &self.params
     }

@@ -20,6 +20,7 @@
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::init::Init;
+use crate::module::{self, Module, TensorMut, TensorRef, join};
 use crate::nn::{
     CrossEntropy, Dropout, Embedding, EmbeddingDropout, Linear, LockedDropout, WeightDrop, flat_mut,
 };
@@ -146,6 +147,61 @@ pub struct ChunkLoss {
     pub count: usize,
 }
 
+impl Module for LanguageModel {
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, TensorRef<'a>)) {
+        self.embedding.visit_params(&join(prefix, "embedding."), f);
+        self.rnn.visit_params(&join(prefix, "rnn."), f);
+        visit_decoder(
+            &self.decoder,
+            self.tie_weights,
+            &join(prefix, "decoder."),
+            f,
+        );
+    }
+
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, TensorMut<'a>)) {
+        self.embedding
+            .visit_params_mut(&join(prefix, "embedding."), f);
+        self.rnn.visit_params_mut(&join(prefix, "rnn."), f);
+        let prefix = join(prefix, "decoder.");
+        if self.tie_weights {
+            // The tied weight is the embedding's, visited above; only the bias is the decoder's.
+            if let Some(b) = &mut self.decoder.bias {
+                f(&join(&prefix, "bias"), crate::nn::linear::tensor_mut(b));
+            }
+        } else {
+            self.decoder.visit_params_mut(&prefix, f);
+        }
+    }
+
+    fn aliases(&self, prefix: &str) -> Vec<(String, String)> {
+        if self.tie_weights {
+            vec![(
+                join(prefix, "decoder.weight"),
+                join(prefix, "embedding.weight"),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// The decoder's parameters: its weight only when untied (a tied decoder uses the embedding's).
+fn visit_decoder<'a>(
+    decoder: &'a Linear,
+    tied: bool,
+    prefix: &str,
+    f: &mut dyn FnMut(&str, TensorRef<'a>),
+) {
+    if tied {
+        if let Some(b) = &decoder.bias {
+            f(&join(prefix, "bias"), crate::nn::linear::tensor_ref(b));
+        }
+    } else {
+        decoder.visit_params(prefix, f);
+    }
+}
+
 impl LanguageModel {
     /// A model with PyTorch's default initialization, seeded.
     ///
@@ -250,24 +306,10 @@ impl LanguageModel {
         }
     }
 
-    /// Every parameter under PyTorch's names.
+    /// Every parameter under PyTorch's names (a tied model's `decoder.weight` too, as a copy
+    /// of the embedding, as PyTorch's `state_dict` has it).
     pub fn named_tensors(&self) -> BTreeMap<String, ArrayD<f32>> {
-        let mut out = BTreeMap::new();
-        out.insert(
-            "embedding.weight".into(),
-            self.embedding.weight.clone().into_dyn(),
-        );
-        for (name, a) in self.rnn.params().to_named_arrays(self.rnn.config()) {
-            out.insert(format!("rnn.{name}"), a);
-        }
-        out.insert(
-            "decoder.weight".into(),
-            self.decoder_weight().to_owned().into_dyn(),
-        );
-        if let Some(b) = &self.decoder.bias {
-            out.insert("decoder.bias".into(), b.clone().into_dyn());
-        }
-        out
+        module::named_tensors(self, "")
     }
 
     /// A model from PyTorch-named tensors (a `state_dict`); every tensor is checked.
@@ -623,21 +665,10 @@ impl LanguageModel {
         Ok(Some((rnn, masks)))
     }
 
-    /// PyTorch names of every parameter, in `state_dict` order.
+    /// PyTorch names of every parameter, in `state_dict` order (a tied decoder's weight is
+    /// the embedding's and is listed once).
     pub fn param_names(&self) -> Vec<String> {
-        let mut names = vec!["embedding.weight".to_string()];
-        names.extend(
-            crate::params::expected_shapes(self.rnn.config())
-                .into_iter()
-                .map(|(n, _)| format!("rnn.{n}")),
-        );
-        if !self.tie_weights {
-            names.push("decoder.weight".into());
-        }
-        if self.decoder.bias.is_some() {
-            names.push("decoder.bias".into());
-        }
-        names
+        module::param_names(self, "")
     }
 
     /// Every parameter with its gradient, in the order of [`LanguageModel::param_names`].

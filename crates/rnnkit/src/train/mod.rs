@@ -10,7 +10,6 @@ pub mod generate;
 pub mod lm;
 pub mod seq_trainer;
 pub mod stop;
-mod task_params;
 pub mod tasks;
 pub mod tbptt;
 pub mod trainer;

@@ -41,7 +41,6 @@ use super::checkpoint::{Checkpoint, Progress, RngState};
 use super::clock::RunClock;
 use super::diagnostics::{Diagnosis, diagnose_forecaster, trim_diagnoses, write_diagnosis};
 use super::stop::StopSignal;
-use super::task_params::{load_parts, named_parts};
 use super::tasks::{Forecaster, SeqInput, SequenceClassifier, SequenceTagger, TaskGrads};
 use super::trainer::{EpochReport, Metrics, Reporter, StepReport, clip_or_measure, count_skip};
 use crate::data::batch::{BatchTargets, Batcher, BatcherConfig, Example, PadConfig, PaddedBatch};
@@ -268,15 +267,15 @@ macro_rules! token_task_model {
             }
 
             fn param_names(&self) -> Vec<String> {
-                named_parts(self.embedding.as_ref(), &self.rnn, &self.head).0
+                crate::module::param_names(self, "")
             }
 
             fn named_tensors(&self) -> BTreeMap<String, ArrayD<f32>> {
-                named_parts(self.embedding.as_ref(), &self.rnn, &self.head).1
+                crate::module::named_tensors(self, "")
             }
 
             fn load_named(&mut self, t: &BTreeMap<String, ArrayD<f32>>) -> Result<()> {
-                load_parts(self.embedding.as_mut(), &mut self.rnn, &mut self.head, t)
+                crate::module::load_named(self, "", t)
             }
 
             fn rnn_config(&self) -> &crate::RnnConfig {
@@ -350,15 +349,15 @@ impl TaskModel for Forecaster {
     }
 
     fn param_names(&self) -> Vec<String> {
-        named_parts(None, &self.rnn, &self.head).0
+        crate::module::param_names(self, "")
     }
 
     fn named_tensors(&self) -> BTreeMap<String, ArrayD<f32>> {
-        named_parts(None, &self.rnn, &self.head).1
+        crate::module::named_tensors(self, "")
     }
 
     fn load_named(&mut self, t: &BTreeMap<String, ArrayD<f32>>) -> Result<()> {
-        load_parts(None, &mut self.rnn, &mut self.head, t)
+        crate::module::load_named(self, "", t)
     }
 
     fn rnn_config(&self) -> &crate::RnnConfig {

@@ -60,6 +60,7 @@
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::init::Init;
+use crate::module::{Module, TensorMut, TensorRef, join};
 use crate::nn::loss::{CrossEntropyOutput, LossOutput};
 use crate::nn::{CrossEntropy, Embedding, Linear, Regression, flat_mut};
 use crate::params::RnnParams;
@@ -411,6 +412,79 @@ fn pool_backward(
         }
     }
     dh
+}
+
+/// Visits `embedding.weight` (when present), `rnn.*`, `head.*`: the one list of a task model's
+/// parameters, under PyTorch's names.
+fn visit_parts<'a>(
+    embedding: Option<&'a Embedding>,
+    rnn: &'a Rnn,
+    head: &'a Linear,
+    prefix: &str,
+    f: &mut dyn FnMut(&str, TensorRef<'a>),
+) {
+    if let Some(e) = embedding {
+        e.visit_params(&join(prefix, "embedding."), f);
+    }
+    rnn.visit_params(&join(prefix, "rnn."), f);
+    head.visit_params(&join(prefix, "head."), f);
+}
+
+/// Mutable form of [`visit_parts`].
+fn visit_parts_mut<'a>(
+    embedding: Option<&'a mut Embedding>,
+    rnn: &'a mut Rnn,
+    head: &'a mut Linear,
+    prefix: &str,
+    f: &mut dyn FnMut(&str, TensorMut<'a>),
+) {
+    if let Some(e) = embedding {
+        e.visit_params_mut(&join(prefix, "embedding."), f);
+    }
+    rnn.visit_params_mut(&join(prefix, "rnn."), f);
+    head.visit_params_mut(&join(prefix, "head."), f);
+}
+
+impl Module for SequenceClassifier {
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, TensorRef<'a>)) {
+        visit_parts(self.embedding.as_ref(), &self.rnn, &self.head, prefix, f);
+    }
+
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, TensorMut<'a>)) {
+        visit_parts_mut(
+            self.embedding.as_mut(),
+            &mut self.rnn,
+            &mut self.head,
+            prefix,
+            f,
+        );
+    }
+}
+
+impl Module for SequenceTagger {
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, TensorRef<'a>)) {
+        visit_parts(self.embedding.as_ref(), &self.rnn, &self.head, prefix, f);
+    }
+
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, TensorMut<'a>)) {
+        visit_parts_mut(
+            self.embedding.as_mut(),
+            &mut self.rnn,
+            &mut self.head,
+            prefix,
+            f,
+        );
+    }
+}
+
+impl Module for Forecaster {
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, TensorRef<'a>)) {
+        visit_parts(None, &self.rnn, &self.head, prefix, f);
+    }
+
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, TensorMut<'a>)) {
+        visit_parts_mut(None, &mut self.rnn, &mut self.head, prefix, f);
+    }
 }
 
 fn params_and_grads<'a>(
