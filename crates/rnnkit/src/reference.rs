@@ -1554,7 +1554,7 @@ mod tests {
                 if ratio.is_nan() || ratio > worst {
                     (worst, at) = (ratio, k);
                 }
-                worst_rel = worst_rel.max((g - w).abs() / w.abs().max(1e-3));
+                worst_rel = crate::verify::worse(worst_rel, (g - w).abs() / w.abs().max(1e-3));
             }
             if worst.is_nan() || worst > 1.0 {
                 failures.push(format!(

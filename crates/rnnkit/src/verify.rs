@@ -211,7 +211,7 @@ pub fn verify_case(case: &Path, out: &Path) -> Result<()> {
 pub struct TensorDiff {
     /// Tensor name.
     pub name: String,
-    /// `max |got − want|`.
+    /// `max |got − want|`; infinite when any difference is NaN (equal infinities differ by 0).
     pub max_abs: f64,
     /// `max |want|` (the tensor's scale).
     pub scale: f64,
@@ -222,6 +222,24 @@ impl TensorDiff {
     /// 1e-6, i.e. the expected tensor is zero).
     pub fn relative(&self) -> f64 {
         self.max_abs / self.scale.max(1e-6)
+    }
+}
+
+/// The worse of two error magnitudes, a NaN counting as infinitely bad.
+///
+/// `f64::max` returns the other operand when one is NaN, so `fold(0.0, f64::max)` over
+/// differences lets a NaN output pass any tolerance; `fold(0.0, worse)` does not.
+///
+/// ```
+/// use rnnkit::verify::worse;
+/// assert_eq!([0.5, f64::NAN, 0.1].into_iter().fold(0.0, worse), f64::INFINITY);
+/// assert_eq!([0.5, 0.25].into_iter().fold(0.0, worse), 0.5);
+/// ```
+pub fn worse(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::INFINITY
+    } else {
+        a.max(b)
     }
 }
 
@@ -251,9 +269,16 @@ pub fn compare(
             let max_abs = g
                 .iter()
                 .zip(w)
-                .map(|(a, b)| (*a as f64 - *b as f64).abs())
-                .fold(0.0, f64::max);
-            let scale = w.iter().map(|v| (*v as f64).abs()).fold(0.0, f64::max);
+                .map(|(&a, &b)| {
+                    if a == b {
+                        0.0
+                    } else {
+                        (f64::from(a) - f64::from(b)).abs()
+                    }
+                })
+                .fold(0.0, worse);
+            // A NaN in `want` already makes `max_abs` infinite; the scale only divides it.
+            let scale = w.iter().map(|v| f64::from(*v).abs()).fold(0.0, f64::max);
             Ok(TensorDiff {
                 name: name.clone(),
                 max_abs,
@@ -261,4 +286,32 @@ pub fn compare(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::arr1;
+
+    fn one(name: &str, values: &[f32]) -> BTreeMap<String, ArrayD<f32>> {
+        BTreeMap::from([(name.to_string(), arr1(values).into_dyn())])
+    }
+
+    #[test]
+    fn a_nan_output_fails_the_comparison() {
+        let want = one("output", &[1.0, -2.0, 0.5]);
+        for got in [[f32::NAN, -2.0, 0.5], [1.0, -2.0, f32::NAN]] {
+            let d = &compare(&one("output", &got), &want).unwrap()[0];
+            assert_eq!(d.max_abs, f64::INFINITY, "{got:?}");
+            assert_eq!(d.relative(), f64::INFINITY, "{got:?}");
+        }
+        // A NaN in the expected tensor fails too; exact agreement, infinities included, passes.
+        let d = &compare(&want, &one("output", &[f32::NAN, 0.0, 0.0])).unwrap()[0];
+        assert_eq!(d.max_abs, f64::INFINITY);
+        let inf = one("output", &[f32::INFINITY, -2.0, 0.5]);
+        let d = &compare(&inf, &inf).unwrap()[0];
+        assert_eq!(d.max_abs, 0.0);
+        let d = &compare(&one("output", &[1.0, -2.0, 0.75]), &want).unwrap()[0];
+        assert_eq!((d.max_abs, d.scale), (0.25, 2.0));
+    }
 }

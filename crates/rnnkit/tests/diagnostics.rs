@@ -8,6 +8,7 @@ use rnnkit::train::diagnostics::{
     GradientProfile, for_forecaster, gate_stats, gradient_through_time, state_gradients,
 };
 use rnnkit::train::tasks::Forecaster;
+use rnnkit::verify::worse;
 use rnnkit::{CellKind, Error, Init, LayerParams, Rnn, RnnConfig, RnnParams, WeightInit};
 
 const T: usize = 8;
@@ -155,7 +156,8 @@ fn worst(got: &Array3<f32>, want: &[f64]) -> (f64, f64) {
     let err = got
         .iter()
         .zip(want)
-        .fold(0f64, |a, (g, w)| a.max((f64::from(*g) - w).abs()));
+        .map(|(g, w)| (f64::from(*g) - w).abs())
+        .fold(0.0, worse);
     (err, scale)
 }
 

@@ -6,6 +6,7 @@ use ndarray::{Array3, ArrayD};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rnnkit::reference::{self, RefInputs, RefLayer, RefModel, RefUpstream};
+use rnnkit::verify::worse;
 use rnnkit::{CellKind, Init, Rnn, RnnConfig, RnnParams, RnnState, Upstream};
 
 /// Scale-relative tolerance for f32 against f64: `max|diff| / max|want|`.
@@ -53,7 +54,7 @@ fn check(name: &str, got: &[f64], want: &[f64], saturated: bool, failures: &mut 
         .iter()
         .zip(want)
         .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+        .fold(0.0, worse);
     let (tol, floor) = if saturated {
         (SATURATED_TOL, 1e-4)
     } else {
@@ -368,7 +369,10 @@ fn inference_and_streaming_equal_training_forward() {
                 .step(x.index_axis(ndarray::Axis(0), t), &mut state)
                 .unwrap();
             let want = infer.output.index_axis(ndarray::Axis(0), t);
-            let diff = (&y - &want).iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let diff = (&y - &want)
+                .iter()
+                .map(|v| f64::from(v.abs()))
+                .fold(0.0, worse);
             assert!(diff < 1e-6, "{cell}: step {t} differs by {diff}");
         }
         assert!((&state.h - &infer.state.h).iter().all(|v| v.abs() < 1e-6));

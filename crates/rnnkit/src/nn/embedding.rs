@@ -255,6 +255,7 @@ fn normal(rng: &mut ChaCha8Rng) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::worse;
     use rand::SeedableRng;
 
     #[test]
@@ -292,7 +293,7 @@ mod tests {
                 } else {
                     (up - down) / (2.0 * eps as f64)
                 };
-                worst = worst.max((num - (grad[[v, d]] - 0.25) as f64).abs());
+                worst = worse(worst, (num - (grad[[v, d]] - 0.25) as f64).abs());
             }
         }
         assert!(worst < 1e-4, "worst gradient difference {worst}");

@@ -448,6 +448,7 @@ pub fn backward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::worse;
     use rand::SeedableRng;
 
     /// `L = Σ y ⊙ r` in f64, for a fixed random `r`.
@@ -489,7 +490,7 @@ mod tests {
                     x[[a, b]] = orig;
                     v
                 });
-                worst = worst.max((num - dx[[a, b]] as f64).abs());
+                worst = worse(worst, (num - dx[[a, b]] as f64).abs());
             }
             for idx in 0..o * i {
                 let (a, b) = (idx / i, idx % i);
@@ -500,7 +501,7 @@ mod tests {
                     l.weight[[a, b]] = orig;
                     v
                 });
-                worst = worst.max((num - (g.weight[[a, b]] - 0.5) as f64).abs());
+                worst = worse(worst, (num - (g.weight[[a, b]] - 0.5) as f64).abs());
             }
             if bias {
                 for a in 0..o {
@@ -512,7 +513,7 @@ mod tests {
                         v
                     });
                     let got = g.bias.as_ref().unwrap()[a] - 0.5;
-                    worst = worst.max((num - got as f64).abs());
+                    worst = worse(worst, (num - got as f64).abs());
                 }
             }
             assert!(

@@ -845,6 +845,7 @@ fn mean(out: LossOutput) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::worse;
     use ndarray::{Array1, array};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -915,8 +916,8 @@ mod tests {
             let worst = d
                 .iter()
                 .zip(want_grad)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+                .map(|(a, b)| f64::from((a - b).abs()))
+                .fold(0.0, worse);
             assert!(
                 worst < 1e-6,
                 "ignore {ignore:?} eps {eps}: worst gradient diff {worst}"
@@ -988,7 +989,7 @@ mod tests {
                     z64[[i, j]] = orig - h;
                     let down = ce_ref(&z64, &counted, eps as f64);
                     z64[[i, j]] = orig;
-                    worst = worst.max(((up - down) / (2.0 * h) - d[[i, j]] as f64).abs());
+                    worst = worse(worst, ((up - down) / (2.0 * h) - d[[i, j]] as f64).abs());
                 }
             }
             assert!(worst < 1e-6, "eps {eps}: worst gradient difference {worst}");

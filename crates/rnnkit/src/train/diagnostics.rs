@@ -637,7 +637,10 @@ mod tests {
             let want = rnn.forward(x.view(), None, None).unwrap().output;
             let mut acc = vec![vec![GateAcc::default(); 3]; cfg.num_layers];
             let got = trace(&rnn, x.view(), &mut acc);
-            let worst = (&got - &want).iter().fold(0f32, |m, v| m.max(v.abs()));
+            let worst = (&got - &want)
+                .iter()
+                .map(|v| f64::from(v.abs()))
+                .fold(0.0, crate::verify::worse);
             assert!(worst < 1e-5, "{}: worst |Δh| {worst}", cfg.cell);
         }
     }

@@ -613,7 +613,7 @@ mod tests {
             .iter()
             .zip(y.iter())
             .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+            .fold(0.0, crate::verify::worse);
         assert!(worst < 1e-4, "worst difference {worst}");
         // On a straight line the naive forecast is off by the slope per step.
         assert!((data.baselines(&data.test, None).unwrap().naive.mae - 3.0).abs() < 1e-9);
