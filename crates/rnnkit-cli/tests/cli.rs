@@ -1,9 +1,11 @@
-//! The `rnnkit` binary end to end: verify-case output and agreement, bench JSON, exit codes.
+//! The `rnnkit` binary end to end: verify-case output and agreement, bench JSON, exit codes,
+//! and every task trained, scored and applied through the commands a user runs.
 
 use rnnkit::io::TensorFile;
 use rnnkit::verify::compare;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 fn rnnkit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rnnkit"))
@@ -60,20 +62,49 @@ fn bad_case_file_exits_2_with_the_file_named() {
     );
 }
 
+/// `--json` prints one line per requested case, each case once however often it is named, with
+/// the contract's three fields, and `tokens_per_s × ms_per_iter / 1000` is the case's tokens per
+/// iteration (time steps × batch; 1 for streaming): the two numbers time the same iterations.
 #[test]
-fn bench_json_prints_the_contract_fields() {
+fn bench_json_prints_each_requested_case_once_with_consistent_numbers() {
     let out = rnnkit()
-        .args(["bench", "--json", "--threads", "1", "--case", "lstm-small"])
+        .args(["bench", "--json", "--threads", "1"])
+        .args(["--case", "lstm-stream,lstm-small", "--case", "lstm-small"])
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "{stdout}");
-    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
-    assert_eq!(v["case"], "lstm-small");
-    assert!(v["tokens_per_s"].as_f64().unwrap() > 0.0);
-    assert!(v["ms_per_iter"].as_f64().unwrap() > 0.0);
+    let mut seen = Vec::new();
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["case", "ms_per_iter", "tokens_per_s"], "{line}");
+        let case = v["case"].as_str().unwrap();
+        let tokens_per_iter = match case {
+            "lstm-small" => 50.0 * 16.0,
+            "lstm-stream" => 1.0,
+            other => panic!("case {other} was not requested: {stdout}"),
+        };
+        let tokens_per_s = v["tokens_per_s"].as_f64().unwrap();
+        let ms_per_iter = v["ms_per_iter"].as_f64().unwrap();
+        assert!(
+            tokens_per_s.is_finite() && tokens_per_s > 0.0,
+            "tokens_per_s: {line}"
+        );
+        assert!(
+            ms_per_iter.is_finite() && ms_per_iter > 0.0,
+            "ms_per_iter: {line}"
+        );
+        let implied = tokens_per_s * ms_per_iter / 1e3;
+        assert!(
+            (implied / tokens_per_iter - 1.0).abs() < 1e-9,
+            "{line}: {implied} tokens per iteration, expected {tokens_per_iter}"
+        );
+        seen.push(case.to_string());
+    }
+    seen.sort();
+    assert_eq!(seen, ["lstm-small", "lstm-stream"], "{stdout}");
 }
 
 #[test]
@@ -340,6 +371,12 @@ fn assert_quiet_into_closed_pipe<S: AsRef<std::ffi::OsStr>>(args: &[S]) {
     assert!(!stderr.contains("error"), "{stderr}");
 }
 
+/// Parses a JSON file of a run directory.
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Runs `rnnkit` and returns (exit code, stdout, stderr).
 fn run_rnnkit(args: &[&str]) -> (Option<i32>, String, String) {
     let out = rnnkit().args(args).output().unwrap();
@@ -350,10 +387,9 @@ fn run_rnnkit(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-#[test]
-fn classify_task_trains_classifies_and_evaluates() {
-    let dir = temp("classify");
-    // Three "languages" told apart by their letters.
+/// Trains a classifier of three "languages" told apart by their letters (40 names each, 20% of
+/// them held out for the test split) in `dir/runs/c`, and returns that run directory.
+fn train_classifier(dir: &Path) -> PathBuf {
     let classes = [("Aa", "ab"), ("Bb", "xyz"), ("Cc", "mno")];
     let data = dir.join("names");
     std::fs::create_dir_all(&data).unwrap();
@@ -385,7 +421,7 @@ fn classify_task_trains_classifies_and_evaluates() {
         "--set",
         "output.name=c",
         "--set",
-        "train.epochs=4",
+        "train.epochs=15",
         "--set",
         "model.hidden_size=16",
         "--set",
@@ -398,6 +434,13 @@ fn classify_task_trains_classifies_and_evaluates() {
         "data.test_fraction=0.2",
     ]);
     assert_eq!(code, Some(0), "{err}");
+    run
+}
+
+#[test]
+fn classify_task_trains_classifies_and_evaluates() {
+    let dir = temp("classify");
+    let run = train_classifier(&dir);
     for f in [
         "config.toml",
         "text.json",
@@ -443,9 +486,28 @@ fn classify_task_trains_classifies_and_evaluates() {
     assert_eq!(code, Some(0), "{err}");
     let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(m["examples"], 24, "{m}"); // 20% of 120, stratified
+    // The model learned: it beats always answering the test split's most common class, and
+    // `evaluate` scores the held-out split as training did.
+    let split = std::fs::read_to_string(run.join("split.tsv")).unwrap();
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for line in split.lines().filter(|l| l.starts_with("test\t")) {
+        *counts.entry(line.split('\t').nth(1).unwrap()).or_default() += 1;
+    }
+    let test_size: usize = counts.values().sum();
+    assert_eq!(test_size, 24, "{split}");
+    let majority = *counts.values().max().unwrap() as f64 / test_size as f64;
+    let accuracy = m["accuracy"].as_f64().unwrap();
     assert!(
-        (0.0..=1.0).contains(&m["accuracy"].as_f64().unwrap()),
-        "{m}"
+        accuracy > majority,
+        "accuracy {accuracy} does not beat the majority class ({majority}): {m}"
+    );
+    // Batched differently, a near tie could flip one example.
+    let trained = read_json(&run.join("metrics.json"))["accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (trained - accuracy).abs() <= 1.0 / 24.0 + 1e-12,
+        "training wrote accuracy {trained}, evaluate says {accuracy}"
     );
     let t = TensorFile::read(&outputs).unwrap();
     let (ids, logits) = (&t.i64["input_ids"], &t.f32["logits"]);
@@ -493,13 +555,15 @@ fn forecast_task_trains_and_forecasts_a_csv() {
         "--set",
         "data.missing=error",
         "--set",
-        "data.transform=none",
+        "data.transform=diff",
         "--set",
         &format!("output.dir={}", dir.join("runs").display()),
         "--set",
         "output.name=f",
         "--set",
-        "train.epochs=3",
+        "train.epochs=10",
+        "--set",
+        "train.optimizer.lr=0.01",
         "--set",
         "model.hidden_size=8",
     ]);
@@ -533,15 +597,33 @@ fn forecast_task_trains_and_forecasts_a_csv() {
     assert_eq!(lines.len(), 1 + 3, "{text}"); // header + horizon rows
     assert!(lines[1].starts_with("1,2020-01-01,"), "{text}"); // the month after the last
     assert!(lines[3].starts_with("3,2020-03-01,"), "{text}");
-    let v: f64 = lines[1].rsplit(',').next().unwrap().parse().unwrap();
-    assert!(v.is_finite(), "{text}");
     assert!(std::fs::metadata(&png).unwrap().len() > 1000);
 
     let (code, out, err) = run_rnnkit(&["evaluate", "--model", &run_s, "--json"]);
     assert_eq!(code, Some(0), "{err}");
     let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert!(m["rmse"].as_f64().unwrap() > 0.0 && m["naive_rmse"].as_f64().unwrap() > 0.0);
-    assert!(m["seasonal_naive_rmse"].as_f64().is_some(), "{m}");
+    // The model learned: on the test split it beats repeating the last value (naive) and the
+    // value a season back (seasonal naive), and `evaluate` agrees with what training wrote.
+    let rmse = m["rmse"].as_f64().unwrap();
+    let naive = m["naive_rmse"].as_f64().unwrap();
+    let seasonal = m["seasonal_naive_rmse"].as_f64().unwrap();
+    assert!(rmse < naive && rmse < seasonal, "{m}");
+    let trained = read_json(&run.join("metrics.json"));
+    let close = |a: &serde_json::Value, b: f64| (a.as_f64().unwrap() - b).abs() <= 1e-6 * b;
+    assert!(close(&trained["model"]["rmse"], rmse), "{trained}\n{m}");
+    assert!(close(&trained["naive"]["rmse"], naive), "{trained}\n{m}");
+    // The forecast after the end of the file is closer to the series' continuation than the
+    // naive forecast's typical error.
+    for (h, line) in lines[1..].iter().enumerate() {
+        let i = (240 + h) as f64;
+        let want = 10.0 + 0.05 * i + (i * std::f64::consts::PI / 6.0).sin();
+        let got: f64 = line.rsplit(',').next().unwrap().parse().unwrap();
+        assert!(
+            (got - want).abs() < naive / 2.0,
+            "step {}: {got}, the series continues with {want}\n{text}",
+            h + 1
+        );
+    }
 
     // Too little history for one lookback: a usage error naming the file, not a panic.
     let short = dir.join("short.csv");
@@ -612,5 +694,302 @@ fn lab_vanishing_writes_its_report_and_charts() {
         report.contains("| LSTM 64 | ") && report.contains("decay per"),
         "{report}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn classify_reads_texts_from_a_file_and_from_stdin() {
+    let dir = temp("classify-input");
+    let run = train_classifier(&dir);
+    let run_s = run.display().to_string();
+    // One text per line; blank lines are skipped and the texts trimmed.
+    let lines = "abab\n\nxyzzy\n  mnom  \n";
+    let input = dir.join("texts.txt");
+    std::fs::write(&input, lines).unwrap();
+    let (code, from_file, err) = run_rnnkit(&[
+        "classify",
+        "--model",
+        &run_s,
+        "--input",
+        &input.display().to_string(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let texts: Vec<&str> = from_file
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(texts, ["abab", "xyzzy", "mnom"], "{from_file}");
+    // The same texts as arguments give the same lines.
+    let (code, from_args, err) =
+        run_rnnkit(&["classify", "--model", &run_s, "abab", "xyzzy", "mnom"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(from_file, from_args);
+
+    let mut child = rnnkit()
+        .args(["classify", "--model", &run_s, "--input", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), from_file);
+
+    let (code, _, err) = run_rnnkit(&["classify", "--model", &run_s, "--input", "/nonexistent"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("/nonexistent"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A tiny character-level language model, trained once (on the text of [`tiny_run`]) and shared
+/// by the tests that only read its run directory.
+fn shared_lm_run() -> &'static Path {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = temp("shared-lm");
+        let out = rnnkit()
+            .args(["train", "--quiet"])
+            .args(tiny_run(&dir, "lm"))
+            .output()
+            .unwrap();
+        assert_success(&out);
+        dir.join("lm")
+    })
+}
+
+/// The number of entries in the vocabulary a run saved in `text.json`.
+fn vocab_size(run: &Path) -> usize {
+    read_json(&run.join("text.json"))["vocab"]["tokens"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+/// A parameter row of `rnnkit inspect`: name, shape and count.
+type ParamRow = (String, Vec<usize>, usize);
+
+/// The parameter rows of `rnnkit inspect TARGET`, its `total` row, and the whole output.
+fn inspect_table(target: &Path) -> (Vec<ParamRow>, usize, String) {
+    let (code, out, err) = run_rnnkit(&["inspect", &target.display().to_string()]);
+    assert_eq!(code, Some(0), "{err}");
+    let mut rows = Vec::new();
+    let mut total = None;
+    let mut in_table = false;
+    for line in out.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.first() == Some(&"parameter") {
+            in_table = true;
+        } else if in_table && fields.first() == Some(&"total") {
+            total = Some(fields[1].parse().unwrap());
+            break;
+        } else if in_table {
+            let (name, rest) = line.split_once(' ').unwrap();
+            let (shape, count) = rest.trim().rsplit_once(' ').unwrap();
+            let shape = shape.trim().trim_matches(['[', ']']);
+            let shape = shape.split(", ").map(|d| d.parse().unwrap()).collect();
+            rows.push((name.to_string(), shape, count.trim().parse().unwrap()));
+        }
+    }
+    (
+        rows,
+        total.unwrap_or_else(|| panic!("no total row: {out}")),
+        out,
+    )
+}
+
+#[test]
+fn inspect_lists_parameter_names_shapes_and_total() {
+    let run = shared_lm_run();
+    let v = vocab_size(run);
+    // embedding_size 8, hidden_size 16, one LSTM layer (4 gates), decoder with bias.
+    let want: Vec<ParamRow> = [
+        ("decoder.bias", vec![v]),
+        ("decoder.weight", vec![v, 16]),
+        ("embedding.weight", vec![v, 8]),
+        ("rnn.bias_hh_l0", vec![64]),
+        ("rnn.bias_ih_l0", vec![64]),
+        ("rnn.weight_hh_l0", vec![64, 16]),
+        ("rnn.weight_ih_l0", vec![64, 8]),
+    ]
+    .into_iter()
+    .map(|(n, s)| (n.to_string(), s.clone(), s.iter().product()))
+    .collect();
+    let want_total = 25 * v + 64 * (8 + 16 + 2);
+
+    let (rows, total, out) = inspect_table(run);
+    assert_eq!(rows, want, "{out}");
+    assert_eq!(total, want_total, "{out}");
+    assert!(out.contains("config.toml"), "{out}");
+    // A checkpoint's optimizer and carried state are counted apart, not as parameters.
+    assert!(out.contains("checkpoint tensors not listed"), "{out}");
+
+    let (rows, total, out) = inspect_table(&run.join("model.safetensors"));
+    assert_eq!(rows, want, "{out}");
+    assert_eq!(total, want_total, "{out}");
+    assert!(!out.contains("not listed"), "{out}");
+}
+
+#[test]
+fn evaluate_scores_a_language_model_on_its_validation_text_and_on_a_file() {
+    let run = shared_lm_run();
+    let run_s = run.display().to_string();
+    let evaluate = |extra: &[&str]| {
+        let mut args = vec!["evaluate", "--model", &run_s, "--json"];
+        args.extend(extra);
+        let (code, out, err) = run_rnnkit(&args);
+        assert_eq!(code, Some(0), "{err}");
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()
+    };
+    let v = vocab_size(run) as f64;
+
+    // Without --data: the last 10% (data.valid_fraction) of the training file, which is ASCII.
+    let m = evaluate(&[]);
+    assert_eq!(m["task"], "lm", "{m}");
+    assert!(m["data"].as_str().unwrap().contains("validation"), "{m}");
+    let text_len = std::fs::read_to_string(run.parent().unwrap().join("tiny.txt"))
+        .unwrap()
+        .len();
+    let tokens = m["tokens"].as_u64().unwrap() as usize;
+    assert!(tokens.abs_diff(text_len / 10) <= 1, "{tokens} tokens: {m}");
+    let loss = m["loss_nats_per_token"].as_f64().unwrap();
+    let perplexity = m["perplexity"].as_f64().unwrap();
+    assert!((perplexity - loss.exp()).abs() < 1e-9 * perplexity, "{m}");
+    assert!(
+        (m["bits_per_token"].as_f64().unwrap() - loss / std::f64::consts::LN_2).abs() < 1e-9,
+        "{m}"
+    );
+    // Learned: far better than a uniform guess over the vocabulary (perplexity v).
+    assert!(
+        perplexity < v / 4.0,
+        "perplexity {perplexity}, vocabulary {v}"
+    );
+
+    // With --data: every character of the file is a token, and text like the training text
+    // scores better than the same characters reversed.
+    let dir = temp("evaluate-lm");
+    let like: String = (1000..1010)
+        .map(|i| format!("line {i}: to be or not to be, that is the question.\n"))
+        .collect();
+    let reversed: String = like.chars().rev().collect();
+    let (like_path, reversed_path) = (dir.join("like.txt"), dir.join("reversed.txt"));
+    std::fs::write(&like_path, &like).unwrap();
+    std::fs::write(&reversed_path, &reversed).unwrap();
+    let a = evaluate(&["--data", &like_path.display().to_string()]);
+    let b = evaluate(&["--data", &reversed_path.display().to_string()]);
+    assert_eq!(a["data"], like_path.display().to_string(), "{a}");
+    assert_eq!(a["tokens"].as_u64(), Some(like.len() as u64), "{a}");
+    assert_eq!(b["tokens"].as_u64(), Some(like.len() as u64), "{b}");
+    let (pa, pb) = (
+        a["perplexity"].as_f64().unwrap(),
+        b["perplexity"].as_f64().unwrap(),
+    );
+    assert!(pa < v / 4.0 && pa < pb / 2.0, "{a}\n{b}");
+
+    // The plain output carries the same numbers as lines.
+    let (code, out, err) = run_rnnkit(&["evaluate", "--model", &run_s]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l == format!("perplexity: {perplexity:.6}")),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A failure while running (here a checkpoint without one of the model's tensors, beside a
+/// config that is fine) exits with status 1, where a usage error exits with 2.
+#[test]
+fn a_runtime_failure_exits_1() {
+    let run = shared_lm_run();
+    let dir = temp("runtime-failure");
+    std::fs::create_dir_all(dir.join("checkpoints")).unwrap();
+    for f in ["config.toml", "text.json"] {
+        std::fs::copy(run.join(f), dir.join(f)).unwrap();
+    }
+    let dir_s = dir.display().to_string();
+    // No checkpoint at all: the user pointed at the wrong directory, a usage error.
+    let (code, _, err) = run_rnnkit(&["evaluate", "--model", &dir_s]);
+    assert_eq!(code, Some(2), "{err}");
+
+    let mut checkpoint = TensorFile::read(&run.join("checkpoints/best.safetensors")).unwrap();
+    assert!(checkpoint.f32.remove("rnn.weight_hh_l0").is_some());
+    checkpoint
+        .write(&dir.join("checkpoints/best.safetensors"))
+        .unwrap();
+    for command in ["evaluate", "generate"] {
+        let (code, _, err) = run_rnnkit(&[command, "--model", &dir_s]);
+        assert_eq!(code, Some(1), "{command}: {err}");
+        assert!(
+            err.contains("weight_hh_l0") && !err.contains("panicked"),
+            "{command}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn synthetic_task_trains_and_reports_its_test_loss() {
+    let dir = temp("synthetic");
+    let (code, _, err) = run_rnnkit(&[
+        "train",
+        "--quiet",
+        "--set",
+        "task=synthetic",
+        "--set",
+        "data.length=10",
+        "--set",
+        "data.train_size=2000",
+        "--set",
+        "data.valid_size=200",
+        "--set",
+        "data.test_size=200",
+        "--set",
+        "model.hidden_size=16",
+        "--set",
+        "train.epochs=20",
+        "--set",
+        "train.optimizer.lr=0.01",
+        "--set",
+        &format!("output.dir={}", dir.display()),
+        "--set",
+        "output.name=s",
+        "--set",
+        "output.threads=1",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let run = dir.join("s");
+    for f in [
+        "config.toml",
+        "model.safetensors",
+        "report.md",
+        "checkpoints/best.safetensors",
+    ] {
+        assert!(run.join(f).exists(), "missing {f}");
+    }
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(cfg.contains("task = \"synthetic\""), "{cfg}");
+    let m = read_json(&run.join("metrics.json"));
+    assert_eq!(m["kind"], "adding", "{m}");
+    assert_eq!(m["length"], 10, "{m}");
+    // The adding problem is learned: the test loss is a small part of the loss of the best
+    // memoryless guess.
+    let test_loss = m["test_loss"].as_f64().unwrap();
+    let baseline = m["baseline"].as_f64().unwrap();
+    assert!(
+        test_loss.is_finite() && test_loss < 0.1 * baseline,
+        "test loss {test_loss}, baseline {baseline}: {m}"
+    );
+    // There is no data file to evaluate on; `evaluate` says where the score is.
+    let (code, _, err) = run_rnnkit(&["evaluate", "--model", &run.display().to_string()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("metrics.json"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
