@@ -202,7 +202,9 @@ pub fn train(
         ] {
             report.test_metrics.push((name.into(), value));
         }
+        #[cfg(feature = "plot")]
         let png = run_dir.join("plots/confusion.png");
+        #[cfg(feature = "plot")]
         rnnkit::plot::ConfusionMatrixChart::new(
             format!(
                 "test split: accuracy {:.3}, macro-F1 {:.3} (rows: true class, row-normalized)",
@@ -216,6 +218,7 @@ pub fn train(
         .size(1100, 800)
         .save_png(&png)
         .context("drawing the confusion matrix")?;
+        #[cfg(feature = "plot")]
         plots.push(png);
         let metrics = serde_json::json!({
             "accuracy": m.accuracy(), "macro_f1": m.macro_f1(), "test_loss": test_loss,

@@ -72,6 +72,7 @@ pub fn forecast_windows(
 }
 
 /// Each row's time as a fractional year (the row index when the series has no timestamps).
+#[cfg(feature = "plot")]
 pub fn time_axis(data: &SeriesData) -> Vec<f64> {
     match &data.table.timestamps {
         Some(ts) => ts
@@ -120,6 +121,7 @@ pub fn score_windows(
 
 /// Draws the series around `windows` and the forecasts of every `horizon`-th window (so each
 /// row is forecast once), for the first target.
+#[cfg(feature = "plot")]
 pub fn forecast_png(
     data: &SeriesData,
     windows: &Windows,
@@ -296,6 +298,7 @@ pub fn train(
         for (name, v) in &rows {
             report.test_metrics.push((name.clone(), format!("{v:.4}")));
         }
+        #[cfg(feature = "plot")]
         let title = format!(
             "{}: test RMSE {:.3} vs naive {:.3}{}",
             cfg.data.target_columns[0],
@@ -303,8 +306,11 @@ pub fn train(
             s.baselines.naive.rmse,
             seasonal.map_or(String::new(), |b| format!(", seasonal naive {:.3}", b.rmse))
         );
+        #[cfg(feature = "plot")]
         let png = run_dir.join("plots/forecast.png");
+        #[cfg(feature = "plot")]
         forecast_png(&data, &data.test, &s.forecast, title, &png)?;
+        #[cfg(feature = "plot")]
         plots.push(png);
         let metrics = serde_json::json!({
             "horizon": cfg.data.horizon, "lookback": cfg.data.lookback,

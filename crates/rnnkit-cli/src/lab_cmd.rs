@@ -13,6 +13,7 @@
 use anyhow::{Context, Result};
 use rnnkit::data::synthetic::AddingProblem;
 use rnnkit::optim::{AdamConfig, OptimizerConfig};
+#[cfg(feature = "plot")]
 use rnnkit::plot::LineChart;
 use rnnkit::train::diagnostics::{GateStats, GradientProfile, for_forecaster, gate_stats};
 use rnnkit::train::seq_trainer::{SeqTrainConfig, SeqTrainer};
@@ -418,6 +419,7 @@ fn run_lab(args: &VanishingArgs) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "plot")]
 fn write_charts(out: &Path, results: &[ArmResult], lengths: &[usize]) -> Result<Vec<String>> {
     let mut names = Vec::new();
     let longest = *lengths.iter().max().unwrap_or(&20);
@@ -569,6 +571,13 @@ fn write_charts(out: &Path, results: &[ArmResult], lengths: &[usize]) -> Result<
     Ok(names)
 }
 
+/// Built without the `plot` feature, the lab draws no charts and its report links none.
+#[cfg(not(feature = "plot"))]
+fn write_charts(_out: &Path, _results: &[ArmResult], _lengths: &[usize]) -> Result<Vec<String>> {
+    Ok(Vec::new())
+}
+
+#[cfg(feature = "plot")]
 fn profile_points(g: &GradientProfile) -> Vec<(f64, f64)> {
     g.distances
         .iter()

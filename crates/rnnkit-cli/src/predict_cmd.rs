@@ -145,6 +145,7 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
 }
 
 /// The input's last rows and the forecast after them, for the first target.
+#[cfg(feature = "plot")]
 fn plot_future(
     data: &rnnkit::data::series::SeriesData,
     values: &ndarray::Array2<f64>,
@@ -176,6 +177,21 @@ fn plot_future(
     .save_png(png)
     .with_context(|| format!("drawing {}", png.display()))?;
     Ok(())
+}
+
+/// Built without the `plot` feature, `--plot` is an error (after the forecast is written).
+#[cfg(not(feature = "plot"))]
+fn plot_future(
+    _data: &rnnkit::data::series::SeriesData,
+    _values: &ndarray::Array2<f64>,
+    _times: Option<&[i64]>,
+    png: &Path,
+) -> Result<()> {
+    Err(usage(format!(
+        "--plot {}: this rnnkit was built without charts (the `plot` feature); rebuild it with \
+         the default features, or leave out --plot",
+        png.display()
+    )))
 }
 
 /// A CSV field, quoted when it needs to be.

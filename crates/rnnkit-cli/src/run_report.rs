@@ -6,22 +6,24 @@
 //! writes `RUN_DIR/report.md` from a [`ReportSummary`] and links every chart in `plots/`.
 //! Reading the files, not the trainer's memory, means a resumed run's charts cover the whole run.
 
-use anyhow::{Context, Result, bail};
-use rnnkit::plot::LineChart;
-use std::collections::BTreeMap;
+use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "plot")]
+use {anyhow::bail, rnnkit::plot::LineChart, std::collections::BTreeMap};
 
 /// The charts [`write_plots`] draws, in the order the report shows them.
 const STANDARD_PLOTS: [&str; 3] = ["loss.png", "lr.png", "grad_norm.png"];
 
 /// A metrics CSV file: its header and rows, read as text.
+#[cfg(feature = "plot")]
 struct Table {
     path: PathBuf,
     header: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
+#[cfg(feature = "plot")]
 impl Table {
     /// Reads a comma-separated file with a header line. The trainer's metrics hold numbers and
     /// booleans only, so no quoting is needed.
@@ -106,6 +108,7 @@ impl Table {
 }
 
 /// The per-step metrics the charts need.
+#[cfg(feature = "plot")]
 struct Steps {
     epoch: Vec<u64>,
     step: Vec<f64>,
@@ -116,6 +119,7 @@ struct Steps {
     skipped: Vec<bool>,
 }
 
+#[cfg(feature = "plot")]
 fn read_steps(path: &Path) -> Result<Steps> {
     let t = Table::read(path)?;
     if t.rows.is_empty() {
@@ -148,6 +152,7 @@ fn read_steps(path: &Path) -> Result<Steps> {
 ///
 /// Errors: a metrics file that is missing, empty, lacks a column or holds an unreadable value
 /// (named with its line), or a chart that cannot be written.
+#[cfg(feature = "plot")]
 pub fn write_plots(
     run_dir: &Path,
     clip_norm: Option<f64>,
@@ -249,18 +254,21 @@ pub fn write_plots(
 }
 
 /// The fraction of steps whose gradients were clipped.
+#[cfg(feature = "plot")]
 fn clip_rate(clipped: &[bool]) -> f64 {
     clipped.iter().filter(|&&c| c).count() as f64 / clipped.len().max(1) as f64
 }
 
 /// How many steps the training-loss curve averages over: about 1/50 of the run, so a short run
 /// keeps its detail and a long one shows its trend; never more than 200 steps.
+#[cfg(feature = "plot")]
 fn smoothing_window(n: usize) -> usize {
     (n / 50).clamp(1, 200)
 }
 
 /// An exponential moving average with a span of `window` points, bias-corrected so the curve
 /// starts at the first value instead of rising from zero (as TensorBoard's smoothing does).
+#[cfg(feature = "plot")]
 fn ema(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
     let beta = 1.0 - 2.0 / (window as f64 + 1.0);
     let (mut m, mut weight) = (0.0, 0.0);
@@ -282,6 +290,7 @@ fn ema(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
 ///
 /// Errors: an unreadable diagnostics file (named with its line) or a chart that cannot be
 /// written.
+#[cfg(feature = "plot")]
 pub fn write_diagnostics_plot(run_dir: &Path) -> Result<Option<PathBuf>> {
     let path = run_dir.join("metrics/diagnostics.jsonl");
     let Ok(text) = std::fs::read_to_string(&path) else {
@@ -328,6 +337,23 @@ pub fn write_diagnostics_plot(run_dir: &Path) -> Result<Option<PathBuf>> {
         .save_png(&out)
         .with_context(|| format!("drawing {}", out.display()))?;
     Ok(Some(out))
+}
+
+/// Built without the `plot` feature, a run gets no charts: no paths, and the report links none.
+#[cfg(not(feature = "plot"))]
+pub fn write_plots(
+    _run_dir: &Path,
+    _clip_norm: Option<f64>,
+    _loss_name: &str,
+    _baseline: Option<(&str, f64)>,
+) -> Result<Vec<PathBuf>> {
+    Ok(Vec::new())
+}
+
+/// Built without the `plot` feature, a run gets no gradient chart.
+#[cfg(not(feature = "plot"))]
+pub fn write_diagnostics_plot(_run_dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(None)
 }
 
 /// What `report.md` shows about a finished run. Filled by the `train` command from the run's
@@ -506,7 +532,8 @@ fn fmt_seconds(s: f64) -> String {
     }
 }
 
-#[cfg(test)]
+// All but one of these tests draw charts: built without the `plot` feature, none of them run.
+#[cfg(all(test, feature = "plot"))]
 mod tests {
     use super::*;
 

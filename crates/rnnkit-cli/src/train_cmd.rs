@@ -337,15 +337,19 @@ pub fn print_outputs(
     if let Some((best, epoch)) = best_val {
         eprintln!("best validation loss {best:.4} at epoch {}", epoch + 1);
     }
-    eprintln!(
-        "weights {}\nmetrics {}\nplots {}\nreport {}",
-        run_dir.join("model.safetensors").display(),
-        run_dir.join("metrics").display(),
+    let plots = if cfg!(feature = "plot") {
         plots
             .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
-            .join(", "),
+            .join(", ")
+    } else {
+        "none (this rnnkit was built without the `plot` feature)".to_string()
+    };
+    eprintln!(
+        "weights {}\nmetrics {}\nplots {plots}\nreport {}",
+        run_dir.join("model.safetensors").display(),
+        run_dir.join("metrics").display(),
         report.display()
     );
 }

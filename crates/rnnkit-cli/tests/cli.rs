@@ -180,14 +180,15 @@ fn train_writes_a_run_directory_and_resumes_exactly() {
         config.contains("hidden_size = 16") && config.contains("bptt = 20"),
         "{config}"
     );
-    for f in [
-        "report.md",
-        "sample.txt",
-        "plots/loss.png",
-        "plots/grad_norm.png",
-    ] {
-        assert!(run.join(f).exists(), "{f} missing");
-    }
+    assert_files(
+        &run,
+        &[
+            "report.md",
+            "sample.txt",
+            "plots/loss.png",
+            "plots/grad_norm.png",
+        ],
+    );
 
     // Generation with a fixed seed is reproducible, and the seed matters.
     let generate = |seed: &str| {
@@ -371,6 +372,15 @@ fn assert_quiet_into_closed_pipe<S: AsRef<std::ffi::OsStr>>(args: &[S]) {
     assert!(!stderr.contains("error"), "{stderr}");
 }
 
+/// Asserts that each of `files` exists under `dir`; the charts (`.png`) only when the CLI was
+/// built with the `plot` feature, and not at all without it.
+fn assert_files(dir: &Path, files: &[&str]) {
+    for f in files {
+        let drawn = cfg!(feature = "plot") || !f.ends_with(".png");
+        assert_eq!(dir.join(f).exists(), drawn, "{f} in {}", dir.display());
+    }
+}
+
 /// Parses a JSON file of a run directory.
 fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -441,20 +451,21 @@ fn train_classifier(dir: &Path) -> PathBuf {
 fn classify_task_trains_classifies_and_evaluates() {
     let dir = temp("classify");
     let run = train_classifier(&dir);
-    for f in [
-        "config.toml",
-        "text.json",
-        "classes.json",
-        "split.tsv",
-        "model.safetensors",
-        "metrics.json",
-        "report.md",
-        "plots/confusion.png",
-        "plots/loss.png",
-        "checkpoints/best.safetensors",
-    ] {
-        assert!(run.join(f).exists(), "missing {f}");
-    }
+    assert_files(
+        &run,
+        &[
+            "config.toml",
+            "text.json",
+            "classes.json",
+            "split.tsv",
+            "model.safetensors",
+            "metrics.json",
+            "report.md",
+            "plots/confusion.png",
+            "plots/loss.png",
+            "checkpoints/best.safetensors",
+        ],
+    );
     let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(cfg.contains("task = \"classify\""), "{cfg}");
 
@@ -568,14 +579,15 @@ fn forecast_task_trains_and_forecasts_a_csv() {
         "model.hidden_size=8",
     ]);
     assert_eq!(code, Some(0), "{err}");
-    for f in [
-        "series.json",
-        "model.safetensors",
-        "metrics.json",
-        "plots/forecast.png",
-    ] {
-        assert!(run.join(f).exists(), "missing {f}");
-    }
+    assert_files(
+        &run,
+        &[
+            "series.json",
+            "model.safetensors",
+            "metrics.json",
+            "plots/forecast.png",
+        ],
+    );
     let run_s = run.display().to_string();
     let out_csv = dir.join("next.csv");
     let png = dir.join("next.png");
@@ -590,14 +602,23 @@ fn forecast_task_trains_and_forecasts_a_csv() {
         "--plot",
         &png.display().to_string(),
     ]);
-    assert_eq!(code, Some(0), "{err}");
+    if cfg!(feature = "plot") {
+        assert_eq!(code, Some(0), "{err}");
+        assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+    } else {
+        // Built without charts, --plot is refused once the forecast is written.
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains("--plot") && err.contains("`plot` feature"),
+            "{err}"
+        );
+    }
     let text = std::fs::read_to_string(&out_csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "step,timestamp,y");
     assert_eq!(lines.len(), 1 + 3, "{text}"); // header + horizon rows
     assert!(lines[1].starts_with("1,2020-01-01,"), "{text}"); // the month after the last
     assert!(lines[3].starts_with("3,2020-03-01,"), "{text}");
-    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
 
     let (code, out, err) = run_rnnkit(&["evaluate", "--model", &run_s, "--json"]);
     assert_eq!(code, Some(0), "{err}");
@@ -659,18 +680,19 @@ fn lab_vanishing_writes_its_report_and_charts() {
         &out.display().to_string(),
     ]);
     assert_eq!(code, Some(0), "{err}");
-    for f in [
-        "report.md",
-        "results.json",
-        "grad_vs_distance_init.png",
-        "grad_vs_distance_trained.png",
-        "learning_T12.png",
-        "clipping.png",
-        "tbptt.png",
-        "explosion.png",
-    ] {
-        assert!(out.join(f).exists(), "missing {f}");
-    }
+    assert_files(
+        &out,
+        &[
+            "report.md",
+            "results.json",
+            "grad_vs_distance_init.png",
+            "grad_vs_distance_trained.png",
+            "learning_T12.png",
+            "clipping.png",
+            "tbptt.png",
+            "explosion.png",
+        ],
+    );
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let arms = results.as_array().unwrap();
