@@ -253,7 +253,7 @@ impl RnnParams {
         let d = config.num_directions();
         let mut have = Vec::new();
         for (k, l) in self.layers.iter().enumerate() {
-            let arrays: [(&str, Option<(&[usize], bool)>); 5] = [
+            let arrays: [(&str, Option<ShapeAndLayout>); 5] = [
                 ("weight_ih", Some(shape_of(&l.weight_ih))),
                 ("weight_hh", Some(shape_of(&l.weight_hh))),
                 ("bias_ih", l.bias_ih.as_ref().map(shape_of)),
@@ -306,7 +306,10 @@ impl RnnParams {
     }
 }
 
-fn shape_of<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> (&[usize], bool) {
+/// An array's shape and whether it is in standard layout.
+type ShapeAndLayout<'a> = (&'a [usize], bool);
+
+fn shape_of<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> ShapeAndLayout<'_> {
     (a.shape(), a.is_standard_layout())
 }
 
