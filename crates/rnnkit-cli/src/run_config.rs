@@ -203,9 +203,17 @@ fn apply_set(root: &mut toml::Value, set: &str) -> Result<()> {
             .entry(p.to_string())
             .or_insert_with(|| toml::Value::Table(Default::default()));
     }
-    node.as_table_mut()
-        .ok_or_else(|| usage(format!("--set {set}: the parent of `{key}` is not a table")))?
-        .insert(parts[parts.len() - 1].to_string(), value);
+    let table = node
+        .as_table_mut()
+        .ok_or_else(|| usage(format!("--set {set}: the parent of `{key}` is not a table")))?;
+    let last = parts[parts.len() - 1];
+    // Choosing another variant of a tagged enum (`data.split.by=cutoffs`) starts that table
+    // over, so the keys of the variant the file chose do not linger beside the new one's.
+    if crate::train_config::TAG_KEYS.contains(&last) && table.get(last).is_some_and(|v| *v != value)
+    {
+        table.clear();
+    }
+    table.insert(last.to_string(), value);
     Ok(())
 }
 
@@ -285,6 +293,54 @@ mod tests {
         let text = std::fs::read_to_string(dir.join("shakespeare-char.toml")).unwrap();
         match parse_any(&text, "shakespeare-char.toml", &["output.name=".into()]).unwrap() {
             RunConfig::Lm(c) => assert_eq!(c, TrainFile::default()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tagged_variant_starts_from_its_own_keys_in_a_file_and_by_set() {
+        use rnnkit::data::series::SplitSpec;
+        let cutoffs = SplitSpec::Cutoffs {
+            val_start: "2010-01-01".into(),
+            test_start: "2015-01-01".into(),
+        };
+        let file = "task = \"forecast\"\n[data.split]\nby = \"cutoffs\"\n\
+                    val_start = \"2010-01-01\"\ntest_start = \"2015-01-01\"\n";
+        match parse_any(file, "t.toml", &[]).unwrap() {
+            RunConfig::Forecast(f) => assert_eq!(f.data.split, cutoffs),
+            other => panic!("{other:?}"),
+        }
+        let sets: Vec<String> = [
+            "task=forecast",
+            "data.split.by=cutoffs",
+            "data.split.val_start=2010-01-01",
+            "data.split.test_start=2015-01-01",
+        ]
+        .map(String::from)
+        .into();
+        match parse_any("", "t.toml", &sets).unwrap() {
+            RunConfig::Forecast(f) => assert_eq!(f.data.split, cutoffs),
+            other => panic!("{other:?}"),
+        }
+        // Over a file that chose the other variant.
+        let fractions =
+            "task = \"forecast\"\n[data.split]\nby = \"fractions\"\ntrain = 0.6\nval = 0.2\n";
+        match parse_any(fractions, "t.toml", &sets[1..]).unwrap() {
+            RunConfig::Forecast(f) => assert_eq!(f.data.split, cutoffs),
+            other => panic!("{other:?}"),
+        }
+        // The variant's own fields are required; naming one is what the error says.
+        let err = parse_any("", "t.toml", &sets[..2]).unwrap_err().to_string();
+        assert!(err.contains("val_start"), "{err}");
+        // Back to fractions with only one of its keys: the other is its own default or an
+        // error, never a leftover of the other variant.
+        let sgd = parse_any("", "t.toml", &["train.optimizer.kind=sgd".into()]).unwrap();
+        match sgd {
+            RunConfig::Lm(c) => assert!(
+                matches!(c.train.optimizer, rnnkit::optim::OptimizerConfig::Sgd(_)),
+                "{:?}",
+                c.train.optimizer
+            ),
             other => panic!("{other:?}"),
         }
     }

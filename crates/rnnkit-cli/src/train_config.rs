@@ -206,16 +206,22 @@ impl Default for TrainFile {
     }
 }
 
+/// The keys that name the variant of an internally tagged enum in a config table.
+pub const TAG_KEYS: [&str; 2] = ["kind", "by"];
+
 /// Fills every key missing from `user` with its value in `defaults` (both TOML tables), so a
 /// config file, and a table in it, states only what differs. A table standing for an enum
 /// variant (`kind = "sgd"` in `[train.optimizer]` against the default `adam`) replaces the
 /// default instead of merging with it: tagged enums carry a `kind` key, and a different `kind` starts over from the
 /// user's table.
 pub fn merge_defaults(defaults: toml::Value, user: toml::Value) -> toml::Value {
+    // The tags of rnnkit's internally tagged config enums: `kind` (optimizer, schedule,
+    // tokenizer, init) and `by` (the series split). A test below switches each of them.
     match (defaults, user) {
         (toml::Value::Table(mut d), toml::Value::Table(u)) => {
-            let is_variant_switch =
-                matches!((d.get("kind"), u.get("kind")), (Some(a), Some(b)) if a != b);
+            let is_variant_switch = TAG_KEYS
+                .iter()
+                .any(|tag| matches!((d.get(*tag), u.get(*tag)), (Some(a), Some(b)) if a != b));
             if is_variant_switch {
                 return toml::Value::Table(u);
             }
