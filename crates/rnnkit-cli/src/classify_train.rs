@@ -9,12 +9,14 @@
 use crate::run_config::usage;
 use crate::seq_config::ClassifyFile;
 use anyhow::{Context, Result};
+use rnnkit::data::Batches;
+use rnnkit::data::batch::ClassBatches;
 use rnnkit::data::batch::{BatcherConfig, Example, PadConfig, stratified_split};
 use rnnkit::data::text::labelled::LabelledTexts;
 use rnnkit::data::text::{TableConfig, TextPipeline};
+use rnnkit::models::{InputSpec, SequenceClassifier};
+use rnnkit::module;
 use rnnkit::train::confusion::ConfusionMatrix;
-use rnnkit::train::seq_trainer::{Batches, ClassBatches, TaskModel};
-use rnnkit::train::tasks::{InputSpec, SequenceClassifier};
 use std::io::Write;
 use std::path::Path;
 
@@ -159,14 +161,18 @@ pub fn train(
     let data_sets = crate::seq_run::SeqData {
         train: &train_set,
         valid: &valid_set,
-        test: test_set.as_ref().map(|t| t as &dyn Batches<_>),
+        test: test_set.as_ref().map(|t| t as &dyn Batches<Batch = _>),
     };
     let crate::seq_run::Fitted {
         trainer,
         summary,
         seconds,
     } = crate::seq_run::fit(model, &cfg.train, &place, data_sets)?;
-    crate::run_files::save_model(run_dir, trainer.model.named_tensors(), "classify")?;
+    crate::run_files::save_model(
+        run_dir,
+        module::named_tensors(trainer.model(), ""),
+        "classify",
+    )?;
 
     let loss_name = "cross-entropy (nats/example)";
     let mut plots = crate::run_report::write_plots(
@@ -192,7 +198,7 @@ pub fn train(
     report.training_seconds = Some(summary.train_seconds);
     if let Some(test_set) = &test_set {
         let batches = test_set.epoch(0)?;
-        let m = ConfusionMatrix::of_classifier(&trainer.model, &batches)?;
+        let m = ConfusionMatrix::of_classifier(trainer.model(), &batches)?;
         let test_loss = summary.test.map_or(f64::NAN, |e| e.loss);
         for (name, value) in [
             ("test accuracy", format!("{:.4}", m.accuracy())),
@@ -246,7 +252,7 @@ pub fn train(
 }
 
 /// How the run ended, for the report.
-pub fn summary_status(s: &rnnkit::train::seq_trainer::SeqRunSummary, run_dir: &Path) -> String {
+pub fn summary_status(s: &rnnkit::train::RunSummary, run_dir: &Path) -> String {
     if s.interrupted {
         crate::interrupt::interrupted_status(run_dir)
     } else if s.stopped_early {
@@ -298,8 +304,7 @@ pub fn load(run_dir: &Path, config: ClassifyFile, latest: bool) -> Result<Loaded
     .with_context(|| format!("reading {}", path.display()))?;
     let mut model = build_model(&config, text.vocab().len(), classes.len())?;
     let tensors = crate::run_files::model_tensors(run_dir, latest)?;
-    model
-        .load_named(&tensors)
+    rnnkit::module::load_named(&mut model, "", &tensors)
         .with_context(|| format!("loading the weights of {}", run_dir.display()))?;
     Ok(LoadedClassifier {
         config,
@@ -326,7 +331,7 @@ impl LoadedClassifier {
         let mut out = ndarray::Array2::zeros((texts.len(), self.classes.len()));
         for b in batches.epoch(0)? {
             let logits = self.model.predict(
-                rnnkit::train::tasks::SeqInput::Tokens(b.ids.view()),
+                rnnkit::models::SeqInput::Tokens(b.ids.view()),
                 Some(&b.lengths),
             )?;
             for (row, &k) in logits.rows().into_iter().zip(&b.indices) {

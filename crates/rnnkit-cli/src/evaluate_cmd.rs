@@ -11,11 +11,13 @@
 use crate::run_config::{RunConfig, load_run_config, usage};
 use anyhow::{Context, Result};
 use ndarray::{Array2, ArrayD, Axis};
+use rnnkit::data::Batches;
+use rnnkit::data::batch::ClassBatches;
+use rnnkit::data::stream::StreamBatches;
 use rnnkit::data::text::TextPipeline;
 use rnnkit::data::text::labelled::LabelledTexts;
 use rnnkit::io::TensorFile;
 use rnnkit::train::confusion::{ConfusionMatrix, argmax};
-use rnnkit::train::trainer::LmTrainer;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -134,8 +136,11 @@ fn evaluate_lm(
         file.f32.insert("logits".into(), logits.into_dyn());
         write_outputs(file, "lm", out)?;
     }
-    let trainer = LmTrainer::new(model, cfg.train.clone(), None)?;
-    let loss = trainer.evaluate(&stream)?;
+    // The training run's evaluation layout; a stream too short for `eval_batch_size` columns
+    // of at least two tokens is scored in fewer columns rather than refused.
+    let columns = cfg.train.eval_batch_size.min(stream.len() / 2).max(1);
+    let batches = StreamBatches::fixed(&stream, columns, cfg.train.bptt)?;
+    let loss = rnnkit::train::evaluate(&model, &batches)?.loss;
     Ok(json!({
         "task": "lm", "data": source, "tokens": stream.len(),
         "loss_nats_per_token": loss, "bits_per_token": loss / std::f64::consts::LN_2,
@@ -169,14 +174,14 @@ fn evaluate_classifier(
     if let Some(out) = &args.outputs {
         let n = data.len().min(OUTPUT_BATCH);
         let idx: Vec<usize> = (0..n).collect();
-        let batches = rnnkit::train::seq_trainer::ClassBatches::in_order(
+        let batches = ClassBatches::in_order(
             crate::classify_train::examples(&loaded.text, &data, &idx)?,
             OUTPUT_BATCH,
             rnnkit::data::batch::PadConfig::default(),
         )?;
-        let b = rnnkit::train::seq_trainer::Batches::epoch(&batches, 0)?.remove(0);
+        let b = batches.epoch(0)?.remove(0);
         let logits = loaded.model.predict(
-            rnnkit::train::tasks::SeqInput::Tokens(b.ids.view()),
+            rnnkit::models::SeqInput::Tokens(b.ids.view()),
             Some(&b.lengths),
         )?;
         let mut file = TensorFile::default();

@@ -11,9 +11,9 @@ use crate::run_config::usage;
 use crate::seq_config::ForecastFile;
 use anyhow::{Context, Result};
 use ndarray::{Array2, s};
+use rnnkit::data::series::WindowBatches;
 use rnnkit::data::series::{Scaler, SeriesConfig, SeriesData, Windows, score};
-use rnnkit::train::seq_trainer::{TaskModel, WindowBatches};
-use rnnkit::train::tasks::Forecaster;
+use rnnkit::models::Forecaster;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -234,14 +234,18 @@ pub fn train(
         valid: &valid_set,
         test: test_set
             .as_ref()
-            .map(|t| t as &dyn rnnkit::train::seq_trainer::Batches<_>),
+            .map(|t| t as &dyn rnnkit::data::Batches<Batch = _>),
     };
     let crate::seq_run::Fitted {
         trainer,
         summary,
         seconds,
     } = crate::seq_run::fit(model, &cfg.train, &place, data_sets)?;
-    crate::run_files::save_model(run_dir, trainer.model.named_tensors(), "forecast")?;
+    crate::run_files::save_model(
+        run_dir,
+        rnnkit::module::named_tensors(trainer.model(), ""),
+        "forecast",
+    )?;
 
     let loss_name = "mean squared error (scaled units)";
     let mut plots: Vec<PathBuf> = crate::run_report::write_plots(
@@ -276,7 +280,7 @@ pub fn train(
     report.skipped = summary.skipped;
     report.training_seconds = Some(summary.train_seconds);
     if test_set.is_some() {
-        let s = score_windows(&trainer.model, &data, &data.test, eval)?;
+        let s = score_windows(trainer.model(), &data, &data.test, eval)?;
         let seasonal = s.baselines.seasonal_naive;
         let mut rows = vec![
             ("test RMSE (model)".to_string(), s.model.rmse),
@@ -364,8 +368,7 @@ pub fn load(run_dir: &Path, config: &ForecastFile, latest: bool) -> Result<Loade
     }
     let mut model = build_model(config, inputs.len())?;
     let tensors = crate::run_files::model_tensors(run_dir, latest)?;
-    model
-        .load_named(&tensors)
+    rnnkit::module::load_named(&mut model, "", &tensors)
         .with_context(|| format!("loading the weights of {}", run_dir.display()))?;
     Ok(LoadedForecaster { prep, model })
 }

@@ -4,7 +4,7 @@
 use crate::run_config::{RunConfig, UsageError};
 use anyhow::Result;
 use rnnkit::data::text::TextPipeline;
-use rnnkit::train::generate::{Generator, SamplingConfig};
+use rnnkit::generate::{Generator, SamplingConfig};
 use std::path::PathBuf;
 
 /// What the command line gave.

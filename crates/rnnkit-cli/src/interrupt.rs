@@ -19,7 +19,7 @@ const EXIT_INTERRUPTED: i32 = 130;
 /// Routes Ctrl-C and SIGTERM to `signal` from now on.
 ///
 /// ```ignore
-/// let mut trainer = LmTrainer::new(model, cfg.train.clone(), Some(dir))?;
+/// let mut trainer = Trainer::new(model, cfg.train.clone(), Some(dir))?;
 /// crate::interrupt::stop_on_signal(trainer.stop_signal());
 /// trainer.run(&data, &mut reporter)?;
 /// ```

@@ -12,13 +12,15 @@
 
 use anyhow::{Context, Result};
 use rnnkit::data::synthetic::AddingProblem;
+use rnnkit::diagnostics::{GateStats, GradientProfile, gate_stats};
+use rnnkit::lab::TruncatedForecaster;
+use rnnkit::models::Forecaster;
+use rnnkit::module::{self, Module};
 use rnnkit::optim::{AdamConfig, OptimizerConfig};
 #[cfg(feature = "plot")]
 use rnnkit::plot::LineChart;
-use rnnkit::train::diagnostics::{GateStats, GradientProfile, for_forecaster, gate_stats};
-use rnnkit::train::seq_trainer::{SeqTrainConfig, SeqTrainer};
-use rnnkit::train::tasks::Forecaster;
-use rnnkit::train::trainer::{EpochReport, Reporter};
+use rnnkit::train::{EpochReport, Reporter};
+use rnnkit::train::{TrainConfig, Trainer};
 use rnnkit::{CellKind, RnnConfig};
 use serde::Serialize;
 use std::io::Write;
@@ -106,7 +108,7 @@ struct Curve {
 }
 
 impl Reporter for Curve {
-    fn step(&mut self, r: &rnnkit::train::trainer::StepReport) {
+    fn step(&mut self, r: &rnnkit::train::StepReport) {
         let g = f64::from(r.grad_norm);
         self.grad_norms.push((r.step, g));
         if g.is_finite() {
@@ -238,30 +240,20 @@ fn run_arm(arm: &Arm, budget: &Budget, quiet: bool) -> Result<ArmResult> {
     let rnn = RnnConfig::new(arm.cell, AddingProblem::FEATURES, arm.hidden);
     let mut model = Forecaster::new(rnn, 1, 1, 0)?;
     if arm.init_scale != 1.0 {
-        for layer in &mut model.rnn.params_mut().layers {
-            layer.weight_hh *= arm.init_scale;
-        }
+        // Scale the recurrent matrices, by name as PyTorch spells them.
+        model.visit_params_mut("", &mut |name, t| {
+            if name.starts_with("rnn.weight_hh") {
+                t.data.iter_mut().for_each(|w| *w *= arm.init_scale);
+            }
+        });
     }
-    let params = model
-        .rnn
-        .params()
-        .layers
-        .iter()
-        .map(|l| {
-            l.weight_ih.len()
-                + l.weight_hh.len()
-                + l.bias_ih.as_ref().map_or(0, |b| b.len())
-                + l.bias_hh.as_ref().map_or(0, |b| b.len())
-        })
-        .sum::<usize>()
-        + model.head.weight.len()
-        + model.head.bias.as_ref().map_or(0, |b| b.len());
+    let params = module::num_params(&model);
     let probe_idx: Vec<usize> = (0..PROBE_BATCH.min(budget.valid)).collect();
     let probe = sets.val.batch(&probe_idx)?;
-    let ds = rnnkit::train::diagnostics::default_distances(arm.length);
-    let grad_init = for_forecaster(&model, &probe, &ds)?;
+    let ds = rnnkit::diagnostics::default_distances(arm.length);
+    let grad_init = model.gradient_profile(&probe, &ds)?;
 
-    let config = SeqTrainConfig {
+    let config = TrainConfig {
         epochs: budget.epochs,
         batch_size: budget.batch,
         eval_batch_size: 500,
@@ -284,11 +276,11 @@ fn run_arm(arm: &Arm, budget: &Budget, quiet: bool) -> Result<ArmResult> {
     let train = sets.train.batches(budget.batch, true, 0)?;
     let val = sets.val.batches(500, false, 0)?;
     let test = sets.test.batches(500, false, 0)?;
-    let model = crate::truncated::TruncatedForecaster {
+    let model = TruncatedForecaster {
         k: arm.truncate.unwrap_or(arm.length),
         inner: model,
     };
-    let mut trainer = SeqTrainer::new(model, config, None)?;
+    let mut trainer = Trainer::new(model, config, None)?;
     let mut curve = Curve {
         steps_per_epoch: budget.train.div_ceil(budget.batch) as u64,
         points: Vec::new(),
@@ -304,8 +296,8 @@ fn run_arm(arm: &Arm, budget: &Budget, quiet: bool) -> Result<ArmResult> {
         Err(rnnkit::Error::Diverged(msg)) => (None, Some(msg)),
         Err(e) => return Err(e.into()),
     };
-    let grad_trained = for_forecaster(&trainer.model.inner, &probe, &ds)?;
-    let gates = gate_stats(&trainer.model.inner.rnn, probe.inputs.view())?;
+    let grad_trained = trainer.model().inner.gradient_profile(&probe, &ds)?;
+    let gates = gate_stats(trainer.model().inner.rnn(), probe.inputs.view())?;
     let best_val = summary
         .as_ref()
         .and_then(|s| s.best_val)

@@ -25,7 +25,6 @@ mod stdout;
 mod synthetic_train;
 mod train_cmd;
 mod train_config;
-mod truncated;
 
 #[derive(Parser)]
 #[command(

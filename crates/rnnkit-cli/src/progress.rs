@@ -16,7 +16,7 @@
 //! their format is tested without a terminal.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rnnkit::train::trainer::{EpochReport, Reporter, StepReport};
+use rnnkit::train::{EpochReport, Reporter, StepReport};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -172,7 +172,7 @@ impl Progress {
 
 impl Reporter for Progress {
     fn step(&mut self, r: &StepReport) {
-        self.run_units += r.tokens as u64;
+        self.run_units += r.count as u64;
         if matches!(self.mode, Mode::Quiet) {
             return;
         }
@@ -180,7 +180,7 @@ impl Reporter for Progress {
             // The clock of an epoch starts at its first step seen, less that step's chunk.
             self.start_chunk = Some(r.chunk.saturating_sub(1));
         }
-        self.epoch_units += r.tokens as u64;
+        self.epoch_units += r.count as u64;
         let loss = f64::from(r.loss);
         if !r.skipped && loss.is_finite() {
             self.ema = Some(match self.ema {
@@ -439,7 +439,7 @@ mod tests {
             clipped: false,
             lr: 0.01,
             skipped,
-            tokens: 100,
+            count: 100,
         }
     }
 

@@ -71,9 +71,9 @@ pub fn load_lm(
     dir: &Path,
     cfg: &crate::train_config::TrainFile,
     latest: bool,
-) -> Result<rnnkit::train::lm::LanguageModel> {
+) -> Result<rnnkit::models::LanguageModel> {
     let tensors = model_tensors(dir, latest)?;
-    let mut model = rnnkit::train::lm::LanguageModel::from_named(cfg.model.rnn(), &tensors)
+    let mut model = rnnkit::models::LanguageModel::from_named(cfg.model.rnn(), &tensors)
         .with_context(|| format!("loading the model of {}", dir.display()))?;
     if cfg.model.tie_weights {
         model.tie()?;

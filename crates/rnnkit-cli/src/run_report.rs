@@ -304,7 +304,7 @@ pub fn write_diagnostics_plot(run_dir: &Path) -> Result<Option<PathBuf>> {
     {
         let v: serde_json::Value = serde_json::from_str(line)
             .with_context(|| format!("{}: line {}", path.display(), i + 1))?;
-        let profile: rnnkit::train::diagnostics::GradientProfile =
+        let profile: rnnkit::diagnostics::GradientProfile =
             serde_json::from_value(v["profile"].clone())
                 .with_context(|| format!("{}: line {}: profile", path.display(), i + 1))?;
         rows.push((v["step"].as_u64().unwrap_or(0), profile));

@@ -16,9 +16,9 @@
 use crate::train_config::Task;
 use rnnkit::data::series::{MissingPolicy, SeriesConfig, SplitSpec, Transform};
 use rnnkit::data::text::TextConfig;
+use rnnkit::models::Pooling;
 use rnnkit::optim::{AdamConfig, OptimizerConfig};
-use rnnkit::train::seq_trainer::SeqTrainConfig;
-use rnnkit::train::tasks::Pooling;
+use rnnkit::train::TrainConfig;
 use rnnkit::{CellKind, RnnConfig};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -56,7 +56,7 @@ pub struct ClassifyFile {
     /// The network.
     pub model: ClassifyModel,
     /// Optimization (epochs, batch_size, clip_norm, optimizer, schedule, patience, ...).
-    pub train: SeqTrainConfig,
+    pub train: TrainConfig,
     /// Where results go.
     pub output: RunOutput,
 }
@@ -152,7 +152,7 @@ impl Default for ClassifyFile {
             task: Task::Classify,
             data: ClassifyData::default(),
             model: ClassifyModel::default(),
-            train: SeqTrainConfig {
+            train: TrainConfig {
                 epochs: 30,
                 batch_size: 64,
                 eval_batch_size: 512,
@@ -180,7 +180,7 @@ pub struct ForecastFile {
     /// The network.
     pub model: ForecastModel,
     /// Optimization (epochs, batch_size, clip_norm, optimizer, schedule, patience, ...).
-    pub train: SeqTrainConfig,
+    pub train: TrainConfig,
     /// Where results go.
     pub output: RunOutput,
 }
@@ -242,7 +242,7 @@ impl Default for ForecastFile {
                 ..SeriesConfig::default()
             },
             model: ForecastModel::default(),
-            train: SeqTrainConfig {
+            train: TrainConfig {
                 epochs: 60,
                 batch_size: 32,
                 optimizer: OptimizerConfig::Adam(AdamConfig {
@@ -286,7 +286,7 @@ pub struct SyntheticFile {
     /// The network.
     pub model: SyntheticModel,
     /// Optimization (epochs, batch_size, clip_norm, optimizer, schedule, patience, ...).
-    pub train: SeqTrainConfig,
+    pub train: TrainConfig,
     /// Where results go.
     pub output: RunOutput,
 }
@@ -385,7 +385,7 @@ impl Default for SyntheticFile {
             task: Task::Synthetic,
             data: SyntheticData::default(),
             model: SyntheticModel::default(),
-            train: SeqTrainConfig {
+            train: TrainConfig {
                 epochs: 30,
                 batch_size: 50,
                 eval_batch_size: 500,

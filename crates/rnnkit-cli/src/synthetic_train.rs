@@ -9,10 +9,13 @@
 use crate::run_config::usage;
 use crate::seq_config::{SyntheticFile, SyntheticKind};
 use anyhow::{Context, Result};
+use rnnkit::data::Batches;
+use rnnkit::data::batch::ClassBatches;
 use rnnkit::data::batch::{BatcherConfig, Example, PadConfig};
 use rnnkit::data::synthetic::{AddingProblem, CopyMemory, Splits, TemporalOrder};
-use rnnkit::train::seq_trainer::{Batches, ClassBatches, Evaluation, SeqRunSummary, TaskModel};
-use rnnkit::train::tasks::{Forecaster, InputSpec, Pooling, SequenceClassifier, SequenceTagger};
+use rnnkit::models::TrainStep;
+use rnnkit::models::{Forecaster, InputSpec, Pooling, SequenceClassifier, SequenceTagger};
+use rnnkit::train::{Evaluation, RunSummary};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -74,18 +77,22 @@ fn token_batches(
 }
 
 /// Training, validation and test batch sources.
-type Splits3<'a, B> = (&'a dyn Batches<B>, &'a dyn Batches<B>, &'a dyn Batches<B>);
+type Splits3<'a, B> = (
+    &'a dyn Batches<Batch = B>,
+    &'a dyn Batches<Batch = B>,
+    &'a dyn Batches<Batch = B>,
+);
 
 /// What a finished synthetic run reports.
 struct Outcome {
-    summary: SeqRunSummary,
+    summary: RunSummary,
     test: Evaluation,
     seconds: f64,
     examples_per_epoch: usize,
 }
 
 /// Trains `model` on the three batch sources; `None` test evaluation is an error (always given).
-fn fit<M: TaskModel>(
+fn fit<M: TrainStep>(
     cfg: &SyntheticFile,
     model: M,
     run_dir: &Path,
@@ -108,9 +115,13 @@ fn fit<M: TaskModel>(
         summary,
         seconds,
     } = crate::seq_run::fit(model, &cfg.train, &place, sets)?;
-    let test = trainer.evaluate(data.2)?;
+    // The trainer scored the test split at the end of the run (with the best weights).
+    let test = match summary.test {
+        Some(t) => t,
+        None => trainer.evaluate(data.2)?,
+    };
     Ok((
-        trainer.model,
+        trainer.into_model(),
         Outcome {
             summary,
             test,
@@ -160,7 +171,7 @@ pub fn train(
             let test = sets.test.batches(cfg.train.eval_batch_size, false, 0)?;
             let model = Forecaster::new(m.rnn(AddingProblem::FEATURES), 1, 1, cfg.train.seed)?;
             let (model, o) = fit(cfg, model, run_dir, resuming, quiet, (&train, &val, &test))?;
-            (o, model.named_tensors())
+            (o, rnnkit::module::named_tensors(&model, ""))
         }
         SyntheticKind::Copy => {
             let task = copy_task(cfg);
@@ -178,7 +189,7 @@ pub fn train(
                 cfg.train.seed,
             )?;
             let (model, o) = fit(cfg, model, run_dir, resuming, quiet, (&train, &val, &test))?;
-            (o, model.named_tensors())
+            (o, rnnkit::module::named_tensors(&model, ""))
         }
         SyntheticKind::TemporalOrder => {
             let task = order_task(cfg);
@@ -196,7 +207,7 @@ pub fn train(
                 cfg.train.seed,
             )?;
             let (model, o) = fit(cfg, model, run_dir, resuming, quiet, (&train, &val, &test))?;
-            (o, model.named_tensors())
+            (o, rnnkit::module::named_tensors(&model, ""))
         }
     };
     crate::run_files::save_model(run_dir, tensors, "synthetic")?;

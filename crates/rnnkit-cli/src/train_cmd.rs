@@ -8,9 +8,11 @@
 use crate::run_config::{RunConfig, parse_any, usage};
 use crate::train_config::TrainFile;
 use anyhow::{Context, Result};
+use rnnkit::data::stream::{ChunkLength, StreamBatches};
 use rnnkit::data::text::TextPipeline;
-use rnnkit::train::lm::LanguageModel;
-use rnnkit::train::trainer::{LmData, LmTrainer};
+use rnnkit::models::LanguageModel;
+use rnnkit::module;
+use rnnkit::train::Trainer;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -152,13 +154,24 @@ fn train(
         p
     };
     let eos = cfg.data.eos_per_line;
-    let data = LmData {
-        train: pipeline.encode_stream(&[train_text], eos)?,
-        valid: pipeline.encode_stream(&[valid_text], eos)?,
-        test: test_owned
-            .as_deref()
-            .map(|t| pipeline.encode_stream(&[t], eos))
-            .transpose()?,
+    let train_ids = pipeline.encode_stream(&[train_text], eos)?;
+    let valid_ids = pipeline.encode_stream(&[valid_text], eos)?;
+    let t = &cfg.train;
+    let (eval_b, bptt) = (t.eval_batch_size, ChunkLength::Fixed(t.bptt));
+    let train = stream(
+        "training",
+        &train_ids,
+        t.batch_size,
+        t.chunk_length(),
+        t.seed,
+    )?;
+    let valid = stream("validation", &valid_ids, eval_b, bptt, 0)?;
+    let test = match test_owned.as_deref() {
+        Some(text) => {
+            let ids = pipeline.encode_stream(&[text], eos)?;
+            Some(stream("test", &ids, eval_b, bptt, 0)?)
+        }
+        None => None,
     };
     let vocab = pipeline.vocab().len();
     if !quiet {
@@ -166,8 +179,8 @@ fn train(
             "data {}: {} tokens train / {} valid, vocabulary {vocab}; model {} {}x{} (embedding {}); \
              {threads} threads\nrun directory {}",
             data_path.display(),
-            data.train.len(),
-            data.valid.len(),
+            train_ids.len(),
+            valid_ids.len(),
             cfg.model.cell,
             cfg.model.num_layers,
             cfg.model.hidden_size,
@@ -177,30 +190,33 @@ fn train(
     }
 
     let checkpoint = run_dir.join("checkpoints/latest.safetensors");
+    let mut model = LanguageModel::new(vocab, cfg.model.rnn(), cfg.train.seed)?;
+    if let (Some(a), false) = (cfg.model.init_range, resuming) {
+        model = uniform_init(&model, cfg, a)?;
+    }
+    model
+        .set_dropout(cfg.model.lm_dropout)
+        .context("model.lm_dropout")?;
+    if cfg.model.tie_weights {
+        model.tie().context("model.tie_weights")?;
+    }
     let mut trainer = if resuming {
-        LmTrainer::resume(
+        Trainer::resume(
+            model,
             &checkpoint,
             Some(cfg.train.clone()),
             Some(run_dir.to_path_buf()),
         )
         .with_context(|| format!("resuming from {}", checkpoint.display()))?
     } else {
-        let mut model = LanguageModel::new(vocab, cfg.model.rnn(), cfg.train.seed)?;
-        if let Some(a) = cfg.model.init_range {
-            model = uniform_init(&model, cfg, a)?;
-        }
-        model.dropout = cfg.model.lm_dropout;
-        if cfg.model.tie_weights {
-            model.tie().context("model.tie_weights")?;
-        }
-        LmTrainer::new(model, cfg.train.clone(), Some(run_dir.to_path_buf()))?
+        Trainer::new(model, cfg.train.clone(), Some(run_dir.to_path_buf()))?
     };
     let started = Instant::now();
     let mut reporter = crate::progress::Progress::new(cfg.train.epochs, "tok", quiet);
     crate::interrupt::stop_on_signal(trainer.stop_signal());
-    let summary = trainer.run(&data, &mut reporter)?;
+    let summary = trainer.run(&train, &valid, test.as_ref().map(|t| t as _), &mut reporter)?;
     let seconds = started.elapsed().as_secs_f64();
-    crate::run_files::save_model(run_dir, trainer.model.named_tensors(), "lm")?;
+    crate::run_files::save_model(run_dir, module::named_tensors(trainer.model(), ""), "lm")?;
     let loss_name = "cross-entropy (nats/token)";
     let status = if summary.interrupted {
         crate::interrupt::interrupted_status(run_dir)
@@ -241,7 +257,7 @@ fn train(
             format!("{:.2}", best.exp()),
         ));
     }
-    if let Some(test) = summary.test_loss {
+    if let Some(test) = summary.test.map(|t| t.loss) {
         report
             .test_metrics
             .push(("test loss (nats/token)".into(), format!("{test:.4}")));
@@ -257,7 +273,7 @@ fn train(
     }
     if cfg.output.sample_length > 0 {
         let sample = sample_text(
-            &trainer.model,
+            trainer.model(),
             &pipeline,
             &cfg.output,
             cfg.train.seed,
@@ -309,11 +325,36 @@ fn uniform_init(model: &LanguageModel, cfg: &TrainFile, a: f32) -> Result<Langua
         )));
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.train.seed);
-    let mut tensors = model.named_tensors();
+    let mut tensors = module::named_tensors(model, "");
     for t in tensors.values_mut() {
         t.mapv_inplace(|_| rng.random_range(-a..a));
     }
     Ok(LanguageModel::from_named(cfg.model.rnn(), &tensors)?)
+}
+
+/// The truncated-BPTT layout of one split's token stream, or an error naming the split when it
+/// is too short for `batch` parallel streams.
+fn stream(
+    split: &str,
+    ids: &[u32],
+    batch: usize,
+    length: ChunkLength,
+    seed: u64,
+) -> Result<StreamBatches> {
+    let what = if split == "training" {
+        "train.batch_size"
+    } else {
+        "train.eval_batch_size"
+    };
+    if ids.len() < 2 * batch.max(1) {
+        return Err(usage(format!(
+            "the {split} split has {} tokens, too few for {what} {batch} (need at least {}): \
+             lower {what} or give a longer {split} text",
+            ids.len(),
+            2 * batch
+        )));
+    }
+    Ok(StreamBatches::new(ids, batch, length, seed)?)
 }
 
 /// The parts of a run's report every task fills the same way.
@@ -363,7 +404,7 @@ fn sample_text(
     seed: u64,
     quiet: bool,
 ) -> Result<String> {
-    use rnnkit::train::generate::{Generator, SamplingConfig};
+    use rnnkit::generate::{Generator, SamplingConfig};
     use std::io::Write;
     let config = SamplingConfig {
         temperature: out.sample_temperature,

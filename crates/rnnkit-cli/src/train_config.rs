@@ -16,9 +16,9 @@
 //! ```
 
 use rnnkit::data::text::TextConfig;
+use rnnkit::models::LmDropout;
 use rnnkit::optim::{AdamConfig, OptimizerConfig};
-use rnnkit::train::lm::LmDropout;
-use rnnkit::train::trainer::LmTrainConfig;
+use rnnkit::train::TrainConfig;
 use rnnkit::{CellKind, RnnConfig};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -60,9 +60,9 @@ pub struct TrainFile {
     pub data: DataSection,
     /// The network.
     pub model: ModelSection,
-    /// Optimization: rnnkit's `LmTrainConfig` (epochs, batch_size, bptt, clip_norm,
+    /// Optimization: rnnkit's `TrainConfig` (epochs, batch_size, bptt, clip_norm,
     /// optimizer, schedule, seed, patience, ...).
-    pub train: LmTrainConfig,
+    pub train: TrainConfig,
     /// Where results go, and what is shown at the end.
     pub output: OutputSection,
 }
@@ -189,7 +189,7 @@ impl Default for TrainFile {
             data: DataSection::default(),
             model: ModelSection::default(),
             output: OutputSection::default(),
-            train: LmTrainConfig {
+            train: TrainConfig {
                 epochs: 8,
                 batch_size: 64,
                 eval_batch_size: 64,
@@ -264,7 +264,7 @@ mod tests {
         assert_eq!(cfg.train.epochs, 2);
         assert_eq!(
             cfg.train.bptt, 100,
-            "the bundled bptt, not LmTrainConfig's 35"
+            "the bundled bptt, not TrainConfig's 35"
         );
         assert_eq!(cfg.model.hidden_size, 32);
         assert_eq!(cfg.model.embedding_size, 64);

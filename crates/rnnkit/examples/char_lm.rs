@@ -13,9 +13,10 @@
 //! `val_loss`, `train_loss` (both of the last epoch), `epochs`, `wall_s` (the training loop,
 //! validation included), `tokens_per_s` (training tokens over training time).
 
+use rnnkit::data::stream::StreamBatches;
+use rnnkit::models::LanguageModel;
 use rnnkit::optim::{AdamConfig, OptimizerConfig};
-use rnnkit::train::lm::LanguageModel;
-use rnnkit::train::trainer::{EpochReport, LmData, LmTrainConfig, LmTrainer, Reporter, StepReport};
+use rnnkit::train::{EpochReport, Reporter, StepReport, TrainConfig, Trainer};
 use rnnkit::{CellKind, RnnConfig};
 use std::time::Instant;
 
@@ -79,7 +80,7 @@ struct Print {
 impl Reporter for Print {
     fn step(&mut self, r: &StepReport) {
         self.train_seconds += self.last.elapsed().as_secs_f64();
-        self.tokens += r.tokens as u64;
+        self.tokens += r.count as u64;
         if r.chunk.is_multiple_of(20) {
             eprintln!(
                 "  epoch {} chunk {}/{} loss {:.4} grad norm {:.3}",
@@ -121,16 +122,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|c| vocab.binary_search(c).expect("in vocab") as u32)
         .collect();
     let cut = (0.9 * ids.len() as f64) as usize;
-    let data = LmData {
-        train: ids[..cut].to_vec(),
-        valid: ids[cut..].to_vec(),
-        test: None,
-    };
+    let (train_ids, valid_ids) = ids.split_at(cut);
     let rnn = RnnConfig::new(CellKind::Lstm, a.embed, a.hidden)
         .num_layers(2)
         .dropout(0.2);
     let model = LanguageModel::new(vocab.len(), rnn, a.seed)?;
-    let cfg = LmTrainConfig {
+    let cfg = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch,
         eval_batch_size: a.batch,
@@ -141,15 +138,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..AdamConfig::default()
         }),
         seed: a.seed,
-        ..LmTrainConfig::default()
+        ..TrainConfig::language_model()
     };
     eprintln!(
         "data {}: {} chars, vocab {}, train {} / valid {}; embed {} lstm 2x{} dropout 0.2; batch {} bptt {}; Adam 2e-3, clip 5; {} threads",
         a.data.display(),
         chars.len(),
         vocab.len(),
-        data.train.len(),
-        data.valid.len(),
+        train_ids.len(),
+        valid_ids.len(),
         a.embed,
         a.hidden,
         a.batch,
@@ -167,10 +164,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         last_epoch: None,
     };
     let summary = pool.install(|| -> Result<_, rnnkit::Error> {
-        let mut trainer = LmTrainer::new(model, cfg, a.run_dir.clone())?;
+        let train = StreamBatches::new(train_ids, cfg.batch_size, cfg.chunk_length(), cfg.seed)?;
+        let valid = StreamBatches::fixed(valid_ids, cfg.eval_batch_size, cfg.bptt)?;
+        let mut trainer = Trainer::new(model, cfg, a.run_dir.clone())?;
         report.start = Instant::now();
         report.last = Instant::now();
-        trainer.run(&data, &mut report)
+        trainer.run(&train, &valid, None, &mut report)
     })?;
     let wall = report.start.elapsed().as_secs_f64();
     let last = report.last_epoch.expect("at least one epoch");

@@ -14,13 +14,14 @@
 //! on the training rows) and the trainer's metrics and checkpoints; prints a table.
 
 use ndarray::{Array2, s};
+use rnnkit::data::series::WindowBatches;
 use rnnkit::data::series::{
     MissingPolicy, ScalerKind, SeriesConfig, SeriesData, SplitSpec, Transform, Windows, score,
 };
+use rnnkit::models::Forecaster;
 use rnnkit::optim::{AdamConfig, OptimizerConfig};
-use rnnkit::train::seq_trainer::{SeqTrainConfig, SeqTrainer, WindowBatches};
-use rnnkit::train::tasks::Forecaster;
-use rnnkit::train::trainer::{EpochReport, Reporter};
+use rnnkit::train::{EpochReport, Reporter};
+use rnnkit::train::{TrainConfig, Trainer};
 use rnnkit::{CellKind, RnnConfig};
 use std::path::PathBuf;
 
@@ -160,7 +161,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rnn =
         RnnConfig::new(CellKind::Lstm, data.train.n_features(), hidden).num_layers(preset.layers);
     let model = Forecaster::new(rnn, cfg.horizon, 1, seed)?;
-    let train_cfg = SeqTrainConfig {
+    let train_cfg = TrainConfig {
         epochs,
         optimizer: OptimizerConfig::Adam(AdamConfig {
             lr: preset.lr,
@@ -171,7 +172,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     std::fs::create_dir_all(&run_dir)?;
-    let mut trainer = SeqTrainer::new(model, train_cfg, Some(run_dir.clone()))?;
+    let mut trainer = Trainer::new(model, train_cfg, Some(run_dir.clone()))?;
     let train = WindowBatches::new(&data.train, preset.batch, true, seed)?;
     let val = WindowBatches::new(&data.val, 256, false, 0)?;
     let started = std::time::Instant::now();
@@ -179,7 +180,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds = started.elapsed().as_secs_f64();
 
     // Test forecasts in original units, scored against the baselines on the same windows.
-    let pred = forecast(&trainer.model, &data.test)?;
+    let pred = forecast(trainer.model(), &data.test)?;
     let pred = data.to_original_units(&data.test, pred.view())?;
     let truth = data.truth(&data.test)?;
     let lstm = score(pred.view(), truth.view())?;

@@ -10,12 +10,13 @@
 //!     [--hidden N] [--embed N] [--seed N] [--run-dir DIR]
 //! ```
 
+use rnnkit::data::batch::ClassBatches;
 use rnnkit::data::batch::{BatcherConfig, Example, PadConfig, stratified_split};
 use rnnkit::data::text::{TextConfig, TextPipeline};
+use rnnkit::models::{InputSpec, Pooling, SeqInput, SequenceClassifier};
 use rnnkit::optim::{AdamConfig, OptimizerConfig};
-use rnnkit::train::seq_trainer::{ClassBatches, SeqTrainConfig, SeqTrainer};
-use rnnkit::train::tasks::{InputSpec, Pooling, SeqInput, SequenceClassifier};
-use rnnkit::train::trainer::{EpochReport, Reporter};
+use rnnkit::train::{EpochReport, Reporter};
+use rnnkit::train::{TrainConfig, Trainer};
 use rnnkit::{CellKind, RnnConfig};
 use std::io::Write;
 use std::path::PathBuf;
@@ -119,7 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let rnn = RnnConfig::new(CellKind::Lstm, embed, hidden);
     let model = SequenceClassifier::new(spec, rnn, classes.len(), Pooling::Last, seed)?;
-    let cfg = SeqTrainConfig {
+    let cfg = TrainConfig {
         epochs,
         optimizer: OptimizerConfig::Adam(AdamConfig {
             lr: 2e-3,
@@ -129,7 +130,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed,
         ..Default::default()
     };
-    let mut trainer = SeqTrainer::new(model, cfg, Some(run_dir.clone()))?;
+    let mut trainer = Trainer::new(model, cfg, Some(run_dir.clone()))?;
     let started = std::time::Instant::now();
     let summary = trainer.run(&train, &valid, Some(&test), &mut Log)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -137,9 +138,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Confusion matrix and macro-F1 on the test part.
     let k = classes.len();
     let mut counts = vec![vec![0usize; k]; k];
-    for b in rnnkit::train::seq_trainer::Batches::epoch(&test, 0)? {
+    for b in rnnkit::data::Batches::epoch(&test, 0)? {
         let logits = trainer
-            .model
+            .model()
             .predict(SeqInput::Tokens(b.ids.view()), Some(&b.lengths))?;
         let rnnkit::data::batch::BatchTargets::Classes(ys) = &b.targets else {
             unreachable!("class examples")

@@ -7,10 +7,11 @@
 use crate::config::{CellKind, RnnConfig};
 use crate::error::{Error, Result};
 use crate::init::Init;
+use crate::models::LanguageModel;
+use crate::module::{self, Grads};
 use crate::optim::clip::clip_grad_norm;
 use crate::params::RnnParams;
 use crate::recurrent::{Rnn, RnnState, Upstream};
-use crate::train::lm::LanguageModel;
 use ndarray::{Array2, Array3};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -266,21 +267,24 @@ fn run_case(case: &BenchCase, threads: usize) -> Result<BenchResult> {
 fn time_lm_step(case: &BenchCase, vocab: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f64>> {
     let config = case.config.clone().dropout(case.dropout);
     let mut lm = LanguageModel::new(vocab, config, 1)?;
-    lm.dropout.input = case.dropout;
-    lm.dropout.output = case.dropout;
-    lm.dropout.elementwise = true;
+    lm.set_dropout(crate::models::LmDropout {
+        input: case.dropout,
+        output: case.dropout,
+        elementwise: true,
+        ..Default::default()
+    })?;
     let tokens = ndarray::Array2::from_shape_simple_fn((case.steps + 1, case.batch), || {
         rng.random_range(0..vocab as u32)
     });
     let x = tokens.slice(ndarray::s![..case.steps, ..]).to_owned();
     let y = tokens.slice(ndarray::s![1.., ..]).to_owned();
     let mut state = RnnState::zeros(&case.config, case.batch);
-    let mut grads = lm.zero_grads();
+    let mut grads = Grads::zeros_like(&lm);
     time_iterations(|| {
         grads.fill_zero();
         lm.train_chunk(x.view(), y.view(), &mut state, &mut grads, rng)?;
         clip_grad_norm(&mut grads.slices_mut(), 5.0)?;
-        lm.for_each_param(&grads, |_, p, g| {
+        module::for_each_with_grad(&mut lm, &grads, |_, p, g| {
             crate::kernels::elementwise::axpy(p, -1.0, g)
         });
         Ok(())

@@ -238,6 +238,18 @@ pub fn load_named(
              architecture: layers, bidirectional, bias, proj_size, tied weights)"
         )));
     }
+    // A tied model's alias (its `decoder.weight`) must be a copy of the tensor it names: a file
+    // whose two differ is of an untied model, and loading it would silently drop one.
+    for (alias, name) in m.aliases(prefix) {
+        if let (Some(a), Some(t)) = (tensors.get(&alias), tensors.get(&name))
+            && a != t
+        {
+            return Err(Error::Params(format!(
+                "`{alias}` differs from `{name}`: the file is of a model without tied weights, \
+                 this one ties them (set tie_weights = false, or load a tied model's file)"
+            )));
+        }
+    }
     m.visit_params_mut(prefix, &mut |name, t| {
         // Any memory layout in the file: iterate in logical (row-major) order.
         for (d, s) in t.data.iter_mut().zip(tensors[name].iter()) {
@@ -257,10 +269,36 @@ pub fn for_each_with_grad<M: Module>(
     grads: &Grads<M>,
     mut f: impl FnMut(&str, &mut [f32], &[f32]),
 ) {
+    for (name, value, grad) in params_with_grads(m, grads) {
+        f(&name, value, grad);
+    }
+}
+
+/// Every parameter with its name and gradient, paired by name in one walk of each: the
+/// optimizer's view (see [`crate::optim::ParamRef`]).
+///
+/// # Panics
+/// When `grads` is not of this model's architecture (a programming error: `Grads::zeros_like`
+/// of the same model always pairs).
+///
+/// ```
+/// use rand::SeedableRng;
+/// use rnnkit::module::{self, Grads};
+/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+/// let mut layer = rnnkit::nn::Linear::new(2, 1, true, &mut rng);
+/// let grads = Grads::zeros_like(&layer);
+/// let pairs = module::params_with_grads(&mut layer, &grads);
+/// assert_eq!(pairs.iter().map(|(n, _, _)| n.as_str()).collect::<Vec<_>>(), ["weight", "bias"]);
+/// ```
+pub fn params_with_grads<'a, M: Module>(
+    m: &'a mut M,
+    grads: &'a Grads<M>,
+) -> Vec<(String, &'a mut [f32], &'a [f32])> {
     let mut gs = Vec::new();
     grads
         .0
         .visit_params("", &mut |name, t| gs.push((name.to_string(), t.data)));
+    let mut out = Vec::with_capacity(gs.len());
     let mut k = 0;
     m.visit_params_mut("", &mut |name, t| {
         assert!(
@@ -272,10 +310,11 @@ pub fn for_each_with_grad<M: Module>(
             gname == name && g.len() == t.data.len(),
             "gradient `{gname}` paired with parameter `{name}`: grads of another model"
         );
-        f(name, t.data, g);
+        out.push((gname.clone(), t.data, *g));
         k += 1;
     });
     assert_eq!(k, gs.len(), "grads of another model");
+    out
 }
 
 /// `prefix` followed by `name`, for composite models: `join("rnn.", "weight_hh_l0")`.

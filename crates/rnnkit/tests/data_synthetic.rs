@@ -2,14 +2,18 @@
 //! seed, the memoryless baselines, batching that resumes exactly, and one short run showing an
 //! LSTM learns the adding problem.
 
+use rnnkit::data::Batches;
+use rnnkit::data::batch::ClassBatches;
 use rnnkit::data::batch::{BatchTargets, BatcherConfig, Example, PadConfig, Target};
 use rnnkit::data::synthetic::{
     AddingProblem, CopyMemory, RegressionSet, TemporalOrder, copy_baseline_ce,
 };
+use rnnkit::models::{
+    Forecaster, InputSpec, Pooling, SequenceClassifier, SequenceTagger, TrainStep,
+};
+use rnnkit::module::{self, Grads};
 use rnnkit::optim::{AdamConfig, OptimizerConfig};
-use rnnkit::train::seq_trainer::{Batches, ClassBatches, SeqTrainConfig, SeqTrainer, TaskModel};
-use rnnkit::train::tasks::{Forecaster, InputSpec, Pooling, SequenceClassifier, SequenceTagger};
-use rnnkit::train::trainer::Silent;
+use rnnkit::train::{Silent, TrainConfig, Trainer};
 use rnnkit::{CellKind, RnnConfig};
 use std::time::Instant;
 
@@ -254,25 +258,21 @@ fn copy_memory_trains_through_class_batches_with_a_trainable_blank() {
         0,
     )
     .unwrap();
-    let mut grads = model.zero_grads();
-    let out = model
-        .train_step(&epoch[0], &mut grads, &mut rand::rng())
-        .unwrap();
+    let mut grads = Grads::zeros_like(&model);
+    let out =
+        TrainStep::train_batch(&model, &epoch[0], &mut None, &mut grads, &mut rand::rng()).unwrap();
     assert_eq!(out.count, 8 * task.steps());
-    let blank_grad = grads
-        .embedding
-        .as_ref()
-        .unwrap()
-        .row(0)
+    let blank_grad = module::named_tensors(&grads.0, "")["embedding.weight"]
+        .index_axis(ndarray::Axis(0), 0)
         .iter()
         .map(|g| g.abs())
         .sum::<f32>();
     assert!(blank_grad > 0.0, "the blank's embedding got no gradient");
     let row0 = model
-        .embedding
-        .as_ref()
+        .encoder()
+        .embedding()
         .unwrap()
-        .weight
+        .weight()
         .row(0)
         .iter()
         .map(|w| w.abs())
@@ -352,7 +352,7 @@ fn temporal_order_feeds_a_classifier_with_default_padding() {
     let mut total = 0;
     for b in batches.epoch(0).unwrap() {
         assert!(matches!(b.targets, BatchTargets::Classes(_)));
-        let out = model.eval_step(&b).unwrap();
+        let out = model.eval_batch(&b, &mut None).unwrap();
         assert!(out.loss.is_finite());
         total += out.count;
     }
@@ -427,7 +427,7 @@ fn an_lstm_learns_the_adding_problem() {
     let valid = sets.val.batches(250, false, 0).unwrap();
     let baseline = sets.val.mse_of_constant(1.0);
     let model = Forecaster::new(RnnConfig::new(CellKind::Lstm, 2, 24), 1, 1, 0).unwrap();
-    let cfg = SeqTrainConfig {
+    let cfg = TrainConfig {
         epochs: 6,
         optimizer: OptimizerConfig::Adam(AdamConfig {
             lr: 1e-2,
@@ -436,7 +436,7 @@ fn an_lstm_learns_the_adding_problem() {
         patience: None,
         ..Default::default()
     };
-    let mut trainer = SeqTrainer::new(model, cfg, None).unwrap();
+    let mut trainer = Trainer::new(model, cfg, None).unwrap();
     let summary = trainer.run(&train, &valid, None, &mut Silent).unwrap();
     let (best, epoch) = summary.best_val.unwrap();
     eprintln!(

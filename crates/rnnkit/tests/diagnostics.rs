@@ -1,13 +1,11 @@
-//! Gradient-through-time diagnostics (`rnnkit::train::diagnostics`) against central finite
+//! Gradient-through-time diagnostics (`rnnkit::diagnostics`) against central finite
 //! differences of the f64 reference, and gate statistics on models whose gates are known.
 
 use ndarray::{Array2, Array3, Axis};
 use rnnkit::data::series::WindowBatch;
+use rnnkit::diagnostics::{GradientProfile, gate_stats, gradient_through_time, state_gradients};
+use rnnkit::models::Forecaster;
 use rnnkit::reference::{self, RefInputs, RefModel};
-use rnnkit::train::diagnostics::{
-    GradientProfile, for_forecaster, gate_stats, gradient_through_time, state_gradients,
-};
-use rnnkit::train::tasks::Forecaster;
 use rnnkit::verify::worse;
 use rnnkit::{CellKind, Error, Init, LayerParams, Rnn, RnnConfig, RnnParams, WeightInit};
 
@@ -327,13 +325,13 @@ fn gate_stats_are_fractions_and_see_a_saturated_forget_gate() {
 }
 
 #[test]
-fn for_forecaster_uses_the_mse_gradient_through_the_head() {
+fn forecaster_gradient_profile_uses_the_mse_gradient_through_the_head() {
     let model = Forecaster::new(RnnConfig::new(CellKind::Lstm, I, H), 2, 1, 5).unwrap();
     let batch = WindowBatch {
         inputs: inputs(T, B, I),
         targets: Array2::from_shape_fn((B, 2), |(b, k)| (b + k) as f32 * 0.5),
     };
-    let p = for_forecaster(&model, &batch, &[0, 3, T]).unwrap();
+    let p = model.gradient_profile(&batch, &[0, 3, T]).unwrap();
     // By hand: ŷ = head(y_{T−1}), dŷ = 2 (ŷ − y) / (B·H·K), d_last = dŷ W.
     let pred = model
         .predict(batch.inputs.view(), None)
@@ -341,9 +339,9 @@ fn for_forecaster_uses_the_mse_gradient_through_the_head() {
         .into_shape_with_order((B, 2))
         .unwrap();
     let dpred = (&pred - &batch.targets) * (2.0 / (B * 2) as f32);
-    let d_last = dpred.dot(&model.head.weight);
+    let d_last = dpred.dot(model.head().weight());
     let want =
-        gradient_through_time(&model.rnn, batch.inputs.view(), d_last.view(), &[0, 3, T]).unwrap();
+        gradient_through_time(model.rnn(), batch.inputs.view(), d_last.view(), &[0, 3, T]).unwrap();
     for (a, b) in p.norm.iter().zip(&want.norm) {
         assert!((a - b).abs() <= 1e-6 * b.max(1e-3), "{p:?} vs {want:?}");
     }
@@ -352,7 +350,7 @@ fn for_forecaster_uses_the_mse_gradient_through_the_head() {
         targets: Array2::zeros((B, 3)),
     };
     assert!(matches!(
-        for_forecaster(&model, &bad, &[0]),
+        model.gradient_profile(&bad, &[0]),
         Err(Error::Shape(_))
     ));
 }

@@ -3,24 +3,21 @@
 //! model whose logits are rigged to known values.
 
 use ndarray::{Array1, Array2, Axis};
-use rnnkit::train::generate::{Generator, SamplingConfig};
-use rnnkit::train::lm::LanguageModel;
+use rnnkit::generate::{Generator, SamplingConfig};
+use rnnkit::models::LanguageModel;
+use rnnkit::module::{self, Module};
 use rnnkit::{CellKind, RnnConfig, RnnState};
 
 /// Logits `[T, V]` of the whole sequence `ids` in one forward from the zero state, and the
 /// final state: the reference the streamed steps must match.
 fn full_forward(lm: &LanguageModel, ids: &[u32]) -> (Array2<f32>, RnnState) {
     let rows: Vec<usize> = ids.iter().map(|&t| t as usize).collect();
-    let x = lm.embedding.forward(&rows).unwrap().insert_axis(Axis(1)); // [T, 1, D]
-    let out = lm.rnn.forward(x.view(), None, None).unwrap();
+    let x = lm.embedding().forward(&rows).unwrap().insert_axis(Axis(1)); // [T, 1, D]
+    let out = lm.rnn().forward(x.view(), None, None).unwrap();
     let p = out.output.dim().2;
     let h = out.output.into_shape_with_order((ids.len(), p)).unwrap(); // [T, P]
-    let w = if lm.tie_weights {
-        lm.embedding.weight.view()
-    } else {
-        lm.decoder.weight.view()
-    };
-    let z = rnnkit::nn::linear::forward(h.view(), w, lm.decoder.bias.as_ref().map(|b| b.view()));
+    let bias = lm.decoder().bias().map(|b| b.view());
+    let z = rnnkit::nn::linear::forward(h.view(), lm.decoder_weight(), bias);
     (z.unwrap(), out.state)
 }
 
@@ -66,8 +63,16 @@ fn cfg(temperature: f32, seed: u64) -> SamplingConfig {
 /// A model whose logits are `bias` whatever the input: the decoder weight is zero.
 fn rigged(bias: &[f32]) -> LanguageModel {
     let mut lm = LanguageModel::new(bias.len(), RnnConfig::new(CellKind::Gru, 3, 4), 9).unwrap();
-    lm.decoder.weight.fill(0.0);
-    lm.decoder.bias = Some(Array1::from(bias.to_vec()));
+    let mut named = module::named_tensors(&lm, "");
+    named.insert(
+        "decoder.weight".into(),
+        ndarray::ArrayD::zeros(named["decoder.weight"].shape()),
+    );
+    named.insert(
+        "decoder.bias".into(),
+        Array1::from(bias.to_vec()).into_dyn(),
+    );
+    module::load_named(&mut lm, "", &named).unwrap();
     lm
 }
 
@@ -193,7 +198,11 @@ fn top_k_one_and_a_tiny_top_p_are_greedy() {
 fn sampled_ids_are_in_the_vocabulary_and_never_pad() {
     // <pad> gets by far the largest logit: a sampler that forgot to exclude it would draw it.
     let mut lm = LanguageModel::new(9, RnnConfig::new(CellKind::Lstm, 4, 5), 6).unwrap();
-    lm.decoder.bias.as_mut().unwrap()[0] = 30.0;
+    lm.visit_params_mut("", &mut |name, t| {
+        if name == "decoder.bias" {
+            t.data[0] = 30.0;
+        }
+    });
     for config in [
         cfg(1.0, 1),
         cfg(3.0, 2),

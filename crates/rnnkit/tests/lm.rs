@@ -5,9 +5,10 @@
 
 use ndarray::ArrayD;
 use rand::SeedableRng;
+use rnnkit::data::stream::{ChunkLength, batchify, chunks};
 use rnnkit::io::TensorFile;
-use rnnkit::train::lm::LanguageModel;
-use rnnkit::train::tbptt::{ChunkLength, batchify, chunks};
+use rnnkit::models::LanguageModel;
+use rnnkit::module::{self, Grads, Module};
 use rnnkit::{CellKind, RnnConfig, RnnState};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,7 +50,7 @@ fn first_ten_losses_match_pytorch() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let plan = chunks(data.nrows(), ChunkLength::Fixed(bptt), &mut rng).unwrap();
     let mut state = RnnState::zeros(&cfg, batch);
-    let mut grads = lm.zero_grads();
+    let mut grads = Grads::zeros_like(&lm);
     let mut losses = Vec::new();
     for chunk in plan.iter().take(steps) {
         let x = data.slice(ndarray::s![chunk.start..chunk.start + chunk.len, ..]);
@@ -76,7 +77,7 @@ fn first_ten_losses_match_pytorch() {
                 .iter_mut()
                 .for_each(|s| s.iter_mut().for_each(|g| *g *= coef));
         }
-        lm.for_each_param(&grads, |_, p, g| {
+        module::for_each_with_grad(&mut lm, &grads, |_, p, g| {
             p.iter_mut().zip(g).for_each(|(p, g)| *p -= lr * g)
         });
     }
@@ -87,7 +88,7 @@ fn first_ten_losses_match_pytorch() {
             "step {i}: loss {g} vs PyTorch {w}\nall: {losses:?}\nwant: {want:?}"
         );
     }
-    for (name, got) in lm.named_tensors() {
+    for (name, got) in module::named_tensors(&lm, "") {
         let want = &file.f32[&format!("final.{name}")];
         let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let diff = got
@@ -109,14 +110,16 @@ fn tied_weights_get_both_gradients() {
     // matrix must receive the sum of the two gradients.
     let cfg = RnnConfig::new(CellKind::Gru, 6, 6);
     let mut untied = LanguageModel::new(9, cfg.clone(), 3).unwrap();
-    untied.decoder.weight = untied.embedding.weight.clone();
+    let mut named = module::named_tensors(&untied, "");
+    named.insert("decoder.weight".into(), named["embedding.weight"].clone());
+    module::load_named(&mut untied, "", &named).unwrap();
     let mut tied = untied.clone();
     tied.tie().unwrap();
     let x = ndarray::Array2::from_shape_fn((5, 2), |(t, b)| ((t * 3 + b * 5) % 9) as u32);
     let y = ndarray::Array2::from_shape_fn((5, 2), |(t, b)| ((t * 7 + b) % 9) as u32);
     let run = |lm: &LanguageModel| {
         let mut state = RnnState::zeros(&cfg, 2);
-        let mut grads = lm.zero_grads();
+        let mut grads = Grads::zeros_like(lm);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let out = lm
             .train_chunk(x.view(), y.view(), &mut state, &mut grads, &mut rng)
@@ -126,16 +129,25 @@ fn tied_weights_get_both_gradients() {
     let (loss_u, gu) = run(&untied);
     let (loss_t, gt) = run(&tied);
     assert_eq!(loss_u, loss_t);
-    let sum = &gu.embedding + &gu.decoder.weight;
-    let diff = (&gt.embedding - &sum)
+    // The tied model's grads have no decoder.weight of their own (named_tensors gives the
+    // alias, a copy of the embedding's gradient).
+    let (gu, gt) = (
+        module::named_tensors(&gu.0, ""),
+        module::named_tensors(&gt.0, ""),
+    );
+    let sum = &gu["embedding.weight"] + &gu["decoder.weight"];
+    let diff = (&gt["embedding.weight"] - &sum)
         .iter()
         .map(|v| f64::from(v.abs()))
         .fold(0.0, rnnkit::verify::worse);
     assert!(diff < 1e-6, "tied gradient differs from the sum by {diff}");
-    assert_eq!(gt.rnn, gu.rnn);
-    assert_eq!(gt.decoder.bias, gu.decoder.bias);
+    for (name, g) in &gu {
+        if name.starts_with("rnn.") || name == "decoder.bias" {
+            assert_eq!(&gt[name], g, "{name}");
+        }
+    }
     // Saved like PyTorch's tied state_dict: both names, same values.
-    let named = tied.named_tensors();
+    let named = module::named_tensors(&tied, "");
     assert_eq!(named["decoder.weight"], named["embedding.weight"]);
     assert!(!tied.param_names().contains(&"decoder.weight".to_string()));
 }
@@ -150,24 +162,25 @@ fn gradients_with_every_dropout_match_finite_differences() {
 
 fn check_dropout_gradients(elementwise: bool) {
     use rand::SeedableRng;
-    use rnnkit::train::lm::LmDropout;
+    use rnnkit::models::LmDropout;
     let cfg = RnnConfig::new(CellKind::Gru, 4, 5)
         .num_layers(2)
         .dropout(0.25);
     let mut lm = LanguageModel::new(7, cfg.clone(), 11).unwrap();
-    lm.dropout = LmDropout {
+    lm.set_dropout(LmDropout {
         words: 0.2,
         input: 0.3,
         output: 0.3,
         weight_hh: 0.25,
         elementwise,
-    };
+    })
+    .unwrap();
     let x = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| ((t * 2 + b * 3) % 7) as u32);
     let y = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| ((t + 4 * b + 1) % 7) as u32);
     // Reseeding makes every evaluation draw the same masks, so the loss is a fixed function.
     let eval = |lm: &LanguageModel| {
         let mut state = RnnState::zeros(&cfg, 2);
-        let mut grads = lm.zero_grads();
+        let mut grads = Grads::zeros_like(lm);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
         let out = lm
             .train_chunk(x.view(), y.view(), &mut state, &mut grads, &mut rng)
@@ -176,21 +189,27 @@ fn check_dropout_gradients(elementwise: bool) {
     };
     let (_, grads) = eval(&lm);
     let names = lm.param_names();
-    let analytic: Vec<Vec<f32>> = {
-        let mut g = grads.clone();
-        g.slices_mut().into_iter().map(|s| s.to_vec()).collect()
-    };
+    let analytic: Vec<Vec<f32>> = grads.slices().into_iter().map(|s| s.to_vec()).collect();
     let eps = 1e-2f32;
     let mut worst = 0.0f64;
+    // Sets element `i` of parameter `name`, returning the old value.
+    let set = |m: &mut LanguageModel, name: &str, i: usize, v: f32| {
+        let mut old = f32::NAN;
+        m.visit_params_mut("", &mut |n, t| {
+            if n == name {
+                old = std::mem::replace(&mut t.data[i], v);
+            }
+        });
+        old
+    };
     for (k, name) in names.iter().enumerate() {
         for idx in [0usize, 3, 7, 12] {
             let mut probe = lm.clone();
-            let len = probe.params_and_grads(&grads)[k].0.len();
-            let i = idx % len;
-            let base = probe.params_and_grads(&grads)[k].0[i];
-            probe.params_and_grads(&grads)[k].0[i] = base + eps;
+            let i = idx % analytic[k].len();
+            let base = set(&mut probe, name, i, f32::NAN);
+            set(&mut probe, name, i, base + eps);
             let (lp, _) = eval(&probe);
-            probe.params_and_grads(&grads)[k].0[i] = base - eps;
+            set(&mut probe, name, i, base - eps);
             let (lm_, _) = eval(&probe);
             let numeric = (lp - lm_) / (2.0 * eps as f64);
             let a = analytic[k][i] as f64;
@@ -225,35 +244,28 @@ fn sizes_too_large_to_allocate_are_config_errors_not_aborts() {
 fn weights_in_any_memory_layout_load_and_train() {
     let rnn = RnnConfig::new(CellKind::Lstm, 4, 6);
     let lm = LanguageModel::new(9, rnn.clone(), 0).unwrap();
-    let mut named = lm.named_tensors();
+    let mut named = module::named_tensors(&lm, "");
     // The same [9, 6] decoder weight stored column-major, as a transposed array arrives.
     let w = named["decoder.weight"].clone();
     let column_major = w.t().as_standard_layout().into_owned().reversed_axes();
     assert!(!column_major.is_standard_layout() && column_major == w);
     named.insert("decoder.weight".into(), column_major);
     let mut loaded = LanguageModel::from_named(rnn.clone(), &named).unwrap();
-    assert_eq!(loaded.decoder.weight, lm.decoder.weight);
+    assert_eq!(loaded.decoder_weight(), lm.decoder_weight());
+    assert!(loaded.decoder_weight().is_standard_layout());
 
     // A training step and the optimizer's view of the parameters as flat slices.
     let x = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| ((t + b) % 9) as u32);
     let y = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| ((t + 2 * b + 1) % 9) as u32);
     let mut state = RnnState::zeros(&rnn, 2);
-    let mut grads = loaded.zero_grads();
+    let mut grads = Grads::zeros_like(&loaded);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     loaded
         .train_chunk(x.view(), y.view(), &mut state, &mut grads, &mut rng)
         .unwrap();
-    // A column-major table assigned straight to the public field is made contiguous too.
-    let e = &loaded.embedding.weight;
-    loaded.embedding.weight = e.t().as_standard_layout().into_owned().reversed_axes();
-    assert!(!loaded.embedding.weight.is_standard_layout());
-    let n: usize = loaded
-        .params_and_grads(&grads)
+    let n: usize = module::params_with_grads(&mut loaded, &grads)
         .iter()
-        .map(|(p, _)| p.len())
+        .map(|(_, p, _)| p.len())
         .sum();
-    assert_eq!(
-        n,
-        lm.named_tensors().values().map(|t| t.len()).sum::<usize>()
-    );
+    assert_eq!(n, module::num_params(&lm));
 }

@@ -1,9 +1,9 @@
 //! The parameter visitor: every model lists its parameters once, and names, counts, saving and
 //! loading all agree with that list.
 
+use rnnkit::models::LanguageModel;
+use rnnkit::models::{Forecaster, InputSpec, Pooling, SequenceClassifier, SequenceTagger};
 use rnnkit::module::{self, Grads, Module};
-use rnnkit::train::lm::LanguageModel;
-use rnnkit::train::tasks::{Forecaster, InputSpec, Pooling, SequenceClassifier, SequenceTagger};
 use rnnkit::{CellKind, RnnConfig};
 
 /// Saves `a`, loads the file into `b` (same shapes, other weights) and checks they then agree;

@@ -2,14 +2,14 @@
 //! keeps the best weights, and its checkpoints carry PyTorch names.
 
 use ndarray::Array2;
+use rnnkit::data::batch::ClassBatches;
 use rnnkit::data::batch::{BatcherConfig, Example, PadConfig};
+use rnnkit::data::series::WindowBatches;
 use rnnkit::data::series::Windows;
+use rnnkit::models::{Forecaster, InputSpec, Pooling, SequenceClassifier};
+use rnnkit::module;
 use rnnkit::optim::{AdamConfig, OptimizerConfig};
-use rnnkit::train::seq_trainer::{
-    ClassBatches, SeqTrainConfig, SeqTrainer, TaskModel, WindowBatches,
-};
-use rnnkit::train::tasks::{Forecaster, InputSpec, Pooling, SequenceClassifier};
-use rnnkit::train::trainer::Silent;
+use rnnkit::train::{Silent, TrainConfig, Trainer};
 use rnnkit::{CellKind, RnnConfig};
 use std::path::PathBuf;
 
@@ -43,8 +43,8 @@ fn classifier() -> SequenceClassifier {
     SequenceClassifier::new(tokens, rnn, 2, Pooling::Last, 3).unwrap()
 }
 
-fn config(epochs: usize) -> SeqTrainConfig {
-    SeqTrainConfig {
+fn config(epochs: usize) -> TrainConfig {
+    TrainConfig {
         epochs,
         optimizer: OptimizerConfig::Adam(AdamConfig {
             lr: 1e-2,
@@ -69,16 +69,16 @@ fn classifier_learns_and_resumes_bit_identical() {
     let train = batches(examples(96, 0));
     let valid = ClassBatches::in_order(examples(48, 1), 64, PadConfig::default()).unwrap();
 
-    let mut full = SeqTrainer::new(classifier(), config(6), None).unwrap();
+    let mut full = Trainer::new(classifier(), config(6), None).unwrap();
     let summary = full.run(&train, &valid, Some(&valid), &mut Silent).unwrap();
     let test = summary.test.unwrap();
     assert!(test.accuracy > 0.8, "the task is learnable: {test:?}");
 
     // Stop after 17 steps (mid-epoch), resume from the checkpoint, finish.
     let dir = temp_dir("resume");
-    let mut first = SeqTrainer::new(
+    let mut first = Trainer::new(
         classifier(),
-        SeqTrainConfig {
+        TrainConfig {
             max_steps: Some(17),
             ..config(6)
         },
@@ -88,12 +88,15 @@ fn classifier_learns_and_resumes_bit_identical() {
     let s = first.run(&train, &valid, None, &mut Silent).unwrap();
     assert!(s.interrupted);
     let ck = dir.join("checkpoints/latest.safetensors");
-    let mut resumed = SeqTrainer::resume(classifier(), &ck, Some(config(6)), Some(dir)).unwrap();
+    let mut resumed = Trainer::resume(classifier(), &ck, Some(config(6)), Some(dir)).unwrap();
     assert_eq!(resumed.progress().step, 17);
     resumed
         .run(&train, &valid, Some(&valid), &mut Silent)
         .unwrap();
-    let (a, b) = (full.model.named_tensors(), resumed.model.named_tensors());
+    let (a, b) = (
+        module::named_tensors(full.model(), ""),
+        module::named_tensors(resumed.model(), ""),
+    );
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (k, v) in &a {
         assert!(*v == b[k], "{k} differs after resume");
@@ -105,7 +108,7 @@ fn stop_signal_stops_before_the_next_step_with_a_checkpoint() {
     let train = batches(examples(96, 0));
     let valid = ClassBatches::in_order(examples(48, 1), 64, PadConfig::default()).unwrap();
     let dir = temp_dir("signal");
-    let mut trainer = SeqTrainer::new(classifier(), config(6), Some(dir.clone())).unwrap();
+    let mut trainer = Trainer::new(classifier(), config(6), Some(dir.clone())).unwrap();
     // Raised before the run, as by a Ctrl-C during start-up: no step is taken.
     trainer.stop_signal().request();
     let s = trainer
@@ -114,18 +117,18 @@ fn stop_signal_stops_before_the_next_step_with_a_checkpoint() {
     assert!(s.interrupted && s.test.is_none());
     assert_eq!(trainer.progress().step, 0);
     let ck = dir.join("checkpoints/latest.safetensors");
-    let resumed = SeqTrainer::resume(classifier(), &ck, None, None).unwrap();
+    let resumed = Trainer::resume(classifier(), &ck, None, None).unwrap();
     assert_eq!(resumed.progress().step, 0);
 }
 
 #[test]
 fn checkpoint_names_are_pytorch_names_and_load_back() {
     let model = classifier();
-    let names = model.param_names();
+    let names = module::param_names(&model, "");
     assert_eq!(names[0], "embedding.weight");
     assert!(names.contains(&"rnn.weight_hh_l1".to_string()));
     assert_eq!(&names[names.len() - 2..], ["head.weight", "head.bias"]);
-    let tensors = model.named_tensors();
+    let tensors = module::named_tensors(&model, "");
     assert_eq!(tensors.len(), names.len());
     let mut other = SequenceClassifier::new(
         InputSpec::Tokens {
@@ -138,15 +141,17 @@ fn checkpoint_names_are_pytorch_names_and_load_back() {
         99,
     )
     .unwrap();
-    other.load_named(&tensors).unwrap();
-    assert_eq!(other.named_tensors(), tensors);
+    module::load_named(&mut other, "", &tensors).unwrap();
+    assert_eq!(module::named_tensors(&other, ""), tensors);
     // A wrong shape is an error naming the tensor, and changes nothing.
     let mut bad = tensors.clone();
     bad.insert("head.weight".into(), ndarray::ArrayD::zeros(vec![3, 16]));
-    let before = other.named_tensors();
-    let err = other.load_named(&bad).unwrap_err().to_string();
+    let before = module::named_tensors(&other, "");
+    let err = module::load_named(&mut other, "", &bad)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("head.weight"), "{err}");
-    assert_eq!(other.named_tensors(), before);
+    assert_eq!(module::named_tensors(&other, ""), before);
 }
 
 #[test]
@@ -155,7 +160,7 @@ fn forecaster_learns_a_sine_and_keeps_the_best_weights() {
     let x = Array2::from_shape_fn((n, 1), |(t, _)| (t as f64 * 0.3).sin());
     let train = Windows::new(x.view(), x.view(), 0, 12, 2, 1).unwrap();
     let model = Forecaster::new(RnnConfig::new(CellKind::Gru, 1, 16), 2, 1, 0).unwrap();
-    let cfg = SeqTrainConfig {
+    let cfg = TrainConfig {
         epochs: 15,
         patience: Some(3),
         optimizer: OptimizerConfig::Adam(AdamConfig {
@@ -164,7 +169,7 @@ fn forecaster_learns_a_sine_and_keeps_the_best_weights() {
         }),
         ..Default::default()
     };
-    let mut trainer = SeqTrainer::new(model, cfg, None).unwrap();
+    let mut trainer = Trainer::new(model, cfg, None).unwrap();
     let tb = WindowBatches::new(&train, 32, true, 1).unwrap();
     let vb = WindowBatches::new(&train, 500, false, 0).unwrap();
     let s = trainer.run(&tb, &vb, Some(&vb), &mut Silent).unwrap();
@@ -185,11 +190,11 @@ fn empty_window_split_and_bad_config_are_errors() {
         .unwrap()
         .to_string();
     assert!(err.contains("lookback"), "{err}");
-    let cfg = SeqTrainConfig {
+    let cfg = TrainConfig {
         clip_norm: Some(-1.0),
         ..Default::default()
     };
-    let err = SeqTrainer::new(classifier(), cfg, None)
+    let err = Trainer::new(classifier(), cfg, None)
         .err()
         .unwrap()
         .to_string();
@@ -210,12 +215,12 @@ fn diagnostics_every_k_steps_are_written_once_per_step_and_cost_nothing_when_off
     for every in [None, Some(5)] {
         let dir = temp_dir(&format!("diag-{}", every.is_some()));
         let model = Forecaster::new(RnnConfig::new(CellKind::Lstm, 2, 6), 1, 1, 0).unwrap();
-        let cfg = SeqTrainConfig {
+        let cfg = TrainConfig {
             epochs: 1,
             diagnostics_every: every,
             ..Default::default()
         };
-        let mut trainer = SeqTrainer::new(model, cfg, Some(dir.clone())).unwrap();
+        let mut trainer = Trainer::new(model, cfg, Some(dir.clone())).unwrap();
         trainer.run(&train, &val, None, &mut Silent).unwrap();
         let path = dir.join("metrics/diagnostics.jsonl");
         match every {
@@ -267,12 +272,12 @@ fn a_classifier_is_diagnosed_on_its_full_length_sequences() {
     let rnn = RnnConfig::new(CellKind::Gru, 4, 6);
     let model = SequenceClassifier::new(spec, rnn, 4, Pooling::Last, 0).unwrap();
     let dir = temp_dir("diag-classify");
-    let cfg = SeqTrainConfig {
+    let cfg = TrainConfig {
         epochs: 1,
         diagnostics_every: Some(2),
         ..Default::default()
     };
-    let mut trainer = SeqTrainer::new(model, cfg, Some(dir.clone())).unwrap();
+    let mut trainer = Trainer::new(model, cfg, Some(dir.clone())).unwrap();
     trainer.run(&train, &valid, None, &mut Silent).unwrap();
     let text = std::fs::read_to_string(dir.join("metrics/diagnostics.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();

@@ -1,12 +1,44 @@
 //! The training loop: exact resume, the divergence guard, early stopping, metrics and
 //! checkpoint files.
 
+use rnnkit::data::stream::StreamBatches;
+use rnnkit::models::{LanguageModel, LmDropout};
+use rnnkit::module;
 use rnnkit::optim::{AdamConfig, OptimizerConfig, ScheduleConfig, StepDecayConfig};
-use rnnkit::train::lm::LanguageModel;
-use rnnkit::train::stop::StopSignal;
-use rnnkit::train::trainer::{LmData, LmTrainConfig, LmTrainer, Reporter, Silent, StepReport};
+use rnnkit::train::{
+    EpochReport, Reporter, RunSummary, Silent, StepReport, StopSignal, TrainConfig, Trainer,
+};
 use rnnkit::{CellKind, Error, RnnConfig};
 use std::path::PathBuf;
+
+type LmTrainer = Trainer<LanguageModel>;
+
+/// Token streams of the three splits.
+#[derive(Clone)]
+struct LmData {
+    train: Vec<u32>,
+    valid: Vec<u32>,
+    test: Option<Vec<u32>>,
+}
+
+/// Runs a language-model trainer over the streams, laid out as its config says.
+fn run(t: &mut LmTrainer, d: &LmData, r: &mut dyn Reporter) -> rnnkit::Result<RunSummary> {
+    let c = t.config().clone();
+    let train = StreamBatches::new(&d.train, c.batch_size, c.chunk_length(), c.seed)?;
+    let valid = StreamBatches::fixed(&d.valid, c.eval_batch_size, c.bptt)?;
+    let test = match &d.test {
+        Some(s) => Some(StreamBatches::fixed(s, c.eval_batch_size, c.bptt)?),
+        None => None,
+    };
+    t.run(&train, &valid, test.as_ref().map(|t| t as _), r)
+}
+
+/// Mean cross-entropy of `stream` in the trainer's evaluation layout.
+fn eval(t: &LmTrainer, stream: &[u32]) -> f64 {
+    let c = t.config();
+    let b = StreamBatches::fixed(stream, c.eval_batch_size, c.bptt).unwrap();
+    t.evaluate(&b).unwrap().loss
+}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rnnkit-train-{name}-{}", std::process::id()));
@@ -46,13 +78,14 @@ fn model() -> LanguageModel {
 
 /// Every weight of `a` and `b` is bit-identical.
 fn assert_same_weights(a: &LanguageModel, b: &LanguageModel, after: &str) {
-    for ((name, x), (_, y)) in a.named_tensors().iter().zip(b.named_tensors().iter()) {
+    let (a, b) = (module::named_tensors(a, ""), module::named_tensors(b, ""));
+    for ((name, x), (_, y)) in a.iter().zip(b.iter()) {
         assert!(x == y, "{name} differs after {after}");
     }
 }
 
-fn config() -> LmTrainConfig {
-    LmTrainConfig {
+fn config() -> TrainConfig {
+    TrainConfig {
         epochs: 3,
         batch_size: 4,
         eval_batch_size: 3,
@@ -68,7 +101,7 @@ fn config() -> LmTrainConfig {
             factor: 0.5,
         }),
         seed: 9,
-        ..LmTrainConfig::default()
+        ..TrainConfig::language_model()
     }
 }
 
@@ -77,9 +110,9 @@ fn resumed_run_ends_bit_identical_to_uninterrupted_run() {
     let data = data();
     let dir_a = temp_dir("straight");
     let mut straight = LmTrainer::new(model(), config(), Some(dir_a.clone())).unwrap();
-    let done = straight.run(&data, &mut Silent).unwrap();
+    let done = run(&mut straight, &data, &mut Silent).unwrap();
     assert_eq!(done.epochs, 3);
-    assert!(!done.interrupted && done.test_loss.is_some());
+    assert!(!done.interrupted && done.test.is_some());
     assert!(
         done.clip_rate > 0.0,
         "clipping should have fired with clip_norm 0.5"
@@ -89,21 +122,22 @@ fn resumed_run_ends_bit_identical_to_uninterrupted_run() {
     // from the checkpoint written at the stop, in a new trainer.
     for stop in [5u64, 13, 26] {
         let dir_b = temp_dir(&format!("stopped{stop}"));
-        let cfg = LmTrainConfig {
+        let cfg = TrainConfig {
             max_steps: Some(stop),
             ..config()
         };
         let mut first = LmTrainer::new(model(), cfg, Some(dir_b.clone())).unwrap();
-        let part = first.run(&data, &mut Silent).unwrap();
+        let part = run(&mut first, &data, &mut Silent).unwrap();
         assert!(part.interrupted && part.steps == stop);
         drop(first);
         let latest = dir_b.join("checkpoints/latest.safetensors");
-        let mut resumed = LmTrainer::resume(&latest, Some(config()), Some(dir_b.clone())).unwrap();
-        let rest = resumed.run(&data, &mut Silent).unwrap();
+        let mut resumed =
+            LmTrainer::resume(model(), &latest, Some(config()), Some(dir_b.clone())).unwrap();
+        let rest = run(&mut resumed, &data, &mut Silent).unwrap();
         assert_eq!(rest.steps, done.steps);
         assert_same_weights(
-            &straight.model,
-            &resumed.model,
+            straight.model(),
+            resumed.model(),
             &format!("resuming at step {stop}"),
         );
         assert_eq!(rest.best_val, done.best_val);
@@ -144,7 +178,7 @@ impl Reporter for StopAt {
 fn stop_signal_checkpoints_at_the_step_boundary_and_resumes_exactly() {
     let data = data();
     let mut straight = LmTrainer::new(model(), config(), None).unwrap();
-    let done = straight.run(&data, &mut Silent).unwrap();
+    let done = run(&mut straight, &data, &mut Silent).unwrap();
 
     let dir = temp_dir("signal");
     let mut first = LmTrainer::new(model(), config(), Some(dir.clone())).unwrap();
@@ -152,24 +186,28 @@ fn stop_signal_checkpoints_at_the_step_boundary_and_resumes_exactly() {
         at: 17,
         signal: first.stop_signal(),
     };
-    let part = first.run(&data, &mut stopper).unwrap();
+    let part = run(&mut first, &data, &mut stopper).unwrap();
     assert!(part.interrupted, "the run should report the stop");
     assert_eq!(
         part.steps, 17,
         "the step in progress finishes, no further one starts"
     );
-    assert!(part.test_loss.is_none());
+    assert!(part.test.is_none());
     drop(first);
 
     let latest = dir.join("checkpoints/latest.safetensors");
-    let mut resumed = LmTrainer::resume(&latest, None, Some(dir.clone())).unwrap();
+    let mut resumed = LmTrainer::resume(model(), &latest, None, Some(dir.clone())).unwrap();
     assert_eq!(resumed.progress().train_seconds, part.train_seconds);
     let sitting = std::time::Instant::now();
-    let rest = resumed.run(&data, &mut Silent).unwrap();
+    let rest = run(&mut resumed, &data, &mut Silent).unwrap();
     let sitting = sitting.elapsed().as_secs_f64();
     assert!(!rest.interrupted && rest.steps == done.steps);
-    assert_same_weights(&straight.model, &resumed.model, "a stop signal at step 17");
-    assert_eq!(rest.test_loss, done.test_loss);
+    assert_same_weights(
+        straight.model(),
+        resumed.model(),
+        "a stop signal at step 17",
+    );
+    assert_eq!(rest.test, done.test);
     // The training time spans both sittings: the first's, from the checkpoint, plus this one.
     assert!(part.train_seconds > 0.0);
     let added = rest.train_seconds - part.train_seconds;
@@ -184,13 +222,18 @@ fn stop_signal_checkpoints_at_the_step_boundary_and_resumes_exactly() {
 #[test]
 fn divergence_guard_skips_and_then_stops_with_advice() {
     let mut lm = model();
-    lm.decoder.weight.fill(f32::NAN);
-    let cfg = LmTrainConfig {
+    use rnnkit::module::Module;
+    lm.visit_params_mut("", &mut |name, t| {
+        if name == "decoder.weight" {
+            t.data.fill(f32::NAN)
+        }
+    });
+    let cfg = TrainConfig {
         max_skipped_in_a_row: 4,
         ..config()
     };
     let mut t = LmTrainer::new(lm, cfg, None).unwrap();
-    match t.run(&data(), &mut Silent) {
+    match run(&mut t, &data(), &mut Silent) {
         Err(Error::Diverged(msg)) => {
             assert!(
                 msg.contains("4 updates in a row") && msg.contains("lower learning rate"),
@@ -206,7 +249,7 @@ fn divergence_guard_skips_and_then_stops_with_advice() {
 #[test]
 fn early_stopping_and_learning() {
     // A learning rate of zero never improves on epoch 0: patience 1 stops after epoch 1.
-    let cfg = LmTrainConfig {
+    let cfg = TrainConfig {
         patience: Some(1),
         optimizer: OptimizerConfig::Adam(AdamConfig {
             lr: 0.0,
@@ -216,19 +259,19 @@ fn early_stopping_and_learning() {
         ..config()
     };
     let mut t = LmTrainer::new(model(), cfg, None).unwrap();
-    let s = t.run(&data(), &mut Silent).unwrap();
+    let s = run(&mut t, &data(), &mut Silent).unwrap();
     assert!(s.stopped_early && s.epochs == 2, "{s:?}");
 
     // With a real learning rate the validation loss falls well below log(11) = 2.40 (the walk's
     // entropy is 1.04 nats).
-    let cfg = LmTrainConfig {
+    let cfg = TrainConfig {
         epochs: 25,
         variable_bptt: false,
         schedule: ScheduleConfig::default(),
         ..config()
     };
     let mut t = LmTrainer::new(model(), cfg, None).unwrap();
-    let s = t.run(&data(), &mut Silent).unwrap();
+    let s = run(&mut t, &data(), &mut Silent).unwrap();
     let (best, _) = s.best_val.unwrap();
     assert!(
         best < 0.75 * (11f64).ln(),
@@ -240,7 +283,7 @@ fn early_stopping_and_learning() {
 #[derive(Default)]
 struct ValLosses(Vec<f64>);
 impl Reporter for ValLosses {
-    fn epoch(&mut self, report: &rnnkit::train::trainer::EpochReport) {
+    fn epoch(&mut self, report: &EpochReport) {
         self.0.push(report.val_loss);
     }
 }
@@ -248,7 +291,7 @@ impl Reporter for ValLosses {
 #[test]
 fn restore_best_puts_back_the_best_epochs_weights_for_the_test_score() {
     // A learning rate too high to settle: validation loss goes up and down between epochs.
-    let noisy = |restore_best| LmTrainConfig {
+    let noisy = |restore_best| TrainConfig {
         epochs: 6,
         optimizer: OptimizerConfig::Adam(AdamConfig {
             lr: 0.2,
@@ -261,7 +304,7 @@ fn restore_best_puts_back_the_best_epochs_weights_for_the_test_score() {
     let data = data();
     let mut kept = LmTrainer::new(model(), noisy(true), None).unwrap();
     let mut vals = ValLosses::default();
-    let s = kept.run(&data, &mut vals).unwrap();
+    let s = run(&mut kept, &data, &mut vals).unwrap();
     let (best, epoch) = s.best_val.unwrap();
     assert!(
         epoch + 1 < vals.0.len(),
@@ -269,41 +312,41 @@ fn restore_best_puts_back_the_best_epochs_weights_for_the_test_score() {
         vals.0
     );
     // The model now holds the best epoch's weights: it scores exactly the best loss.
-    assert_eq!(kept.evaluate(&data.valid).unwrap(), best);
+    assert_eq!(eval(&kept, &data.valid), best);
     assert_eq!(
-        s.test_loss,
-        Some(kept.evaluate(data.test.as_ref().unwrap()).unwrap())
+        s.test.map(|t| t.loss),
+        Some(eval(&kept, data.test.as_ref().unwrap()))
     );
 
     let mut last = LmTrainer::new(model(), noisy(false), None).unwrap();
-    last.run(&data, &mut Silent).unwrap();
-    assert_eq!(last.evaluate(&data.valid).unwrap(), *vals.0.last().unwrap());
+    run(&mut last, &data, &mut Silent).unwrap();
+    assert_eq!(eval(&last, &data.valid), *vals.0.last().unwrap());
 }
 
 #[test]
 fn bad_configs_are_errors() {
     for cfg in [
-        LmTrainConfig {
+        TrainConfig {
             batch_size: 0,
             ..config()
         },
-        LmTrainConfig {
+        TrainConfig {
             bptt: 0,
             ..config()
         },
-        LmTrainConfig {
+        TrainConfig {
             clip_norm: Some(-1.0),
             ..config()
         },
     ] {
         assert!(LmTrainer::new(model(), cfg, None).is_err());
     }
-    let cfg = LmTrainConfig {
+    let cfg = TrainConfig {
         batch_size: 1000,
         ..config()
     };
     let mut t = LmTrainer::new(model(), cfg, None).unwrap();
-    let err = t.run(&data(), &mut Silent).unwrap_err().to_string();
+    let err = run(&mut t, &data(), &mut Silent).unwrap_err().to_string();
     assert!(err.contains("too short"), "{err}");
     // A validation text too short for the evaluation layout fails before any training.
     let short = LmData {
@@ -311,16 +354,16 @@ fn bad_configs_are_errors() {
         ..data()
     };
     let mut t = LmTrainer::new(model(), config(), None).unwrap();
-    let err = t.run(&short, &mut Silent).unwrap_err().to_string();
-    assert!(err.contains("validation split has 5 tokens"), "{err}");
+    let err = run(&mut t, &short, &mut Silent).unwrap_err().to_string();
+    assert!(err.contains("too short"), "{err}");
     assert_eq!(t.progress().step, 0);
 }
 
 /// Env var that turns `sigkill_child` into the training process that the parent kills.
 const CHILD_ENV: &str = "RNNKIT_SIGKILL_CHILD_DIR";
 
-fn slow_config() -> LmTrainConfig {
-    LmTrainConfig {
+fn slow_config() -> TrainConfig {
+    TrainConfig {
         epochs: 8,
         checkpoint_every: Some(1),
         ..config()
@@ -329,8 +372,8 @@ fn slow_config() -> LmTrainConfig {
 
 /// Sleeps a little per step so the parent can kill the run mid-epoch.
 struct Slow;
-impl rnnkit::train::trainer::Reporter for Slow {
-    fn step(&mut self, _: &rnnkit::train::trainer::StepReport) {
+impl Reporter for Slow {
+    fn step(&mut self, _: &StepReport) {
         std::thread::sleep(std::time::Duration::from_millis(3));
     }
 }
@@ -342,14 +385,14 @@ fn sigkill_child() {
         return;
     };
     let mut t = LmTrainer::new(model(), slow_config(), Some(dir.into())).unwrap();
-    t.run(&data(), &mut Slow).unwrap();
+    run(&mut t, &data(), &mut Slow).unwrap();
 }
 
 #[test]
 fn killed_run_resumes_bit_identical() {
     let data = data();
     let mut straight = LmTrainer::new(model(), slow_config(), None).unwrap();
-    let done = straight.run(&data, &mut Silent).unwrap();
+    let done = run(&mut straight, &data, &mut Silent).unwrap();
 
     let dir = temp_dir("sigkill");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
@@ -383,18 +426,18 @@ fn killed_run_resumes_bit_identical() {
     }
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
-    let mut resumed = LmTrainer::resume(&latest, None, Some(dir.clone())).unwrap();
+    let mut resumed = LmTrainer::resume(model(), &latest, None, Some(dir.clone())).unwrap();
     let killed_at = resumed.progress().step;
     assert!(
         killed_at > 0 && killed_at < done.steps,
         "killed at step {killed_at} of {}",
         done.steps
     );
-    let rest = resumed.run(&data, &mut Silent).unwrap();
+    let rest = run(&mut resumed, &data, &mut Silent).unwrap();
     assert_eq!(rest.steps, done.steps);
     assert_same_weights(
-        &straight.model,
-        &resumed.model,
+        straight.model(),
+        resumed.model(),
         &format!("a SIGKILL at step {killed_at} and resume"),
     );
     // The metrics hold each step once: lines the killed run wrote after its last checkpoint
@@ -424,59 +467,63 @@ fn tied_model_resumes_tied() {
     };
     let data = data();
     let mut straight = LmTrainer::new(tied(), config(), None).unwrap();
-    straight.run(&data, &mut Silent).unwrap();
+    run(&mut straight, &data, &mut Silent).unwrap();
     let dir = temp_dir("tied");
-    let cfg = LmTrainConfig {
+    let cfg = TrainConfig {
         max_steps: Some(17),
         ..config()
     };
-    LmTrainer::new(tied(), cfg, Some(dir.clone()))
-        .unwrap()
-        .run(&data, &mut Silent)
-        .unwrap();
+    run(
+        &mut LmTrainer::new(tied(), cfg, Some(dir.clone())).unwrap(),
+        &data,
+        &mut Silent,
+    )
+    .unwrap();
     let latest = dir.join("checkpoints/latest.safetensors");
-    let mut resumed = LmTrainer::resume(&latest, Some(config()), None).unwrap();
-    assert!(resumed.model.tie_weights);
-    resumed.run(&data, &mut Silent).unwrap();
-    assert_same_weights(&straight.model, &resumed.model, "resuming a tied model");
+    let mut resumed = LmTrainer::resume(tied(), &latest, Some(config()), None).unwrap();
+    assert!(resumed.model().is_tied());
+    run(&mut resumed, &data, &mut Silent).unwrap();
+    assert_same_weights(straight.model(), resumed.model(), "resuming a tied model");
 }
 
 #[test]
 fn regularized_model_resumes_exactly() {
-    use rnnkit::train::lm::LmDropout;
     let regularized = || {
         let mut lm = model();
-        lm.dropout = LmDropout {
+        lm.set_dropout(LmDropout {
             words: 0.1,
             input: 0.2,
             output: 0.3,
             weight_hh: 0.2,
             elementwise: false,
-        };
+        })
+        .unwrap();
         lm
     };
     let data = data();
     let mut straight = LmTrainer::new(regularized(), config(), None).unwrap();
-    let done = straight.run(&data, &mut Silent).unwrap();
+    let done = run(&mut straight, &data, &mut Silent).unwrap();
     let mut plain = LmTrainer::new(model(), config(), None).unwrap();
-    plain.run(&data, &mut Silent).unwrap();
+    run(&mut plain, &data, &mut Silent).unwrap();
     assert!(
-        straight.model.named_tensors() != plain.model.named_tensors(),
+        module::named_tensors(straight.model(), "") != module::named_tensors(plain.model(), ""),
         "dropout must change training"
     );
     let dir = temp_dir("regularized");
-    let cfg = LmTrainConfig {
+    let cfg = TrainConfig {
         max_steps: Some(11),
         ..config()
     };
-    LmTrainer::new(regularized(), cfg, Some(dir.clone()))
-        .unwrap()
-        .run(&data, &mut Silent)
-        .unwrap();
+    run(
+        &mut LmTrainer::new(regularized(), cfg, Some(dir.clone())).unwrap(),
+        &data,
+        &mut Silent,
+    )
+    .unwrap();
     let latest = dir.join("checkpoints/latest.safetensors");
-    let mut resumed = LmTrainer::resume(&latest, Some(config()), None).unwrap();
+    let mut resumed = LmTrainer::resume(regularized(), &latest, Some(config()), None).unwrap();
     assert_eq!(
-        resumed.model.dropout,
+        resumed.model().dropout(),
         LmDropout {
             words: 0.1,
             input: 0.2,
@@ -485,36 +532,38 @@ fn regularized_model_resumes_exactly() {
             elementwise: false,
         }
     );
-    let rest = resumed.run(&data, &mut Silent).unwrap();
+    let rest = run(&mut resumed, &data, &mut Silent).unwrap();
     assert_eq!(rest.steps, done.steps);
     assert_same_weights(
-        &straight.model,
-        &resumed.model,
+        straight.model(),
+        resumed.model(),
         "resuming a regularized model",
     );
-    let mut bad = model();
-    bad.dropout.words = 1.0;
-    assert!(LmTrainer::new(bad, config(), None).is_err());
+    let bad = LmDropout {
+        words: 1.0,
+        ..LmDropout::default()
+    };
+    assert!(model().set_dropout(bad).is_err());
 }
 
 #[test]
 fn lm_diagnostics_every_k_steps_go_to_the_metrics_and_do_not_change_training() {
     let run = |every: Option<u64>, name: &str| {
         let dir = temp_dir(name);
-        let cfg = LmTrainConfig {
+        let cfg = TrainConfig {
             epochs: 1,
             diagnostics_every: every,
             ..config()
         };
         let mut t = LmTrainer::new(model(), cfg, Some(dir.clone())).unwrap();
-        t.run(&data(), &mut Silent).unwrap();
+        run(&mut t, &data(), &mut Silent).unwrap();
         (t, dir)
     };
     let (plain, plain_dir) = run(None, "diag-off");
     let (diagnosed, dir) = run(Some(3), "diag-on");
     assert!(!plain_dir.join("metrics/diagnostics.jsonl").exists());
     // Measuring is read-only: the weights are the same as without it.
-    assert_same_weights(&plain.model, &diagnosed.model, "a run with diagnostics");
+    assert_same_weights(plain.model(), diagnosed.model(), "a run with diagnostics");
     let text = std::fs::read_to_string(dir.join("metrics/diagnostics.jsonl")).unwrap();
     let steps = diagnosed.progress().step;
     let lines: Vec<serde_json::Value> = text

@@ -6,6 +6,10 @@
 //! - [`synthetic`]: long-memory benchmark tasks (adding problem, copy memory, temporal order).
 
 pub mod batch;
+mod batches;
 pub mod series;
+pub mod stream;
 pub mod synthetic;
 pub mod text;
+
+pub use batches::Batches;

@@ -7,13 +7,13 @@
 //! - [`AddingProblem`] (Hochreiter & Schmidhuber 1997, in the form of Le et al. 2015 and
 //!   Arjovsky et al. 2016): regression, sum of the two marked values of a long sequence;
 //!   a [`RegressionSet`] batched by [`RegressionBatches`] for a
-//!   [`crate::train::tasks::Forecaster`] with horizon 1 and 1 target.
+//!   [`crate::models::Forecaster`] with horizon 1 and 1 target.
 //! - [`CopyMemory`] (Arjovsky, Shah & Bengio 2016): tagging, reproduce 10 symbols after a long
-//!   delay; tag [`Example`]s for [`crate::train::seq_trainer::ClassBatches`] and a
-//!   [`crate::train::tasks::SequenceTagger`].
+//!   delay; tag [`Example`]s for [`crate::data::batch::ClassBatches`] and a
+//!   [`crate::models::SequenceTagger`].
 //! - [`TemporalOrder`] (Hochreiter & Schmidhuber 1997, task 6a): classification, the order of
 //!   two relevant symbols among distractors; class [`Example`]s for a
-//!   [`crate::train::tasks::SequenceClassifier`].
+//!   [`crate::models::SequenceClassifier`].
 //!
 //! `generate()` draws `size` examples from stream 0 of `seed`; [`Splits`] (from each config's
 //! `splits(train, val, test)`) draws the three sets from streams 1, 2 and 3, so they are
@@ -21,7 +21,7 @@
 //!
 //! ```
 //! use rnnkit::data::synthetic::AddingProblem;
-//! use rnnkit::train::seq_trainer::Batches;
+//! use rnnkit::data::Batches;
 //!
 //! let task = AddingProblem { length: 20, ..Default::default() };
 //! let sets = task.splits(256, 64, 64).unwrap();
@@ -34,10 +34,10 @@
 //! assert!((sets.val.mse_of_constant(1.0) - AddingProblem::baseline_mse()).abs() < 0.06);
 //! ```
 
+use crate::data::Batches;
 use crate::data::batch::Example;
 use crate::data::series::WindowBatch;
 use crate::error::{Error, Result};
-use crate::train::seq_trainer::Batches;
 use ndarray::{Array2, Array3, s};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -236,7 +236,7 @@ impl AddingProblem {
 
 /// Fixed-length feature sequences with one target vector each: inputs `[N, T, F]`, targets
 /// `[N, K]` (f32). Batched by [`RegressionBatches`] into the [`WindowBatch`] layout a
-/// [`crate::train::tasks::Forecaster`] with horizon 1 and `K` targets trains on.
+/// [`crate::models::Forecaster`] with horizon 1 and `K` targets trains on.
 ///
 /// ```
 /// use ndarray::{Array2, Array3};
@@ -363,12 +363,12 @@ impl RegressionSet {
 }
 
 /// The batches of a [`RegressionSet`], epoch by epoch, with the order rules of
-/// [`crate::train::seq_trainer::WindowBatches`]: in order, or shuffled by stream `epoch` of
+/// [`crate::data::series::WindowBatches`]: in order, or shuffled by stream `epoch` of
 /// `seed`, so a resumed run sees the same batches. The last batch may be smaller.
 ///
 /// ```
 /// use rnnkit::data::synthetic::AddingProblem;
-/// use rnnkit::train::seq_trainer::Batches;
+/// use rnnkit::data::Batches;
 /// let set = AddingProblem { length: 4, size: 10, seed: 1 }.generate().unwrap();
 /// let batches = set.batches(4, true, 9).unwrap();
 /// let sizes: Vec<usize> = batches.epoch(3).unwrap().iter().map(|b| b.targets.nrows()).collect();
@@ -427,7 +427,9 @@ impl<'a> RegressionBatches<'a> {
     }
 }
 
-impl Batches<WindowBatch> for RegressionBatches<'_> {
+impl Batches for RegressionBatches<'_> {
+    type Batch = WindowBatch;
+
     fn epoch(&self, epoch: usize) -> Result<Vec<WindowBatch>> {
         self.order(epoch)
             .chunks(self.batch_size)
@@ -457,7 +459,7 @@ impl Batches<WindowBatch> for RegressionBatches<'_> {
 /// ```
 /// use rnnkit::data::batch::{BatcherConfig, PadConfig, Target};
 /// use rnnkit::data::synthetic::CopyMemory;
-/// use rnnkit::train::seq_trainer::ClassBatches;
+/// use rnnkit::data::batch::ClassBatches;
 ///
 /// let task = CopyMemory { delay: 5, size: 64, ..Default::default() };
 /// let examples = task.generate().unwrap();

@@ -33,16 +33,6 @@ pub use embedding::Embedding;
 pub use linear::Linear;
 pub use loss::{CrossEntropy, Regression};
 
-/// `a`'s values as one slice for the optimizer, copied into standard layout first when a caller
-/// assigned an array in another memory layout (the copy of a transposed view, say) to a public
-/// weight field.
-pub(crate) fn flat_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
-    if !a.is_standard_layout() {
-        *a = a.as_standard_layout().into_owned();
-    }
-    a.as_slice_mut().expect("standard layout after the copy")
-}
-
 /// Refuses a `rows × cols` weight matrix of more than 2^34 values (64 GiB of f32): sizes come
 /// from configs and files, and an error naming them beats an abort on allocation. Counted in
 /// f64, which cannot overflow.

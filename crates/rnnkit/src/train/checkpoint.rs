@@ -5,7 +5,8 @@
 //! previous checkpoint or the new one, never a torn file.
 //!
 //! Layout: model tensors by name (`embedding.weight`, `rnn.weight_ih_l0`, …), optimizer state
-//! as `optim.<key>` 1-D tensors, the carried state as `state.h` / `state.c`; the metadata holds
+//! as `optim.<key>` 1-D tensors, the carried state (a language model's, between the chunks of
+//! an epoch) as `state.h` / `state.c`; the metadata holds
 //! `format` (`rnnkit-checkpoint-1`), `progress` (JSON of [`Progress`]) and `config` (the
 //! resolved training config as JSON).
 
@@ -80,10 +81,12 @@ pub struct Progress {
     pub skipped: u64,
     /// Consecutive skipped updates at the time of the checkpoint.
     pub skipped_in_a_row: u64,
-    /// Sum of training NLL and token count of the epoch in progress (for its mean).
-    pub epoch_nll: f64,
-    /// Tokens counted in the epoch in progress.
-    pub epoch_tokens: u64,
+    /// Sum of the training losses of the epoch in progress (for its mean).
+    #[serde(alias = "epoch_nll")]
+    pub epoch_loss_sum: f64,
+    /// Elements (tokens, sequences, values) counted in the epoch in progress.
+    #[serde(alias = "epoch_tokens")]
+    pub epoch_count: u64,
     /// Wall seconds already spent in the epoch in progress, in all sittings (see
     /// [`RunClock`](super::clock::RunClock)); 0 in checkpoints from before it was recorded.
     #[serde(default)]
@@ -118,8 +121,8 @@ impl Progress {
             bad_epochs: 0,
             skipped: 0,
             skipped_in_a_row: 0,
-            epoch_nll: 0.0,
-            epoch_tokens: 0,
+            epoch_loss_sum: 0.0,
+            epoch_count: 0,
             epoch_seconds: 0.0,
             train_seconds: 0.0,
         }
@@ -131,14 +134,14 @@ impl Progress {
 /// Reading where a run stands, e.g. before resuming it:
 ///
 /// ```
+/// use rnnkit::models::LanguageModel;
 /// use rnnkit::train::checkpoint::Checkpoint;
-/// use rnnkit::train::lm::LanguageModel;
-/// use rnnkit::train::trainer::{LmTrainConfig, LmTrainer};
+/// use rnnkit::train::{TrainConfig, Trainer};
 /// use rnnkit::{CellKind, RnnConfig};
 ///
 /// # fn main() -> rnnkit::Result<()> {
 /// let model = LanguageModel::new(10, RnnConfig::new(CellKind::Gru, 4, 8), 0)?;
-/// let trainer = LmTrainer::new(model, LmTrainConfig::default(), None)?;
+/// let trainer = Trainer::new(model, TrainConfig::language_model(), None)?;
 /// let path = std::env::temp_dir().join(format!("rnnkit-doc-ck-{}.safetensors", std::process::id()));
 /// trainer.checkpoint()?.save(&path)?;
 ///
@@ -155,8 +158,9 @@ pub struct Checkpoint {
     pub model: BTreeMap<String, ArrayD<f32>>,
     /// Optimizer state (`Optimizer::state`).
     pub optimizer: BTreeMap<String, Vec<f32>>,
-    /// The recurrent state carried into the next chunk.
-    pub state: RnnState,
+    /// The recurrent state carried into the next chunk (a language model's; `None` for models
+    /// over independent sequences, and at the start of an epoch).
+    pub state: Option<RnnState>,
     /// Position and counters.
     pub progress: Progress,
     /// The resolved training config, as JSON.
@@ -170,9 +174,11 @@ impl Checkpoint {
         for (k, v) in &self.optimizer {
             f32s.insert(format!("optim.{k}"), Array1::from(v.clone()).into_dyn());
         }
-        f32s.insert("state.h".into(), self.state.h.clone().into_dyn());
-        if let Some(c) = &self.state.c {
-            f32s.insert("state.c".into(), c.clone().into_dyn());
+        if let Some(state) = &self.state {
+            f32s.insert("state.h".into(), state.h.clone().into_dyn());
+            if let Some(c) = &state.c {
+                f32s.insert("state.c".into(), c.clone().into_dyn());
+            }
         }
         let progress = serde_json::to_string(&self.progress)
             .map_err(|e| Error::Config(format!("cannot encode progress: {e}")))?;
@@ -234,11 +240,15 @@ impl Checkpoint {
                 model.insert(name, t);
             }
         }
-        let h = h.ok_or_else(|| bad("tensor `state.h` is missing".into()))?;
+        let state = match (h, c) {
+            (Some(h), c) => Some(RnnState { h, c }),
+            (None, None) => None,
+            (None, Some(_)) => return Err(bad("`state.c` without `state.h`".into())),
+        };
         Ok(Checkpoint {
             model,
             optimizer,
-            state: RnnState { h, c },
+            state,
             progress,
             config_json,
         })

@@ -4,7 +4,7 @@
 
 use crate::data::batch::{BatchTargets, PaddedBatch};
 use crate::error::{Error, Result};
-use crate::train::tasks::{SeqInput, SequenceClassifier};
+use crate::models::{SeqInput, SequenceClassifier};
 
 /// Counts of (true class, predicted class) pairs.
 ///

@@ -1,15 +1,16 @@
-//! Training: the language model, the stream layout of truncated backpropagation through time,
-//! the training loops (streams: [`trainer`]; padded sequences and windows: [`seq_trainer`]) and
-//! checkpoints that resume exactly.
+//! Training: the one [`Trainer`] for every model and data source, its [`TrainConfig`], what it
+//! reports, the metrics files it writes, and checkpoints that resume exactly.
 
 pub mod checkpoint;
 pub mod clock;
+mod config;
 pub mod confusion;
-pub mod diagnostics;
-pub mod generate;
-pub mod lm;
-pub mod seq_trainer;
+mod metrics;
+mod report;
 pub mod stop;
-pub mod tasks;
-pub mod tbptt;
-pub mod trainer;
+mod trainer;
+
+pub use config::TrainConfig;
+pub use report::{EpochReport, Evaluation, Reporter, RunSummary, Silent, StepReport};
+pub use stop::StopSignal;
+pub use trainer::{Split, Trainer, evaluate};

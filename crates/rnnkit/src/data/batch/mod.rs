@@ -26,9 +26,11 @@
 //! ```
 
 pub mod batcher;
+pub mod class_batches;
 pub mod padded;
 pub mod split;
 
 pub use batcher::{Batcher, BatcherConfig, EpochPlan};
+pub use class_batches::ClassBatches;
 pub use padded::{BatchTargets, Example, IGNORE_TAG, PadConfig, PaddedBatch, Target, Truncation};
 pub use split::stratified_split;

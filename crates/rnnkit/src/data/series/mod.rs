@@ -29,6 +29,7 @@ pub mod split;
 pub mod time;
 pub mod transform;
 pub mod window;
+pub mod window_batches;
 
 pub use baseline::{Scores, naive, score, seasonal_naive, truth};
 pub use csv_table::{FilledCell, LoadOptions, SeriesTable};
@@ -42,3 +43,4 @@ pub use time::{
 };
 pub use transform::Transform;
 pub use window::{WindowBatch, Windows, n_windows};
+pub use window_batches::WindowBatches;

@@ -36,13 +36,10 @@
 //! "distance back from the last step" does not describe it.
 
 use crate::config::{CellKind, RnnConfig};
-use crate::data::series::WindowBatch;
 use crate::error::{Error, Result};
 use crate::kernels::activation::{sigmoid, tanh};
-use crate::nn::Regression;
 use crate::params::{LayerParams, RnnParams};
 use crate::recurrent::{Rnn, RnnState, Upstream};
-use crate::train::tasks::Forecaster;
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis, s};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -90,7 +87,7 @@ impl GradientProfile {
     ///
     /// ```
     /// use ndarray::Array3;
-    /// use rnnkit::train::diagnostics::{GradientProfile, StateGrad};
+    /// use rnnkit::diagnostics::{GradientProfile, StateGrad};
     /// let mut h = Array3::<f32>::zeros((1, 2, 2)); // [L, B, P]
     /// h[[0, 0, 0]] = 3.0;
     /// h[[0, 0, 1]] = 4.0; // example 0 has norm 5, example 1 norm 0
@@ -130,7 +127,7 @@ impl GradientProfile {
     /// such distances.
     ///
     /// ```
-    /// use rnnkit::train::diagnostics::GradientProfile;
+    /// use rnnkit::diagnostics::GradientProfile;
     /// let p = GradientProfile {
     ///     distances: vec![0, 1, 2, 3],
     ///     norm: vec![1.0, 0.5, 0.25, 0.0], // the zero is left out of the fit
@@ -151,7 +148,7 @@ impl GradientProfile {
     /// The profile as pretty-printed JSON (non-finite norms become `null`).
     ///
     /// ```
-    /// use rnnkit::train::diagnostics::GradientProfile;
+    /// use rnnkit::diagnostics::GradientProfile;
     /// let p = GradientProfile { distances: vec![0], norm: vec![1.0], per_layer: vec![vec![1.0]], cell_norm: None };
     /// assert!(p.to_json().contains("\"distances\""));
     /// ```
@@ -203,7 +200,7 @@ fn mean_example_norm(g: &Array3<f32>, layer: Option<usize>) -> f64 {
     total / batch as f64
 }
 
-fn check_unidirectional(cfg: &RnnConfig, what: &str) -> Result<()> {
+pub(crate) fn check_unidirectional(cfg: &RnnConfig, what: &str) -> Result<()> {
     if cfg.bidirectional {
         return Err(Error::Config(format!(
             "{what} needs a unidirectional stack (bidirectional = false): the reverse direction \
@@ -214,7 +211,7 @@ fn check_unidirectional(cfg: &RnnConfig, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_inputs(cfg: &RnnConfig, inputs: ArrayView3<f32>) -> Result<()> {
+pub(crate) fn check_inputs(cfg: &RnnConfig, inputs: ArrayView3<f32>) -> Result<()> {
     let (steps, batch, feat) = inputs.dim();
     if steps == 0 || batch == 0 {
         return Err(Error::Shape(format!(
@@ -231,7 +228,7 @@ fn check_inputs(cfg: &RnnConfig, inputs: ArrayView3<f32>) -> Result<()> {
 }
 
 /// The stack with dropout off (a clone only when it had dropout).
-fn without_dropout(rnn: &Rnn) -> Result<Cow<'_, Rnn>> {
+pub(crate) fn without_dropout(rnn: &Rnn) -> Result<Cow<'_, Rnn>> {
     if rnn.config().dropout == 0.0 {
         return Ok(Cow::Borrowed(rnn));
     }
@@ -246,7 +243,7 @@ fn without_dropout(rnn: &Rnn) -> Result<Cow<'_, Rnn>> {
 ///
 /// ```
 /// use ndarray::{Array2, Array3};
-/// use rnnkit::train::diagnostics::state_gradients;
+/// use rnnkit::diagnostics::state_gradients;
 /// use rnnkit::{CellKind, Init, Rnn, RnnConfig};
 ///
 /// let rnn = Rnn::new(RnnConfig::new(CellKind::Lstm, 2, 4), &Init::default(), 1).unwrap();
@@ -345,7 +342,7 @@ pub fn state_gradients(
 ///
 /// ```
 /// use ndarray::{Array2, Array3};
-/// use rnnkit::train::diagnostics::gradient_through_time;
+/// use rnnkit::diagnostics::gradient_through_time;
 /// use rnnkit::{CellKind, Init, Rnn, RnnConfig, WeightInit};
 ///
 /// // Small recurrent weights: a contraction, so the gradient must vanish.
@@ -373,57 +370,6 @@ pub fn gradient_through_time(
         profile.cell_norm = Some(Vec::new()); // no distances asked: keep "this is an LSTM"
     }
     Ok(profile)
-}
-
-/// [`gradient_through_time`] for a forecaster's mean squared error on `batch`: `d_last` is the
-/// gradient of the loss with respect to the stack's last output, through the head
-/// (`dŷ = 2 (ŷ − y) / (B·H·K)`, then `d_last = dŷ W`). All windows run all `T` steps.
-///
-/// ```
-/// use ndarray::{Array2, Array3};
-/// use rnnkit::data::series::WindowBatch;
-/// use rnnkit::train::diagnostics::for_forecaster;
-/// use rnnkit::train::tasks::Forecaster;
-/// use rnnkit::{CellKind, RnnConfig};
-///
-/// let model = Forecaster::new(RnnConfig::new(CellKind::Gru, 1, 6), 2, 1, 0).unwrap();
-/// let batch = WindowBatch {
-///     inputs: Array3::from_shape_fn((12, 3, 1), |(t, b, _)| (t + b) as f32 / 10.0), // [T, B, F]
-///     targets: Array2::ones((3, 2)), // [B, H·K]
-/// };
-/// let p = for_forecaster(&model, &batch, &[0, 1, 4, 11]).unwrap();
-/// assert_eq!(p.norm.len(), 4);
-/// assert!(p.norm.iter().all(|n| n.is_finite() && *n > 0.0));
-/// ```
-///
-/// # Errors
-/// [`Error::Shape`] when the batch does not fit the model; otherwise as [`state_gradients`].
-pub fn for_forecaster(
-    model: &Forecaster,
-    batch: &WindowBatch,
-    distances: &[usize],
-) -> Result<GradientProfile> {
-    let cfg = model.rnn.config();
-    check_unidirectional(cfg, "for_forecaster")?;
-    let inputs = batch.inputs.view();
-    check_inputs(cfg, inputs)?;
-    let (steps, b, _) = inputs.dim();
-    let hk = model.horizon * model.targets;
-    if batch.targets.dim() != (b, hk) {
-        return Err(Error::Shape(format!(
-            "targets are {:?}, expected [{b}, {hk}] (batch × horizon·targets)",
-            batch.targets.shape()
-        )));
-    }
-    let rnn = without_dropout(&model.rnn)?;
-    let out = rnn.forward(inputs, None, None)?;
-    let last = out.output.index_axis(Axis(0), steps - 1); // [B, P]
-    let pred = model.head.forward(last)?; // [B, H·K]
-    let mut dpred = Array2::zeros(pred.dim());
-    Regression::Mse.forward_backward(pred.view(), batch.targets.view(), None, &mut dpred)?;
-    let mut head_grads = model.head.zeros_like();
-    let d_last = model.head.backward(last, dpred.view(), &mut head_grads)?;
-    gradient_through_time(&rnn, inputs, d_last.view(), distances)
 }
 
 /// Activation statistics of one gate over all steps, batch rows and units.
@@ -499,7 +445,7 @@ fn gate_names(cell: CellKind) -> &'static [&'static str] {
 ///
 /// ```
 /// use ndarray::Array3;
-/// use rnnkit::train::diagnostics::gate_stats;
+/// use rnnkit::diagnostics::gate_stats;
 /// use rnnkit::{CellKind, Init, Rnn, RnnConfig};
 ///
 /// let rnn = Rnn::new(RnnConfig::new(CellKind::Lstm, 2, 4).num_layers(2), &Init::default(), 1)
@@ -676,7 +622,7 @@ pub struct Diagnosis {
 /// 25 evenly spaced ones, and the farthest, `steps − 1`.
 ///
 /// ```
-/// let d = rnnkit::train::diagnostics::default_distances(100);
+/// let d = rnnkit::diagnostics::default_distances(100);
 /// assert_eq!(&d[..6], &[0, 1, 2, 3, 4, 8]);
 /// assert_eq!(*d.last().unwrap(), 99);
 /// ```
@@ -692,28 +638,6 @@ pub fn default_distances(steps: usize) -> Vec<usize> {
     d.sort_unstable();
     d.dedup();
     d
-}
-
-/// The diagnosis of a forecaster on (at most the first `max_rows` windows of) `batch`: the
-/// gradient of its last-step MSE through time and its gate statistics.
-///
-/// # Errors
-/// As [`for_forecaster`] and [`gate_stats`] (e.g. a bidirectional stack).
-pub fn diagnose_forecaster(
-    model: &Forecaster,
-    batch: &WindowBatch,
-    max_rows: usize,
-) -> Result<Diagnosis> {
-    let rows = batch.targets.nrows().min(max_rows.max(1));
-    let probe = WindowBatch {
-        inputs: batch.inputs.slice(s![.., ..rows, ..]).to_owned(),
-        targets: batch.targets.slice(s![..rows, ..]).to_owned(),
-    };
-    let steps = probe.inputs.dim().0;
-    Ok(Diagnosis {
-        profile: for_forecaster(model, &probe, &default_distances(steps))?,
-        gates: gate_stats(&model.rnn, probe.inputs.view())?,
-    })
 }
 
 /// Appends one diagnosis to `run_dir/metrics/diagnostics.jsonl`.
@@ -765,61 +689,4 @@ pub(crate) fn trim_diagnoses(run_dir: &std::path::Path, step: u64) -> Result<()>
         path: path.display().to_string(),
         source,
     })
-}
-
-/// The diagnosis of a classifier (unidirectional, `pooling = last`) on the sequences of
-/// `batch` that fill its whole length (at most `max_rows` of them): the gradient of their
-/// cross-entropy through time and the gate statistics. `None` for other poolings, for
-/// bidirectional stacks, and when no sequence has the batch's full length (the gradient is
-/// measured from the last step back, which must be a real step for every sequence).
-///
-/// # Errors
-/// Labels missing from the batch (tags), ids outside the vocabulary.
-pub fn diagnose_classifier(
-    model: &crate::train::tasks::SequenceClassifier,
-    batch: &crate::data::batch::PaddedBatch,
-    max_rows: usize,
-) -> Result<Option<Diagnosis>> {
-    use crate::train::tasks::Pooling;
-    let Some(embedding) = &model.embedding else {
-        return Ok(None);
-    };
-    if model.pooling != Pooling::Last || model.rnn.config().bidirectional {
-        return Ok(None);
-    }
-    let crate::data::batch::BatchTargets::Classes(labels) = &batch.targets else {
-        return Err(Error::Config(
-            "a classifier's diagnosis needs one label per sequence".into(),
-        ));
-    };
-    let steps = batch.ids.nrows();
-    let rows: Vec<usize> = (0..batch.lengths.len())
-        .filter(|&i| batch.lengths[i] == steps)
-        .take(max_rows.max(1))
-        .collect();
-    if rows.is_empty() || steps == 0 {
-        return Ok(None);
-    }
-    let ids = batch.ids.select(Axis(1), &rows);
-    let flat: Vec<usize> = ids.iter().map(|&t| t as usize).collect();
-    let emb = embedding
-        .forward(&flat)?
-        .into_shape_with_order((steps, rows.len(), model.rnn.config().input_size))
-        .map_err(|e| Error::Shape(e.to_string()))?;
-    let out = model.rnn.forward(emb.view(), None, None)?;
-    let last = out.output.slice(s![steps - 1, .., ..]).to_owned();
-    let logits = model.head.forward(last.view())?;
-    let mut dlogits = Array2::zeros(logits.dim());
-    let y: Vec<usize> = rows.iter().map(|&i| labels[i]).collect();
-    crate::nn::CrossEntropy::default().forward_backward(logits.view(), &y, &mut dlogits)?;
-    let d_last = dlogits.dot(&model.head.weight);
-    Ok(Some(Diagnosis {
-        profile: gradient_through_time(
-            &model.rnn,
-            emb.view(),
-            d_last.view(),
-            &default_distances(steps),
-        )?,
-        gates: gate_stats(&model.rnn, emb.view())?,
-    }))
 }

@@ -17,16 +17,20 @@
 //! Backward walks the same path in reverse: `dz` from the fused cross-entropy, `dh = dz W`,
 //! `dW += dzᵀ h`, `de` from the stack's backward, scattered into `dE` by id.
 
+use super::train_step::{BatchLoss, DIAGNOSIS_ROWS, TrainStep};
 use crate::config::RnnConfig;
+use crate::data::stream::StreamChunk;
+use crate::diagnostics::Diagnosis;
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::module::{self, Module, TensorMut, TensorRef, join};
+use crate::module::{self, Grads, Module, TensorMut, TensorRef, join};
+use crate::nn::linear::{tensor_mut, tensor_ref};
 use crate::nn::{
-    CrossEntropy, Dropout, Embedding, EmbeddingDropout, Linear, LockedDropout, WeightDrop, flat_mut,
+    CrossEntropy, Dropout, Embedding, EmbeddingDropout, Linear, LockedDropout, WeightDrop,
 };
 use crate::params::RnnParams;
 use crate::recurrent::{Rnn, RnnState, Upstream};
-use ndarray::{Array2, Array3, ArrayD, ArrayView2};
+use ndarray::{Array1, Array2, Array3, ArrayD, ArrayView2};
 use rand::RngCore;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -36,17 +40,36 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug)]
 pub struct LanguageModel {
     /// `[V, D]` token embeddings (`embedding.weight`).
-    pub embedding: Embedding,
+    embedding: Embedding,
     /// The recurrent stack (`rnn.*`); its `input_size` is `D`.
-    pub rnn: Rnn,
-    /// `[V, H·dirs]` → logits (`decoder.weight`, `decoder.bias`). With tied weights its weight
-    /// is empty (`[0, H·dirs]`) and the embedding matrix is used instead.
-    pub decoder: Linear,
-    /// Weight tying (Press & Wolf 2017; Inan et al. 2017): the decoder uses the embedding
-    /// matrix, and both uses add into its one gradient. See [`LanguageModel::tie`].
-    pub tie_weights: bool,
+    rnn: Rnn,
+    /// `[V, F]` → logits (`decoder.weight`, `decoder.bias`), or tied to the embedding.
+    decoder: Decoder,
     /// Dropout around the stack (AWD-LSTM style), training only. Default: none.
-    pub dropout: LmDropout,
+    dropout: LmDropout,
+}
+
+/// The decoder of a [`LanguageModel`]: a linear layer of its own, or tied to the embedding
+/// matrix (Press & Wolf 2017; Inan et al. 2017), when both uses add into the one gradient.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decoder {
+    /// `decoder.weight` `[V, F]` and `decoder.bias` of its own.
+    Untied(Linear),
+    /// The embedding matrix as weight; only the bias (`decoder.bias`) is the decoder's.
+    Tied {
+        /// `[V]`, if any.
+        bias: Option<Array1<f32>>,
+    },
+}
+
+impl Decoder {
+    /// The bias `[V]`, if any.
+    pub fn bias(&self) -> Option<&Array1<f32>> {
+        match self {
+            Decoder::Untied(l) => l.bias.as_ref(),
+            Decoder::Tied { bias } => bias.as_ref(),
+        }
+    }
 }
 
 /// Dropout of a language model outside the stack (the stack's own `dropout` acts between its
@@ -125,17 +148,6 @@ fn drop_steps_back(dy: Array3<f32>, mask: &Option<StepMask>) -> Result<Array3<f3
     }
 }
 
-/// Gradients of a [`LanguageModel`], same shapes; backward adds into them.
-#[derive(Clone, Debug)]
-pub struct LmGrads {
-    /// `[V, D]`.
-    pub embedding: Array2<f32>,
-    /// Recurrent stack.
-    pub rnn: RnnParams,
-    /// Decoder.
-    pub decoder: Linear,
-}
-
 /// What one chunk reports.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ChunkLoss {
@@ -151,12 +163,16 @@ impl Module for LanguageModel {
     fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, TensorRef<'a>)) {
         self.embedding.visit_params(&join(prefix, "embedding."), f);
         self.rnn.visit_params(&join(prefix, "rnn."), f);
-        visit_decoder(
-            &self.decoder,
-            self.tie_weights,
-            &join(prefix, "decoder."),
-            f,
-        );
+        let prefix = join(prefix, "decoder.");
+        match &self.decoder {
+            Decoder::Untied(l) => l.visit_params(&prefix, f),
+            // The tied weight is the embedding's, visited above; only the bias is the decoder's.
+            Decoder::Tied { bias } => {
+                if let Some(b) = bias {
+                    f(&join(&prefix, "bias"), tensor_ref(b));
+                }
+            }
+        }
     }
 
     fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, TensorMut<'a>)) {
@@ -164,18 +180,18 @@ impl Module for LanguageModel {
             .visit_params_mut(&join(prefix, "embedding."), f);
         self.rnn.visit_params_mut(&join(prefix, "rnn."), f);
         let prefix = join(prefix, "decoder.");
-        if self.tie_weights {
-            // The tied weight is the embedding's, visited above; only the bias is the decoder's.
-            if let Some(b) = &mut self.decoder.bias {
-                f(&join(&prefix, "bias"), crate::nn::linear::tensor_mut(b));
+        match &mut self.decoder {
+            Decoder::Untied(l) => l.visit_params_mut(&prefix, f),
+            Decoder::Tied { bias } => {
+                if let Some(b) = bias {
+                    f(&join(&prefix, "bias"), tensor_mut(b));
+                }
             }
-        } else {
-            self.decoder.visit_params_mut(&prefix, f);
         }
     }
 
     fn aliases(&self, prefix: &str) -> Vec<(String, String)> {
-        if self.tie_weights {
+        if self.is_tied() {
             vec![(
                 join(prefix, "decoder.weight"),
                 join(prefix, "embedding.weight"),
@@ -186,27 +202,11 @@ impl Module for LanguageModel {
     }
 }
 
-/// The decoder's parameters: its weight only when untied (a tied decoder uses the embedding's).
-fn visit_decoder<'a>(
-    decoder: &'a Linear,
-    tied: bool,
-    prefix: &str,
-    f: &mut dyn FnMut(&str, TensorRef<'a>),
-) {
-    if tied {
-        if let Some(b) = &decoder.bias {
-            f(&join(prefix, "bias"), crate::nn::linear::tensor_ref(b));
-        }
-    } else {
-        decoder.visit_params(prefix, f);
-    }
-}
-
 impl LanguageModel {
     /// A model with PyTorch's default initialization, seeded.
     ///
     /// ```
-    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::models::LanguageModel;
     /// use rnnkit::{CellKind, RnnConfig};
     /// let lm = LanguageModel::new(50, RnnConfig::new(CellKind::Lstm, 8, 16), 0).unwrap();
     /// assert_eq!(lm.vocab_size(), 50);
@@ -222,18 +222,59 @@ impl LanguageModel {
         Ok(LanguageModel {
             embedding,
             rnn,
-            decoder,
-            tie_weights: false,
+            decoder: Decoder::Untied(decoder),
             dropout: LmDropout::default(),
         })
     }
 
-    /// Ties the decoder's weight to the embedding matrix (it needs the embedding size, the
-    /// stack's `input_size`, to equal the stack's output size). The decoder's own weight is
-    /// dropped; saved files still carry `decoder.weight` (a copy), as PyTorch's state_dict does.
+    /// The token embedding `[V, D]`.
+    pub fn embedding(&self) -> &Embedding {
+        &self.embedding
+    }
+
+    /// The recurrent stack.
+    pub fn rnn(&self) -> &Rnn {
+        &self.rnn
+    }
+
+    /// The decoder (its own linear layer, or tied to the embedding).
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// Whether the decoder uses the embedding matrix (see [`LanguageModel::tie`]).
+    pub fn is_tied(&self) -> bool {
+        matches!(self.decoder, Decoder::Tied { .. })
+    }
+
+    /// Dropout around the stack.
+    pub fn dropout(&self) -> LmDropout {
+        self.dropout
+    }
+
+    /// Sets the dropout around the stack (each probability in `[0, 1)`).
     ///
     /// ```
-    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::models::{LanguageModel, LmDropout};
+    /// use rnnkit::{CellKind, RnnConfig};
+    /// let mut lm = LanguageModel::new(9, RnnConfig::new(CellKind::Gru, 4, 4), 0).unwrap();
+    /// lm.set_dropout(LmDropout { output: 0.3, ..Default::default() }).unwrap();
+    /// assert!(lm.set_dropout(LmDropout { words: 1.0, ..Default::default() }).is_err());
+    /// assert_eq!(lm.dropout().output, 0.3);
+    /// ```
+    pub fn set_dropout(&mut self, dropout: LmDropout) -> Result<()> {
+        dropout.validate()?;
+        self.dropout = dropout;
+        Ok(())
+    }
+
+    /// Ties the decoder's weight to the embedding matrix (it needs the embedding size, the
+    /// stack's `input_size`, to equal the stack's output size). The decoder's own weight is
+    /// dropped, its bias kept; saved files still carry `decoder.weight` (a copy), as PyTorch's
+    /// state_dict does. Tying a tied model changes nothing.
+    ///
+    /// ```
+    /// use rnnkit::models::LanguageModel;
     /// use rnnkit::{CellKind, RnnConfig};
     /// let mut lm = LanguageModel::new(30, RnnConfig::new(CellKind::Lstm, 16, 16), 0).unwrap();
     /// lm.tie().unwrap();
@@ -252,22 +293,21 @@ impl LanguageModel {
                  ({out}): set input_size = hidden_size (or proj_size)"
             )));
         }
-        self.tie_weights = true;
-        self.decoder.weight = Array2::zeros((0, out));
+        let bias = self.decoder.bias().cloned();
+        self.decoder = Decoder::Tied { bias };
         Ok(())
     }
 
     /// The decoder's weight matrix `[V, F]` (the embedding matrix when tied).
-    fn decoder_weight(&self) -> ArrayView2<'_, f32> {
-        if self.tie_weights {
-            self.embedding.weight.view()
-        } else {
-            self.decoder.weight.view()
+    pub fn decoder_weight(&self) -> ArrayView2<'_, f32> {
+        match &self.decoder {
+            Decoder::Untied(l) => l.weight.view(),
+            Decoder::Tied { .. } => self.embedding.weight.view(),
         }
     }
 
     fn decode(&self, h: ArrayView2<f32>) -> Result<Array2<f32>> {
-        let bias = self.decoder.bias.as_ref().map(|b| b.view());
+        let bias = self.decoder.bias().map(|b| b.view());
         // The logits are the step's largest array (WikiText-2: 400 × 33,280 floats, 53 MB):
         // from the stack's workspace, so its pages stay mapped between steps (give it back
         // with `recycle`).
@@ -287,23 +327,6 @@ impl LanguageModel {
     /// Vocabulary size `V`.
     pub fn vocab_size(&self) -> usize {
         self.embedding.num_embeddings()
-    }
-
-    /// Zeroed gradient buffers.
-    pub fn zero_grads(&self) -> LmGrads {
-        LmGrads {
-            embedding: Array2::zeros(self.embedding.weight.dim()),
-            rnn: RnnParams::zeros(self.rnn.config()),
-            // Shaped from the decoder's own fields (its weight is empty when tied).
-            decoder: Linear {
-                weight: Array2::zeros(self.decoder.weight.dim()),
-                bias: self
-                    .decoder
-                    .bias
-                    .as_ref()
-                    .map(|b| ndarray::Array1::zeros(b.len())),
-            },
-        }
     }
 
     /// Every parameter under PyTorch's names (a tied model's `decoder.weight` too, as a copy
@@ -375,8 +398,7 @@ impl LanguageModel {
         Ok(LanguageModel {
             embedding,
             rnn: Rnn::from_params(rnn, params)?,
-            decoder: Linear { weight, bias },
-            tie_weights: false,
+            decoder: Decoder::Untied(Linear { weight, bias }),
             dropout: LmDropout::default(),
         })
     }
@@ -386,13 +408,14 @@ impl LanguageModel {
     /// state. Gradients are added into `grads`; `rng` draws inter-layer dropout.
     ///
     /// Truncated BPTT by hand: chunks of a batchified stream, the state carried from one to the
-    /// next, a plain SGD step after each (what [`LmTrainer`](super::trainer::LmTrainer) does,
-    /// with clipping, schedules and checkpoints):
+    /// next, a plain SGD step after each (what the [`Trainer`](crate::train::Trainer) does, with
+    /// clipping, schedules and checkpoints):
     ///
     /// ```
     /// use rand::SeedableRng;
-    /// use rnnkit::train::lm::LanguageModel;
-    /// use rnnkit::train::tbptt::batchify;
+    /// use rnnkit::data::stream::batchify;
+    /// use rnnkit::models::LanguageModel;
+    /// use rnnkit::module::{self, Grads};
     /// use rnnkit::{CellKind, RnnConfig, RnnState};
     ///
     /// # fn main() -> rnnkit::Result<()> {
@@ -402,17 +425,17 @@ impl LanguageModel {
     /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     /// let mut losses = Vec::new();
     /// for _epoch in 0..10 {
-    ///     let mut state = RnnState::zeros(lm.rnn.config(), 4);
+    ///     let mut state = RnnState::zeros(lm.rnn().config(), 4);
     ///     for start in (0..99).step_by(11) {
     ///         let len = 11.min(99 - start);
     ///         let x = data.slice(ndarray::s![start..start + len, ..]);
     ///         let y = data.slice(ndarray::s![start + 1..start + len + 1, ..]);
-    ///         let mut grads = lm.zero_grads();
+    ///         let mut grads = Grads::zeros_like(&lm);
     ///         let out = lm.train_chunk(x, y, &mut state, &mut grads, &mut rng)?;
     ///         losses.push(out.loss);
-    ///         for (p, g) in lm.params_and_grads(&grads) {
+    ///         module::for_each_with_grad(&mut lm, &grads, |_name, p, g| {
     ///             p.iter_mut().zip(g).for_each(|(p, g)| *p -= 0.5 * g);
-    ///         }
+    ///         });
     ///     }
     /// }
     /// assert!(losses.last().unwrap() < &(0.5 * losses[0])); // the cycle is learned
@@ -424,9 +447,10 @@ impl LanguageModel {
         x: ArrayView2<u32>,
         y: ArrayView2<u32>,
         state: &mut RnnState,
-        grads: &mut LmGrads,
+        grads: &mut Grads<Self>,
         rng: &mut dyn RngCore,
     ) -> Result<ChunkLoss> {
+        let grads = &mut grads.0;
         let (steps, batch) = check_chunk(x, y)?;
         let ids: Vec<usize> = x.iter().map(|&t| t as usize).collect();
         let targets: Vec<usize> = y.iter().map(|&t| t as usize).collect();
@@ -462,18 +486,21 @@ impl LanguageModel {
         // The logits buffer becomes dL/dlogits: the only [T·B, V] array of the step.
         let mut dlogits = self.decode(h2.view())?; // [T·B, V]
         let ce = CrossEntropy::default().forward_backward_in_place(&mut dlogits, &targets)?;
-        let dh = if self.tie_weights {
+        let dh = match (&self.decoder, &mut grads.decoder) {
+            (Decoder::Untied(d), Decoder::Untied(g)) => d.backward(h2.view(), dlogits.view(), g)?,
             // The tied matrix gets the decoder's gradient here and the embedding's below.
-            crate::nn::linear::backward(
+            (Decoder::Tied { .. }, Decoder::Tied { bias }) => crate::nn::linear::backward(
                 h2.view(),
                 dlogits.view(),
                 self.embedding.weight.view(),
-                &mut grads.embedding,
-                grads.decoder.bias.as_mut(),
-            )?
-        } else {
-            self.decoder
-                .backward(h2.view(), dlogits.view(), &mut grads.decoder)?
+                &mut grads.embedding.weight,
+                bias.as_mut(),
+            )?,
+            _ => {
+                return Err(Error::Shape(
+                    "gradients of a tied model for an untied one, or the reverse".into(),
+                ));
+            }
         };
         self.recycle(dlogits);
         let dh3: Array3<f32> = dh
@@ -482,12 +509,13 @@ impl LanguageModel {
         let dh3 = drop_steps_back(dh3, &out_mask)?;
         let upstream = Upstream::output_only(dh3.view());
         let dx = match &dropped {
-            None => rnn.backward(&cache, &upstream, &mut grads.rnn)?,
+            None => rnn.backward(&cache, &upstream, grads.rnn.params_mut())?,
             Some((_, masks)) => {
                 // d/dW of W ⊙ M is the masked gradient: computed apart, masked, then added.
                 let mut g = RnnParams::zeros(rnn.config());
                 let dx = rnn.backward(&cache, &upstream, &mut g)?;
-                for ((dst, src), mask) in grads.rnn.layers.iter_mut().zip(&g.layers).zip(masks) {
+                let layers = grads.rnn.params_mut().layers.iter_mut();
+                for ((dst, src), mask) in layers.zip(&g.layers).zip(masks) {
                     dst.weight_hh
                         .zip_mut_with(&(&src.weight_hh * mask), |d, s| *d += s);
                     dst.weight_ih += &src.weight_ih;
@@ -514,7 +542,7 @@ impl LanguageModel {
             EmbeddingDropout::scale_rows(&mut de, &ids, m.view())?;
         }
         self.embedding
-            .backward(&ids, de.view(), &mut grads.embedding)?;
+            .backward(&ids, de.view(), &mut grads.embedding.weight)?;
         *state = final_state;
         Ok(ChunkLoss {
             loss: ce.loss,
@@ -549,7 +577,7 @@ impl LanguageModel {
     /// `decoder(rnn(embedding(x))[0])` with this model's `named_tensors` loaded.
     ///
     /// ```
-    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::models::LanguageModel;
     /// use rnnkit::{CellKind, RnnConfig};
     /// let lm = LanguageModel::new(7, RnnConfig::new(CellKind::Lstm, 4, 5), 0).unwrap();
     /// let x = ndarray::Array2::from_shape_fn((3, 2), |(t, b)| (t + b) as u32);
@@ -576,10 +604,10 @@ impl LanguageModel {
 
     /// Gradient-through-time and gate diagnostics for the cross-entropy of the last step's
     /// next token: ids `x` `[T, B]` from a zero state, `y_last` `[B]` the tokens after them.
-    /// See [`crate::train::diagnostics`].
+    /// See [`crate::diagnostics`].
     ///
     /// ```
-    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::models::LanguageModel;
     /// use rnnkit::{CellKind, RnnConfig};
     /// let lm = LanguageModel::new(7, RnnConfig::new(CellKind::Gru, 4, 5), 0).unwrap();
     /// let x = ndarray::Array2::from_shape_fn((6, 2), |(t, b)| ((t + b) % 7) as u32);
@@ -590,12 +618,8 @@ impl LanguageModel {
     ///
     /// # Errors
     /// Ids outside the vocabulary, `y_last` of another length than `B`, a bidirectional stack.
-    pub fn diagnose(
-        &self,
-        x: ArrayView2<u32>,
-        y_last: &[u32],
-    ) -> Result<crate::train::diagnostics::Diagnosis> {
-        use crate::train::diagnostics::{default_distances, gate_stats, gradient_through_time};
+    pub fn diagnose(&self, x: ArrayView2<u32>, y_last: &[u32]) -> Result<Diagnosis> {
+        use crate::diagnostics::{default_distances, gate_stats, gradient_through_time};
         let (steps, batch) = x.dim();
         if y_last.len() != batch || steps == 0 {
             return Err(Error::Shape(format!(
@@ -616,7 +640,7 @@ impl LanguageModel {
         let targets: Vec<usize> = y_last.iter().map(|&t| t as usize).collect();
         CrossEntropy::default().forward_backward(logits.view(), &targets, &mut dlogits)?;
         let d_last = dlogits.dot(&self.decoder_weight());
-        Ok(crate::train::diagnostics::Diagnosis {
+        Ok(Diagnosis {
             profile: gradient_through_time(
                 &self.rnn,
                 emb.view(),
@@ -670,57 +694,54 @@ impl LanguageModel {
     pub fn param_names(&self) -> Vec<String> {
         module::param_names(self, "")
     }
+}
 
-    /// Every parameter with its gradient, in the order of [`LanguageModel::param_names`].
-    pub fn params_and_grads<'a>(
-        &'a mut self,
-        grads: &'a LmGrads,
-    ) -> Vec<(&'a mut [f32], &'a [f32])> {
-        let std = "standard layout";
-        let mut out: Vec<(&mut [f32], &[f32])> = vec![(
-            flat_mut(&mut self.embedding.weight),
-            grads.embedding.as_slice().expect(std),
-        )];
-        out.extend(self.rnn.params_mut().tensors_mut().zip(grads.rnn.tensors()));
-        if !self.tie_weights {
-            out.push((
-                flat_mut(&mut self.decoder.weight),
-                grads.decoder.weight.as_slice().expect(std),
-            ));
-        }
-        if let (Some(b), Some(g)) = (&mut self.decoder.bias, &grads.decoder.bias) {
-            out.push((flat_mut(b), g.as_slice().expect(std)));
-        }
-        out
+impl TrainStep for LanguageModel {
+    type Batch = StreamChunk;
+
+    /// One chunk of truncated BPTT, the state carried from the previous chunk of the epoch
+    /// (zeros at its start).
+    fn train_batch(
+        &self,
+        chunk: &StreamChunk,
+        carry: &mut Option<RnnState>,
+        grads: &mut Grads<Self>,
+        rng: &mut dyn RngCore,
+    ) -> Result<BatchLoss> {
+        let state =
+            carry.get_or_insert_with(|| RnnState::zeros(self.rnn.config(), chunk.x.ncols()));
+        Ok(self
+            .train_chunk(chunk.x.view(), chunk.y.view(), state, grads, rng)?
+            .into())
     }
 
-    /// Visits every parameter with its gradient, in `state_dict` order.
-    pub fn for_each_param(&mut self, grads: &LmGrads, mut f: impl FnMut(&str, &mut [f32], &[f32])) {
-        let names = self.param_names();
-        for (name, (p, g)) in names.iter().zip(self.params_and_grads(grads)) {
-            f(name, p, g);
-        }
+    fn eval_batch(&self, chunk: &StreamChunk, carry: &mut Option<RnnState>) -> Result<BatchLoss> {
+        let state =
+            carry.get_or_insert_with(|| RnnState::zeros(self.rnn.config(), chunk.x.ncols()));
+        Ok(self
+            .eval_chunk(chunk.x.view(), chunk.y.view(), state)?
+            .into())
+    }
+
+    /// The gradient of the last step's next-token loss through time, on (at most 32 streams
+    /// of) the chunk.
+    fn diagnose(&self, chunk: &StreamChunk) -> Result<Option<Diagnosis>> {
+        let b = chunk.x.ncols().min(DIAGNOSIS_ROWS);
+        let x = chunk.x.slice(ndarray::s![.., ..b]);
+        let t = chunk.y.nrows();
+        let y_last: Vec<u32> = chunk.y.slice(ndarray::s![t - 1, ..b]).to_vec();
+        Ok(Some(self.diagnose(x, &y_last)?))
     }
 }
 
-impl LmGrads {
-    /// Sets every gradient to zero.
-    pub fn fill_zero(&mut self) {
-        for g in self.slices_mut() {
-            crate::kernels::elementwise::fill_zero(g);
+impl From<ChunkLoss> for BatchLoss {
+    fn from(c: ChunkLoss) -> Self {
+        BatchLoss {
+            loss: c.loss,
+            sum: c.nll_sum,
+            count: c.count,
+            correct: 0,
         }
-    }
-
-    /// Every gradient as a mutable slice (for clipping).
-    pub fn slices_mut(&mut self) -> Vec<&mut [f32]> {
-        let mut out: Vec<&mut [f32]> =
-            vec![self.embedding.as_slice_mut().expect("standard layout")];
-        out.extend(self.rnn.tensors_mut());
-        out.push(self.decoder.weight.as_slice_mut().expect("standard layout"));
-        if let Some(b) = &mut self.decoder.bias {
-            out.push(b.as_slice_mut().expect("standard layout"));
-        }
-        out
     }
 }
 

@@ -6,15 +6,21 @@
 //! Training walks the rows in chunks of `k` steps; chunk `[i, i+k)` reads rows `i..i+k` and
 //! predicts rows `i+1..i+k+1`, and the recurrent state is carried (detached) from one chunk to
 //! the next, since row `i+k` continues row `i+k-1` in every column.
+//!
+//! [`StreamBatches`] is that layout as a [`Batches`] source: the
+//! [`Trainer`](crate::train::Trainer) trains a language model on it like any other task, the
+//! model carrying its state from chunk to chunk.
 
+use super::Batches;
 use crate::error::{Error, Result};
-use ndarray::Array2;
-use rand::{Rng, RngCore};
+use ndarray::{Array2, s};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// Lays a token stream out as `[N, B]`, `N = len / B`, column `b` holding `stream[b·N..(b+1)·N]`.
 ///
 /// ```
-/// use rnnkit::train::tbptt::batchify;
+/// use rnnkit::data::stream::batchify;
 /// let m = batchify(&[0, 1, 2, 3, 4, 5, 6], 2).unwrap(); // the 7th token is dropped
 /// assert_eq!(m.column(0).to_vec(), vec![0, 1, 2]);
 /// assert_eq!(m.column(1).to_vec(), vec![3, 4, 5]);
@@ -61,7 +67,7 @@ pub enum ChunkLength {
 /// once, in order. `rng` is used only for [`ChunkLength::Variable`].
 ///
 /// ```
-/// use rnnkit::train::tbptt::{chunks, Chunk, ChunkLength};
+/// use rnnkit::data::stream::{chunks, Chunk, ChunkLength};
 /// let c = chunks(10, ChunkLength::Fixed(4), &mut rand::rng()).unwrap();
 /// assert_eq!(c, vec![Chunk { start: 0, len: 4 }, Chunk { start: 4, len: 4 }, Chunk { start: 8, len: 1 }]);
 /// ```
@@ -155,5 +161,84 @@ mod tests {
         // 0.95·70 + 0.05·35 = 68.25, minus a little from the cap at k + 20.
         assert!((66.0..69.0).contains(&mean), "mean chunk length {mean}");
         assert!(c.iter().all(|ch| ch.len <= 90));
+    }
+}
+
+/// One chunk of a batchified stream: inputs `x` `[T, B]` and next-token targets `y` `[T, B]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamChunk {
+    /// Input ids `[T, B]`.
+    pub x: Array2<u32>,
+    /// Target ids `[T, B]` (the tokens after `x`).
+    pub y: Array2<u32>,
+}
+
+/// A token stream in `B` parallel streams, cut into truncated-BPTT chunks: the data source of a
+/// language model. Each epoch's chunk plan comes from its own generator, seeded by
+/// `(seed, epoch)`, so a resumed run redraws the same plan.
+///
+/// ```
+/// use rnnkit::data::Batches;
+/// use rnnkit::data::stream::{ChunkLength, StreamBatches};
+/// let stream: Vec<u32> = (0..100).collect();
+/// let train = StreamBatches::new(&stream, 4, ChunkLength::Fixed(10), 0).unwrap();
+/// let chunks = train.epoch(0).unwrap();
+/// assert_eq!(chunks.len(), 3); // 25 rows: chunks of 10, 10 and 4 steps
+/// assert_eq!(chunks[0].x.shape(), &[10, 4]);
+/// assert_eq!(chunks[0].y[[0, 0]], chunks[0].x[[1, 0]]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct StreamBatches {
+    data: Array2<u32>,
+    length: ChunkLength,
+    seed: u64,
+}
+
+impl StreamBatches {
+    /// `stream` in `batch` parallel streams, cut into chunks of `length`; `seed` draws the
+    /// plans of [`ChunkLength::Variable`].
+    pub fn new(stream: &[u32], batch: usize, length: ChunkLength, seed: u64) -> Result<Self> {
+        let k = match length {
+            ChunkLength::Fixed(k) | ChunkLength::Variable(k) => k,
+        };
+        if k == 0 {
+            return Err(Error::Config("bptt must be at least 1".into()));
+        }
+        Ok(StreamBatches {
+            data: batchify(stream, batch)?,
+            length,
+            seed,
+        })
+    }
+
+    /// The layout of evaluation: chunks of a fixed `bptt` steps.
+    pub fn fixed(stream: &[u32], batch: usize, bptt: usize) -> Result<Self> {
+        Self::new(stream, batch, ChunkLength::Fixed(bptt), 0)
+    }
+
+    /// Parallel streams `B`.
+    pub fn streams(&self) -> usize {
+        self.data.ncols()
+    }
+}
+
+impl Batches for StreamBatches {
+    type Batch = StreamChunk;
+
+    fn epoch(&self, epoch: usize) -> Result<Vec<StreamChunk>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            self.seed ^ 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(epoch as u64 + 1),
+        );
+        let plan = chunks(self.data.nrows(), self.length, &mut rng)?;
+        Ok(plan
+            .into_iter()
+            .map(|c| StreamChunk {
+                x: self.data.slice(s![c.start..c.start + c.len, ..]).to_owned(),
+                y: self
+                    .data
+                    .slice(s![c.start + 1..c.start + c.len + 1, ..])
+                    .to_owned(),
+            })
+            .collect())
     }
 }

@@ -4,16 +4,26 @@
 //! state does between TBPTT chunks), so what happened earlier than `k` steps before the loss
 //! shapes the state but is never taught. Evaluation runs the whole sequence, as usual.
 
-use ndarray::{Array2, Array3, ArrayD, s};
+use crate::data::series::WindowBatch;
+use crate::error::Result;
+use crate::models::{BatchLoss, Forecaster, TrainStep};
+use crate::module::{Grads, Module, TensorMut, TensorRef};
+use crate::nn::Regression;
+use crate::recurrent::{RnnState, Upstream};
+use ndarray::{Array2, Array3, s};
 use rand::RngCore;
-use rnnkit::Upstream;
-use rnnkit::data::series::WindowBatch;
-use rnnkit::nn::Regression;
-use rnnkit::train::seq_trainer::{BatchLoss, TaskModel};
-use rnnkit::train::tasks::{Forecaster, TaskGrads};
-use std::collections::BTreeMap;
 
 /// A [`Forecaster`] whose training gradient reaches back `k` steps from the loss.
+///
+/// ```
+/// use rnnkit::lab::TruncatedForecaster;
+/// use rnnkit::models::Forecaster;
+/// use rnnkit::{CellKind, RnnConfig};
+/// let inner = Forecaster::new(RnnConfig::new(CellKind::Gru, 1, 4), 1, 1, 0).unwrap();
+/// let model = TruncatedForecaster { inner, k: 5 };
+/// assert_eq!(rnnkit::module::param_names(&model, "")[0], "rnn.weight_ih_l0");
+/// ```
+#[derive(Clone, Debug)]
 pub struct TruncatedForecaster {
     /// The model.
     pub inner: Forecaster,
@@ -21,85 +31,62 @@ pub struct TruncatedForecaster {
     pub k: usize,
 }
 
-impl TaskModel for TruncatedForecaster {
+impl Module for TruncatedForecaster {
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, TensorRef<'a>)) {
+        self.inner.visit_params(prefix, f);
+    }
+
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, TensorMut<'a>)) {
+        self.inner.visit_params_mut(prefix, f);
+    }
+}
+
+impl TrainStep for TruncatedForecaster {
     type Batch = WindowBatch;
 
-    fn train_step(
+    fn train_batch(
         &self,
         b: &WindowBatch,
-        grads: &mut TaskGrads,
+        _carry: &mut Option<RnnState>,
+        grads: &mut Grads<Self>,
         rng: &mut dyn RngCore,
-    ) -> rnnkit::Result<BatchLoss> {
+    ) -> Result<BatchLoss> {
         let steps = b.inputs.dim().0;
         let k = self.k.clamp(1, steps);
+        let rnn = self.inner.rnn();
         let state = if steps > k {
             let prefix = b.inputs.slice(s![..steps - k, .., ..]);
-            Some(self.inner.rnn.forward(prefix, None, None)?.state)
+            Some(rnn.forward(prefix, None, None)?.state)
         } else {
             None
         };
         let suffix = b.inputs.slice(s![steps - k.., .., ..]);
-        let (out, cache) = self
-            .inner
-            .rnn
-            .forward_train(suffix, state.as_ref(), None, rng)?;
+        let (out, cache) = rnn.forward_train(suffix, state.as_ref(), None, rng)?;
         let last = out.output.slice(s![k - 1, .., ..]).to_owned();
-        let pred = self.inner.head.forward(last.view())?;
+        let head = self.inner.head();
+        let pred = head.forward(last.view())?;
         let mut dpred = Array2::zeros(pred.dim());
         let loss =
             Regression::Mse.forward_backward(pred.view(), b.targets.view(), None, &mut dpred)?;
-        let dlast = self
-            .inner
-            .head
-            .backward(last.view(), dpred.view(), &mut grads.head)?;
+        let (g_rnn, g_head) = grads.0.inner.grads_mut();
+        let dlast = head.backward(last.view(), dpred.view(), g_head)?;
         let mut dh = Array3::zeros(out.output.dim());
         dh.slice_mut(s![k - 1, .., ..]).assign(&dlast);
         // The gradient of the initial state is dropped: that is the truncation.
-        self.inner
-            .rnn
-            .backward(&cache, &Upstream::output_only(dh.view()), &mut grads.rnn)?;
-        Ok(BatchLoss {
-            loss: loss.loss,
-            sum: loss.sum,
-            count: loss.count,
-            correct: 0,
-        })
+        rnn.backward(&cache, &Upstream::output_only(dh.view()), g_rnn)?;
+        Ok(loss.into())
     }
 
-    fn eval_step(&self, b: &WindowBatch) -> rnnkit::Result<BatchLoss> {
-        self.inner.eval_step(b)
-    }
-
-    fn zero_grads(&self) -> TaskGrads {
-        TaskModel::zero_grads(&self.inner)
-    }
-
-    fn params_and_grads<'a>(&'a mut self, grads: &'a TaskGrads) -> Vec<(&'a mut [f32], &'a [f32])> {
-        TaskModel::params_and_grads(&mut self.inner, grads)
-    }
-
-    fn param_names(&self) -> Vec<String> {
-        self.inner.param_names()
-    }
-
-    fn named_tensors(&self) -> BTreeMap<String, ArrayD<f32>> {
-        self.inner.named_tensors()
-    }
-
-    fn load_named(&mut self, t: &BTreeMap<String, ArrayD<f32>>) -> rnnkit::Result<()> {
-        self.inner.load_named(t)
-    }
-
-    fn rnn_config(&self) -> &rnnkit::RnnConfig {
-        self.inner.rnn_config()
+    fn eval_batch(&self, b: &WindowBatch, carry: &mut Option<RnnState>) -> Result<BatchLoss> {
+        self.inner.eval_batch(b, carry)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rnnkit::train::tasks::Forecaster;
-    use rnnkit::{CellKind, RnnConfig};
+    use crate::module;
+    use crate::{CellKind, RnnConfig};
 
     fn batch() -> WindowBatch {
         WindowBatch {
@@ -117,12 +104,15 @@ mod tests {
             inner: f.clone(),
             k: 6,
         };
-        let (mut g1, mut g2) = (TaskModel::zero_grads(&f), TaskModel::zero_grads(&f));
+        let (mut g1, mut g2) = (Grads::zeros_like(&f), Grads::zeros_like(&full));
         let mut rng = rand::rng();
-        let a = f.train_step(&batch(), &mut g1, &mut rng).unwrap();
-        let b = full.train_step(&batch(), &mut g2, &mut rng).unwrap();
+        let a = TrainStep::train_batch(&f, &batch(), &mut None, &mut g1, &mut rng).unwrap();
+        let b = full
+            .train_batch(&batch(), &mut None, &mut g2, &mut rng)
+            .unwrap();
         assert!((a.loss - b.loss).abs() < 1e-6);
-        let diff = (&g1.rnn.layers[0].weight_ih - &g2.rnn.layers[0].weight_ih).mapv(f32::abs);
+        let w = |g: &dyn Module| module::named_tensors(g, "")["rnn.weight_ih_l0"].clone();
+        let diff = (w(&g1.0) - w(&g2.0)).mapv(f32::abs);
         assert!(diff.iter().all(|&d| d < 1e-5));
         // Truncated to 2 steps: same loss (the forward is whole), smaller input-weight gradient
         // (fewer steps contribute).
@@ -130,9 +120,11 @@ mod tests {
             inner: f.clone(),
             k: 2,
         };
-        let mut g3 = TaskModel::zero_grads(&f);
-        let c = short.train_step(&batch(), &mut g3, &mut rng).unwrap();
+        let mut g3 = Grads::zeros_like(&short);
+        let c = short
+            .train_batch(&batch(), &mut None, &mut g3, &mut rng)
+            .unwrap();
         assert!((a.loss - c.loss).abs() < 1e-6);
-        assert_ne!(g1.rnn.layers[0].weight_ih, g3.rnn.layers[0].weight_ih);
+        assert_ne!(w(&g1.0), w(&g3.0));
     }
 }

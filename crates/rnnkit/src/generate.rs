@@ -25,8 +25,8 @@
 //! distribution is `softmax(b / temperature)`.
 //!
 //! ```
-//! use rnnkit::train::generate::{Generator, SamplingConfig};
-//! use rnnkit::train::lm::LanguageModel;
+//! use rnnkit::generate::{Generator, SamplingConfig};
+//! use rnnkit::models::LanguageModel;
 //! use rnnkit::{CellKind, RnnConfig};
 //! let lm = LanguageModel::new(20, RnnConfig::new(CellKind::Lstm, 8, 16), 0).unwrap();
 //! let cfg = SamplingConfig { seed: 7, ..SamplingConfig::default() };
@@ -50,8 +50,8 @@
 use crate::data::text::pipeline::StreamDecoder;
 use crate::data::text::vocab::{EOS_ID, PAD_ID};
 use crate::error::{Error, Result};
+use crate::models::LanguageModel;
 use crate::recurrent::RnnState;
-use crate::train::lm::LanguageModel;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -99,7 +99,7 @@ impl SamplingConfig {
     /// Checks every field's range; the error names the field.
     ///
     /// ```
-    /// use rnnkit::train::generate::SamplingConfig;
+    /// use rnnkit::generate::SamplingConfig;
     /// assert!(SamplingConfig::default().validate().is_ok());
     /// let bad = SamplingConfig { top_p: Some(1.5), ..SamplingConfig::default() };
     /// assert!(bad.validate().unwrap_err().to_string().contains("top_p"));
@@ -153,7 +153,7 @@ impl<'a> Generator<'a> {
     /// nothing but `<pad>`.
     pub fn new(model: &'a LanguageModel, config: SamplingConfig) -> Result<Self> {
         config.validate()?;
-        if model.rnn.config().bidirectional {
+        if model.rnn().config().bidirectional {
             return Err(Error::Config(
                 "sampling needs a unidirectional model: a reverse direction reads tokens not yet \
                  drawn"
@@ -170,7 +170,7 @@ impl<'a> Generator<'a> {
             model,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
-            state: RnnState::zeros(model.rnn.config(), 1),
+            state: RnnState::zeros(model.rnn().config(), 1),
             logits: None,
         })
     }
@@ -197,8 +197,8 @@ impl<'a> Generator<'a> {
     /// say, and is a no-op otherwise. An id outside the vocabulary is an error naming it.
     ///
     /// ```
-    /// use rnnkit::train::generate::{Generator, SamplingConfig};
-    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::generate::{Generator, SamplingConfig};
+    /// use rnnkit::models::LanguageModel;
     /// use rnnkit::{CellKind, RnnConfig};
     /// let lm = LanguageModel::new(10, RnnConfig::new(CellKind::Gru, 4, 6), 0).unwrap();
     /// let mut whole = Generator::new(&lm, SamplingConfig::default()).unwrap();
@@ -221,7 +221,7 @@ impl<'a> Generator<'a> {
             return self.feed(&[EOS_ID]);
         }
         // No start token to feed: the stack has produced nothing yet, i.e. a zero output.
-        let zero = Array2::<f32>::zeros((1, self.model.rnn.config().output_size()));
+        let zero = Array2::<f32>::zeros((1, self.model.rnn().config().output_size()));
         self.logits = Some(self.decode(zero.view())?);
         Ok(())
     }
@@ -243,8 +243,8 @@ impl<'a> Generator<'a> {
     /// `<eos>` with [`SamplingConfig::stop_at_eos`]. Returns how many tokens were drawn.
     ///
     /// ```
-    /// use rnnkit::train::generate::{Generator, SamplingConfig};
-    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::generate::{Generator, SamplingConfig};
+    /// use rnnkit::models::LanguageModel;
     /// use rnnkit::{CellKind, RnnConfig};
     /// let lm = LanguageModel::new(12, RnnConfig::new(CellKind::Lstm, 4, 8), 3).unwrap();
     /// let mut g = Generator::new(&lm, SamplingConfig::default()).unwrap();
@@ -278,8 +278,8 @@ impl<'a> Generator<'a> {
     ///
     /// ```
     /// use rnnkit::data::text::pipeline::{TextConfig, TextPipeline};
-    /// use rnnkit::train::generate::{Generator, SamplingConfig};
-    /// use rnnkit::train::lm::LanguageModel;
+    /// use rnnkit::generate::{Generator, SamplingConfig};
+    /// use rnnkit::models::LanguageModel;
     /// use rnnkit::{CellKind, RnnConfig};
     /// let text = TextPipeline::fit(&["abc abd"], &TextConfig::default()).unwrap();
     /// let lm = LanguageModel::new(text.vocab().len(), RnnConfig::new(CellKind::Gru, 4, 8), 1)
@@ -329,14 +329,17 @@ impl<'a> Generator<'a> {
     /// the logits after the last id.
     fn feed(&mut self, ids: &[u32]) -> Result<()> {
         let rows: Vec<usize> = ids.iter().map(|&t| t as usize).collect();
-        let emb = self.model.embedding.forward(&rows)?; // [T, D]
+        let emb = self.model.embedding().forward(&rows)?; // [T, D]
         let h = if let [_] = ids {
-            self.model.rnn.step(emb.view(), &mut self.state)? // [1, P]
+            self.model.rnn().step(emb.view(), &mut self.state)? // [1, P]
         } else {
             // The whole prompt in one pass: the stack's packed kernels pay off over many steps.
             let steps = emb.nrows();
             let x = emb.insert_axis(Axis(1)); // [T, 1, D]
-            let out = self.model.rnn.forward(x.view(), Some(&self.state), None)?;
+            let out = self
+                .model
+                .rnn()
+                .forward(x.view(), Some(&self.state), None)?;
             self.state = out.state;
             out.output.index_axis(Axis(0), steps - 1).to_owned() // [1, P]
         };
@@ -347,14 +350,8 @@ impl<'a> Generator<'a> {
     /// `h Wᵀ + b` for one row `h` `[1, P]`: logits `[V]`.
     fn decode(&self, h: ArrayView2<f32>) -> Result<Array1<f32>> {
         let m = self.model;
-        // The decoder's weight is empty when tied; the embedding matrix stands in.
-        let weight = if m.tie_weights {
-            m.embedding.weight.view()
-        } else {
-            m.decoder.weight.view()
-        };
-        let bias = m.decoder.bias.as_ref().map(|b| b.view());
-        let z = crate::nn::linear::forward(h, weight, bias)?; // [1, V]
+        let bias = m.decoder().bias().map(|b| b.view());
+        let z = crate::nn::linear::forward(h, m.decoder_weight(), bias)?; // [1, V]
         Ok(z.index_axis_move(Axis(0), 0))
     }
 }
@@ -365,7 +362,7 @@ impl<'a> Generator<'a> {
 /// ```
 /// use ndarray::array;
 /// use rand::SeedableRng;
-/// use rnnkit::train::generate::{sample, SamplingConfig};
+/// use rnnkit::generate::{sample, SamplingConfig};
 /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
 /// let greedy = SamplingConfig { temperature: 0.0, ..SamplingConfig::default() };
 /// // <pad> (id 0) has the largest logit but is never drawn.
