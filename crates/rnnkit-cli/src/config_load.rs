@@ -64,25 +64,10 @@ where
     }
 }
 
-/// Renders a resolved config as TOML, with a header comment, for saving in the run directory.
-///
-/// Loading the result with [`load_config`] gives back an equal config. Fails only for values
-/// TOML cannot hold (an integer above `i64::MAX`, a map with non-string keys).
-///
-/// ```ignore
-/// let text = resolved_toml(&cfg)?;
-/// assert_eq!(load_config::<RunConfig>(&text, "resolved.toml", &[])?, cfg);
-/// ```
+/// Renders a resolved config as TOML, with a header comment, for saving in the run directory
+/// (the library's [`rnnkit::run::config_toml`]).
 pub fn resolved_toml<T: Serialize>(cfg: &T) -> Result<String> {
-    let mut value = Value::try_from(cfg)
-        .map_err(|e| anyhow!("cannot write the resolved config as TOML: {e}"))?;
-    tidy_floats(&mut value);
-    let body = toml::to_string_pretty(&value)
-        .map_err(|e| anyhow!("cannot write the resolved config as TOML: {e}"))?;
-    Ok(format!(
-        "# Resolved rnnkit config: the file, the --set overrides and the defaults, merged.\n\
-         # Pass it back with --config to repeat this run.\n\n{body}"
-    ))
+    Ok(rnnkit::run::config_toml(cfg)?)
 }
 
 /// Lists every key of `T`'s default config with its default value, as a Markdown table.
@@ -97,32 +82,13 @@ pub fn resolved_toml<T: Serialize>(cfg: &T) -> Result<String> {
 pub fn docs_table<T: Serialize + Default>() -> Result<String> {
     let mut value = Value::try_from(T::default())
         .map_err(|e| anyhow!("cannot write the default config as TOML: {e}"))?;
-    tidy_floats(&mut value);
+    rnnkit::run::tidy_floats(&mut value);
     let mut out = String::from("| Key | Default |\n|-----|---------|\n");
     match &value {
         Value::Table(t) => docs_rows(t, "", &mut out),
         other => out.push_str(&format!("| (whole config) | `{}` |\n", md_escape(other))),
     }
     Ok(out)
-}
-
-/// Writes floats that are exactly an `f32` (a config field of type `f32`, widened to `f64` on
-/// the way to TOML) with the `f32`'s shortest digits: `0.2`, not `0.20000000298023224`. Reading
-/// it back gives the same `f32`; an `f64` that is not an exact `f32` is left as it is.
-fn tidy_floats(value: &mut Value) {
-    match value {
-        Value::Float(x) => {
-            let single = *x as f32;
-            if f64::from(single) == *x
-                && let Ok(short) = single.to_string().parse::<f64>()
-            {
-                *x = short;
-            }
-        }
-        Value::Table(t) => t.iter_mut().for_each(|(_, v)| tidy_floats(v)),
-        Value::Array(a) => a.iter_mut().for_each(tidy_floats),
-        _ => {}
-    }
 }
 
 fn docs_rows(table: &Table, prefix: &str, out: &mut String) {

@@ -14,9 +14,10 @@ use ndarray::{Array2, ArrayD, Axis};
 use rnnkit::data::Batches;
 use rnnkit::data::batch::ClassBatches;
 use rnnkit::data::stream::StreamBatches;
-use rnnkit::data::text::TextPipeline;
 use rnnkit::data::text::labelled::LabelledTexts;
 use rnnkit::io::TensorFile;
+use rnnkit::run::{RunDir, Weights};
+use rnnkit::tasks::classify::LoadedClassifier;
 use rnnkit::train::confusion::{ConfusionMatrix, argmax};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -93,34 +94,16 @@ fn print_lines(value: &serde_json::Value, indent: &str, out: &mut String) {
 
 fn evaluate_lm(
     args: &EvaluateArgs,
-    cfg: &crate::train_config::TrainFile,
+    cfg: &rnnkit::tasks::lm::LmConfig,
 ) -> Result<serde_json::Value> {
-    let dir = &args.model;
-    let pipeline = TextPipeline::load(&dir.join("text.json"))?;
-    let model = crate::run_files::load_lm(dir, cfg, args.latest)?;
+    let run = RunDir::open(&args.model)?;
+    let (model, pipeline) = rnnkit::tasks::lm::load(&run, cfg, Weights::latest_if(args.latest))?;
     let (text, source) = match &args.data {
         Some(p) => (
             rnnkit::data::text::load::read_text(p)?,
             p.display().to_string(),
         ),
-        None => match &cfg.data.valid_path {
-            Some(v) => {
-                let path = crate::train_cmd::bundled_or_given(v);
-                (
-                    rnnkit::data::text::load::read_text(&path)?,
-                    format!("the validation file {}", path.display()),
-                )
-            }
-            None => {
-                let path = crate::train_cmd::bundled_or_given(&cfg.data.path);
-                let all = rnnkit::data::text::load::read_text(&path)?;
-                let (_, valid) = crate::train_cmd::split_text(&all, cfg.data.valid_fraction);
-                (
-                    valid.to_string(),
-                    format!("the validation part of {}", path.display()),
-                )
-            }
-        },
+        None => rnnkit::tasks::lm::validation_text(cfg)?,
     };
     let stream = pipeline.encode_stream(&[text.as_str()], cfg.data.eos_per_line)?;
     if stream.len() < 2 {
@@ -150,10 +133,14 @@ fn evaluate_lm(
 
 fn evaluate_classifier(
     args: &EvaluateArgs,
-    cfg: crate::seq_config::ClassifyFile,
+    cfg: rnnkit::tasks::classify::ClassifyConfig,
 ) -> Result<serde_json::Value> {
-    let table = crate::classify_train::table_config(&cfg);
-    let loaded = crate::classify_train::load(&args.model, cfg, args.latest)?;
+    let table = cfg.table();
+    let loaded = LoadedClassifier::load(
+        &RunDir::open(&args.model)?,
+        cfg,
+        Weights::latest_if(args.latest),
+    )?;
     let (data, source) = match &args.data {
         Some(p) => (
             LabelledTexts::load(p, &table, Some(&loaded.classes))?,
@@ -175,7 +162,7 @@ fn evaluate_classifier(
         let n = data.len().min(OUTPUT_BATCH);
         let idx: Vec<usize> = (0..n).collect();
         let batches = ClassBatches::in_order(
-            crate::classify_train::examples(&loaded.text, &data, &idx)?,
+            rnnkit::tasks::classify::examples(&loaded.text, &data, &idx)?,
             OUTPUT_BATCH,
             rnnkit::data::batch::PadConfig::default(),
         )?;
@@ -240,12 +227,16 @@ fn test_split(dir: &Path, classes: &[String]) -> Result<LabelledTexts> {
 
 fn evaluate_forecaster(
     args: &EvaluateArgs,
-    cfg: crate::seq_config::ForecastFile,
+    cfg: rnnkit::tasks::forecast::ForecastConfig,
 ) -> Result<serde_json::Value> {
     let mut series = cfg.data.clone();
-    series.path = crate::train_cmd::bundled_or_given(&cfg.data.path);
+    series.path = rnnkit::tasks::bundled_or_given(&cfg.data.path);
     let batch = cfg.train.eval_batch_size;
-    let loaded = crate::forecast_train::load(&args.model, &cfg, args.latest)?;
+    let loaded = rnnkit::tasks::forecast::LoadedForecaster::load(
+        &RunDir::open(&args.model)?,
+        &cfg,
+        Weights::latest_if(args.latest),
+    )?;
     let (data, source) = match &args.data {
         Some(p) => (loaded.prepare(p)?, p.display().to_string()),
         None => (
@@ -254,7 +245,7 @@ fn evaluate_forecaster(
         ),
     };
     let windows = &data.test;
-    let s = crate::forecast_train::score_windows(&loaded.model, &data, windows, batch)?;
+    let s = rnnkit::tasks::forecast::score_windows(&loaded.model, &data, windows, batch)?;
     if let Some(out) = &args.outputs {
         let n = windows.len().min(OUTPUT_BATCH);
         let idx: Vec<usize> = (0..n).collect();

@@ -3,7 +3,6 @@
 
 use crate::run_config::{RunConfig, UsageError};
 use anyhow::Result;
-use rnnkit::data::text::TextPipeline;
 use rnnkit::generate::{Generator, SamplingConfig};
 use std::path::PathBuf;
 
@@ -36,8 +35,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             return Err(anyhow::Error::new(UsageError(format!(
                 "{}: a {} run; generate needs a language model (task = \"lm\"); use rnnkit {}",
                 dir.display(),
-                other.task(),
-                if other.task() == crate::train_config::Task::Forecast {
+                other.kind(),
+                if other.kind() == rnnkit::tasks::TaskKind::Forecast {
                     "forecast"
                 } else {
                     "classify"
@@ -45,8 +44,9 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             ))));
         }
     };
-    let pipeline = TextPipeline::load(&dir.join("text.json"))?;
-    let model = crate::run_files::load_lm(dir, &cfg, args.latest)?;
+    let run = rnnkit::run::RunDir::open(dir)?;
+    let (model, pipeline) =
+        rnnkit::tasks::lm::load(&run, &cfg, rnnkit::run::Weights::latest_if(args.latest))?;
     let sampling = SamplingConfig {
         temperature: args.temperature,
         top_k: args.top_k,

@@ -34,15 +34,6 @@ pub fn stop_on_signal(signal: StopSignal) {
     });
 }
 
-/// Whether a stop was asked for during the current run.
-pub fn stop_requested() -> bool {
-    CURRENT
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .is_some_and(StopSignal::is_requested)
-}
-
 fn on_signal() {
     let current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
     match current.as_ref() {
@@ -55,18 +46,4 @@ fn on_signal() {
         }
         _ => std::process::exit(EXIT_INTERRUPTED),
     }
-}
-
-/// How an interrupted run ended, for the report and the terminal: why it stopped and the
-/// command that continues it.
-pub fn interrupted_status(run_dir: &std::path::Path) -> String {
-    let why = if stop_requested() {
-        "stopped on request (Ctrl-C or SIGTERM)"
-    } else {
-        "stopped at train.max_steps"
-    };
-    format!(
-        "{why}; continue with `rnnkit train --resume {}`",
-        run_dir.display()
-    )
 }

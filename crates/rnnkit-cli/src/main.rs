@@ -6,10 +6,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-mod classify_train;
 mod config_load;
 mod evaluate_cmd;
-mod forecast_train;
 mod generate_cmd;
 mod inspect_cmd;
 mod interrupt;
@@ -17,12 +15,7 @@ mod lab_cmd;
 mod predict_cmd;
 mod progress;
 mod run_config;
-mod run_files;
-mod run_report;
-mod seq_config;
-mod seq_run;
 mod stdout;
-mod synthetic_train;
 mod train_cmd;
 mod train_config;
 
@@ -73,7 +66,7 @@ enum Command {
     Config {
         /// The task whose defaults to print: lm, classify, forecast or synthetic.
         #[arg(long, default_value = "lm")]
-        task: String,
+        task: rnnkit::tasks::TaskKind,
         /// The Markdown tables of every task (docs/config.md) instead of TOML.
         #[arg(long)]
         markdown: bool,
@@ -224,15 +217,8 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             let usage = e.chain().any(|c| {
                 c.downcast_ref::<run_config::UsageError>().is_some()
-                    || matches!(
-                        c.downcast_ref::<rnnkit::Error>(),
-                        Some(
-                            rnnkit::Error::Config(_)
-                                | rnnkit::Error::Format { .. }
-                                | rnnkit::Error::Data { .. }
-                                | rnnkit::Error::Shape(_)
-                        )
-                    )
+                    || c.downcast_ref::<rnnkit::Error>()
+                        .is_some_and(rnnkit::Error::is_bad_input)
             });
             ExitCode::from(if usage { 2 } else { 1 })
         }
@@ -292,13 +278,7 @@ fn run(cli: Cli) -> Result<()> {
             let text = if markdown {
                 run_config::docs_tables()?
             } else {
-                let task: train_config::Task =
-                    toml::Value::String(task.clone()).try_into().map_err(|_| {
-                        run_config::usage(format!(
-                            "--task {task}: expected lm, classify, forecast or synthetic"
-                        ))
-                    })?;
-                run_config::RunConfig::default_for(task).resolved_toml()?
+                run_config::resolved_toml(&run_config::RunConfig::default_for(task))?
             };
             stdout::emit(&text)?;
         }

@@ -4,6 +4,10 @@
 use crate::run_config::{RunConfig, load_run_config, usage};
 use anyhow::{Context, Result};
 use rnnkit::data::series::{format_timestamp, step_forward};
+use rnnkit::run::{RunDir, Weights};
+use rnnkit::tasks::TaskKind;
+use rnnkit::tasks::classify::LoadedClassifier;
+use rnnkit::tasks::forecast::LoadedForecaster;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -26,7 +30,7 @@ pub struct ClassifyArgs {
 pub fn classify(args: ClassifyArgs) -> Result<()> {
     let cfg = match load_run_config(&args.model)? {
         RunConfig::Classify(c) => c,
-        other => return Err(wrong_task(&args.model, other.task(), "classify")),
+        other => return Err(wrong_task(&args.model, other.kind(), "classify")),
     };
     let mut texts = args.texts.clone();
     if let Some(path) = &args.input {
@@ -51,7 +55,11 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
                 .into(),
         ));
     }
-    let loaded = crate::classify_train::load(&args.model, cfg, args.latest)?;
+    let loaded = LoadedClassifier::load(
+        &RunDir::open(&args.model)?,
+        cfg,
+        Weights::latest_if(args.latest),
+    )?;
     let probs = loaded.probabilities(&texts)?;
     let top = args.top.clamp(1, loaded.classes.len());
     let mut out = String::new();
@@ -87,9 +95,13 @@ pub struct ForecastArgs {
 pub fn forecast(args: ForecastArgs) -> Result<()> {
     let cfg = match load_run_config(&args.model)? {
         RunConfig::Forecast(c) => c,
-        other => return Err(wrong_task(&args.model, other.task(), "forecast")),
+        other => return Err(wrong_task(&args.model, other.kind(), "forecast")),
     };
-    let loaded = crate::forecast_train::load(&args.model, &cfg, args.latest)?;
+    let loaded = LoadedForecaster::load(
+        &RunDir::open(&args.model)?,
+        &cfg,
+        Weights::latest_if(args.latest),
+    )?;
     let data = loaded.prepare(&args.input)?;
     let x = data.future_input()?;
     let pred = loaded.model.predict(x.view(), None)?; // [1, H, K]
@@ -152,7 +164,7 @@ fn plot_future(
     times: Option<&[i64]>,
     png: &Path,
 ) -> Result<()> {
-    let years = crate::forecast_train::time_axis(data);
+    let years = rnnkit::tasks::forecast::time_axis(data);
     let to_year = |s: i64| 1970.0 + s as f64 / (365.2425 * 86400.0);
     let n = data.table.len();
     let keep = (4 * data.config.lookback).max(4 * values.nrows()).min(n);
@@ -204,12 +216,12 @@ fn csv_field(s: &str) -> String {
 }
 
 /// The error for a run of another task than the command serves.
-pub fn wrong_task(dir: &Path, task: crate::train_config::Task, command: &str) -> anyhow::Error {
+pub fn wrong_task(dir: &Path, task: TaskKind, command: &str) -> anyhow::Error {
     let right = match task {
-        crate::train_config::Task::Lm => "generate or evaluate",
-        crate::train_config::Task::Classify => "classify or evaluate",
-        crate::train_config::Task::Forecast => "forecast or evaluate",
-        crate::train_config::Task::Synthetic => "train; its scores are in metrics.json",
+        TaskKind::Lm => "generate or evaluate",
+        TaskKind::Classify => "classify or evaluate",
+        TaskKind::Forecast => "forecast or evaluate",
+        TaskKind::Synthetic => "train; its scores are in metrics.json",
     };
     usage(format!(
         "{}: a task = \"{task}\" run; `rnnkit {command}` needs a {command} model (use rnnkit \

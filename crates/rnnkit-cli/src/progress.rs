@@ -85,8 +85,6 @@ pub struct Progress {
     start_chunk: Option<usize>,
     /// Units (tokens or sequences) processed in this epoch since `epoch_start`.
     epoch_units: u64,
-    /// Units processed by this process's run (a resumed run counts only its own).
-    run_units: u64,
     ema: Option<f64>,
     last_plain: Instant,
 }
@@ -122,17 +120,10 @@ impl Progress {
             epoch_start: now,
             start_chunk: None,
             epoch_units: 0,
-            run_units: 0,
             ema: None,
             // The first plain line comes one interval in, not at the first step.
             last_plain: now,
         }
-    }
-
-    /// Units (tokens or sequences) trained on since this reporter was made: the numerator of
-    /// the run's throughput, right also for a resumed or interrupted run.
-    pub fn run_units(&self) -> u64 {
-        self.run_units
     }
 
     fn stats(&self, r: &StepReport, elapsed: Duration) -> StepStats {
@@ -172,7 +163,6 @@ impl Progress {
 
 impl Reporter for Progress {
     fn step(&mut self, r: &StepReport) {
-        self.run_units += r.count as u64;
         if matches!(self.mode, Mode::Quiet) {
             return;
         }

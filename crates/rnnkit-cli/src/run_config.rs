@@ -2,66 +2,17 @@
 //! task picked by its `task` key, missing keys filled from that task's defaults, and mistakes
 //! reported with the file and line (or the `--set`) and exit code 2.
 
-use crate::seq_config::{ClassifyFile, ForecastFile, SyntheticFile};
-use crate::train_config::{Task, TrainFile, merge_defaults};
+use crate::train_config::merge_defaults;
 use anyhow::{Context, Result};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use rnnkit::tasks::{AnyConfig, ConfigVisitor, TaskConfig, TaskKind};
 use std::path::Path;
 
 /// A config of one of the tasks.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RunConfig {
-    /// `task = "lm"` (the default).
-    Lm(TrainFile),
-    /// `task = "classify"`.
-    Classify(ClassifyFile),
-    /// `task = "forecast"`.
-    Forecast(ForecastFile),
-    /// `task = "synthetic"`.
-    Synthetic(SyntheticFile),
-}
+pub type RunConfig = AnyConfig;
 
-impl RunConfig {
-    /// The task's bundled default config.
-    pub fn default_for(task: Task) -> RunConfig {
-        match task {
-            Task::Lm => RunConfig::Lm(TrainFile::default()),
-            Task::Classify => RunConfig::Classify(ClassifyFile::default()),
-            Task::Forecast => RunConfig::Forecast(ForecastFile::default()),
-            Task::Synthetic => RunConfig::Synthetic(SyntheticFile::default()),
-        }
-    }
-
-    /// The task.
-    pub fn task(&self) -> Task {
-        match self {
-            RunConfig::Lm(_) => Task::Lm,
-            RunConfig::Classify(_) => Task::Classify,
-            RunConfig::Forecast(_) => Task::Forecast,
-            RunConfig::Synthetic(_) => Task::Synthetic,
-        }
-    }
-
-    /// (parent directory, run name, threads) from `[output]`.
-    pub fn output(&self) -> (&Path, &str, usize) {
-        match self {
-            RunConfig::Lm(c) => (&c.output.dir, &c.output.name, c.output.threads),
-            RunConfig::Classify(c) => (&c.output.dir, &c.output.name, c.output.threads),
-            RunConfig::Forecast(c) => (&c.output.dir, &c.output.name, c.output.threads),
-            RunConfig::Synthetic(c) => (&c.output.dir, &c.output.name, c.output.threads),
-        }
-    }
-
-    /// The resolved config as TOML, every key written.
-    pub fn resolved_toml(&self) -> Result<String> {
-        match self {
-            RunConfig::Lm(c) => crate::config_load::resolved_toml(c),
-            RunConfig::Classify(c) => crate::config_load::resolved_toml(c),
-            RunConfig::Forecast(c) => crate::config_load::resolved_toml(c),
-            RunConfig::Synthetic(c) => crate::config_load::resolved_toml(c),
-        }
-    }
+/// The resolved config as TOML, every key written.
+pub fn resolved_toml(cfg: &RunConfig) -> Result<String> {
+    crate::config_load::resolved_toml(cfg)
 }
 
 /// Parses a config of any task: `text` (from `source`) with the `--set` overrides; its `task`
@@ -72,46 +23,72 @@ pub fn parse_any(text: &str, source: &str, set: &[String]) -> Result<RunConfig> 
     for s in set {
         apply_set(&mut user, s)?;
     }
-    let task = match user.get("task") {
-        None => Task::Lm,
-        Some(v) => v.clone().try_into::<Task>().map_err(|_| {
-            usage(format!(
-                "{source}: task = {v}: expected \"lm\", \"classify\", \"forecast\" or \"synthetic\""
-            ))
-        })?,
+    let kind = match user.get("task") {
+        None => TaskKind::default(),
+        Some(v) => v
+            .as_str()
+            .and_then(|name| name.parse::<TaskKind>().ok())
+            .ok_or_else(|| {
+                let names: Vec<String> = TaskKind::ALL.iter().map(|k| format!("\"{k}\"")).collect();
+                usage(format!(
+                    "{source}: task = {v}: expected one of {}",
+                    names.join(", ")
+                ))
+            })?,
     };
-    Ok(match task {
-        Task::Lm => RunConfig::Lm(parse_as(text, source, set, user)?),
-        Task::Classify => RunConfig::Classify(parse_as(text, source, set, user)?),
-        Task::Forecast => RunConfig::Forecast(parse_as(text, source, set, user)?),
-        Task::Synthetic => RunConfig::Synthetic(parse_as(text, source, set, user)?),
-    })
+    let defaults =
+        toml::Value::try_from(AnyConfig::default_for(kind)).context("encoding the defaults")?;
+    let merged = merge_defaults(defaults, user);
+    match AnyConfig::deserialize_as(kind, merged) {
+        Ok(cfg) => Ok(cfg),
+        // The same mistake fails the same way without the defaults merged in; the loader then
+        // says where it is (file line or `--set`) and suggests the closest valid key.
+        Err(e) => Err(kind.visit_config(Explain {
+            text,
+            source,
+            set,
+            message: e.message().trim(),
+        })),
+    }
+}
+
+/// The loader's detailed account of a config that does not deserialize.
+struct Explain<'a> {
+    text: &'a str,
+    source: &'a str,
+    set: &'a [String],
+    message: &'a str,
+}
+
+impl ConfigVisitor for Explain<'_> {
+    type Output = anyhow::Error;
+
+    fn visit<C: TaskConfig>(self) -> anyhow::Error {
+        match crate::config_load::load_config::<C>(self.text, self.source, self.set) {
+            Err(detailed) => usage(format!("{detailed:#}")),
+            Ok(_) => usage(format!("{}: {}", self.source, self.message)),
+        }
+    }
+}
+
+/// The Markdown key/default table of a task's config.
+struct DocsTable;
+
+impl ConfigVisitor for DocsTable {
+    type Output = Result<(&'static str, String)>;
+
+    fn visit<C: TaskConfig>(self) -> Self::Output {
+        Ok((C::ABOUT_DEFAULT, crate::config_load::docs_table::<C>()?))
+    }
 }
 
 /// The Markdown key/default tables of every task, for docs/config.md.
 pub fn docs_tables() -> Result<String> {
     let mut out = String::new();
-    for task in [Task::Lm, Task::Classify, Task::Forecast, Task::Synthetic] {
-        let (what, table) = match task {
-            Task::Lm => (
-                "a character LSTM on the bundled Tiny Shakespeare",
-                crate::config_load::docs_table::<TrainFile>()?,
-            ),
-            Task::Classify => (
-                "surnames to their language, from the bundled data/names",
-                crate::config_load::docs_table::<ClassifyFile>()?,
-            ),
-            Task::Forecast => (
-                "the bundled weekly CO2 series, 13 weeks ahead",
-                crate::config_load::docs_table::<ForecastFile>()?,
-            ),
-            Task::Synthetic => (
-                "the adding problem at T = 100",
-                crate::config_load::docs_table::<SyntheticFile>()?,
-            ),
-        };
+    for &kind in TaskKind::ALL {
+        let (what, table) = kind.visit_config(DocsTable)?;
         out.push_str(&format!(
-            "### `task = \"{task}\"` (default: {what})\n\n{table}\n"
+            "### `task = \"{kind}\"` (default: {what})\n\n{table}\n"
         ));
     }
     Ok(out)
@@ -127,24 +104,6 @@ pub fn load_run_config(dir: &Path) -> Result<RunConfig> {
         ))
     })?;
     parse_any(&text, &path.display().to_string(), &[])
-}
-
-/// `user` merged over `T`'s defaults and deserialized.
-fn parse_as<T>(text: &str, source: &str, set: &[String], user: toml::Value) -> Result<T>
-where
-    T: Serialize + DeserializeOwned + Default,
-{
-    let defaults = toml::Value::try_from(T::default()).context("encoding the defaults")?;
-    let merged = merge_defaults(defaults, user);
-    match merged.try_into::<T>() {
-        Ok(cfg) => Ok(cfg),
-        // The same mistake fails the same way without the defaults merged in; the loader then
-        // says where it is (file line or `--set`) and suggests the closest valid key.
-        Err(e) => match crate::config_load::load_config::<T>(text, source, set) {
-            Err(detailed) => Err(usage(format!("{detailed:#}"))),
-            Ok(_) => Err(usage(format!("{source}: {}", e.message().trim()))),
-        },
-    }
 }
 
 /// A mistake in what the user gave (config, `--set`, paths): exit code 2, not 1.
@@ -220,9 +179,11 @@ fn apply_set(root: &mut toml::Value, set: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rnnkit::tasks::classify::ClassifyConfig;
+    use rnnkit::tasks::lm::LmConfig;
     use std::path::PathBuf;
 
-    fn parse_config(text: &str, source: &str, set: &[String]) -> Result<TrainFile> {
+    fn parse_config(text: &str, source: &str, set: &[String]) -> Result<LmConfig> {
         match parse_any(text, source, set)? {
             RunConfig::Lm(c) => Ok(c),
             other => panic!("{other:?}"),
@@ -292,7 +253,7 @@ mod tests {
         // The default config file is the bundled default.
         let text = std::fs::read_to_string(dir.join("shakespeare-char.toml")).unwrap();
         match parse_any(&text, "shakespeare-char.toml", &["output.name=".into()]).unwrap() {
-            RunConfig::Lm(c) => assert_eq!(c, TrainFile::default()),
+            RunConfig::Lm(c) => assert_eq!(c, LmConfig::default()),
             other => panic!("{other:?}"),
         }
     }
@@ -348,7 +309,7 @@ mod tests {
     #[test]
     fn the_task_key_picks_the_defaults() {
         let c = parse_any("task = \"classify\"\n", "t.toml", &[]).unwrap();
-        assert_eq!(c, RunConfig::Classify(ClassifyFile::default()));
+        assert_eq!(c, RunConfig::Classify(ClassifyConfig::default()));
         let f = parse_any(
             "",
             "t.toml",

@@ -38,6 +38,15 @@ pub enum Error {
     /// Training stopped because the loss or gradients kept being non-finite.
     #[error("training diverged: {0}")]
     Diverged(String),
+    /// An error with what was being done when it happened (`reading the training text
+    /// (data.path = x.txt)`), added with [`ResultExt::context`].
+    #[error("{context}: {source}")]
+    Context {
+        /// What was being done.
+        context: String,
+        /// What went wrong.
+        source: Box<Error>,
+    },
     /// An I/O error with the path it happened on.
     #[error("{path}: {source}")]
     Io {
@@ -62,6 +71,57 @@ impl Error {
             at: at.into(),
             msg: msg.into(),
         }
+    }
+}
+
+impl Error {
+    /// The error under any [`Error::Context`] layers: what went wrong, not what was being done.
+    ///
+    /// ```
+    /// use rnnkit::error::ResultExt;
+    /// let r: rnnkit::Result<()> = Err(rnnkit::Error::Config("bad".into()));
+    /// let e = r.context("reading x.toml").unwrap_err();
+    /// assert_eq!(e.to_string(), "reading x.toml: invalid configuration: bad");
+    /// assert!(matches!(e.root(), rnnkit::Error::Config(_)));
+    /// ```
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Context { source, .. } => source.root(),
+            e => e,
+        }
+    }
+
+    /// Whether the input is to blame (a config, a data file, a shape that does not fit), not
+    /// the run: the CLI exits with code 2 for these, 1 for the others.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self.root(),
+            Error::Config(_) | Error::Format { .. } | Error::Data { .. } | Error::Shape(_)
+        )
+    }
+}
+
+/// Adds what was being done to an error, as `anyhow::Context` does.
+pub trait ResultExt<T> {
+    /// Wraps the error in [`Error::Context`] with `context`.
+    fn context(self, context: impl Into<String>) -> Result<T>;
+    /// Same, with the context computed only on error.
+    fn with_context<S: Into<String>>(self, f: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T> ResultExt<T> for Result<T> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|e| Error::Context {
+            context: context.into(),
+            source: Box::new(e),
+        })
+    }
+
+    fn with_context<S: Into<String>>(self, f: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|e| Error::Context {
+            context: f().into(),
+            source: Box::new(e),
+        })
     }
 }
 

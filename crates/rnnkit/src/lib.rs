@@ -36,6 +36,8 @@ pub mod params;
 pub mod plot;
 pub mod recurrent;
 pub mod reference;
+pub mod run;
+pub mod tasks;
 pub mod train;
 pub mod verify;
 

@@ -6,10 +6,11 @@ use crate::error::{Error, Result};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use std::borrow::Cow;
 
 /// Forecasting windows in batches, shuffled per epoch with a seed (or in order).
 pub struct WindowBatches<'a> {
-    windows: &'a Windows,
+    windows: Cow<'a, Windows>,
     batch_size: usize,
     shuffle: bool,
     seed: u64,
@@ -17,7 +18,19 @@ pub struct WindowBatches<'a> {
 
 impl<'a> WindowBatches<'a> {
     /// Batches of `batch_size` windows; `shuffle` reorders them each epoch from `(seed, epoch)`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for `batch_size` 0 or no windows.
     pub fn new(windows: &'a Windows, batch_size: usize, shuffle: bool, seed: u64) -> Result<Self> {
+        Self::from_cow(Cow::Borrowed(windows), batch_size, shuffle, seed)
+    }
+
+    fn from_cow(
+        windows: Cow<'a, Windows>,
+        batch_size: usize,
+        shuffle: bool,
+        seed: u64,
+    ) -> Result<Self> {
         if batch_size == 0 {
             return Err(Error::Config("batch_size must be at least 1".into()));
         }
@@ -34,6 +47,16 @@ impl<'a> WindowBatches<'a> {
             shuffle,
             seed,
         })
+    }
+}
+
+impl WindowBatches<'static> {
+    /// As [`WindowBatches::new`], owning the windows (for a source kept beside its data).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for `batch_size` 0 or no windows.
+    pub fn owned(windows: Windows, batch_size: usize, shuffle: bool, seed: u64) -> Result<Self> {
+        Self::from_cow(Cow::Owned(windows), batch_size, shuffle, seed)
     }
 }
 

@@ -1,0 +1,486 @@
+//! `task = "classify"`: labelled texts → stratified train/valid/test split → text pipeline
+//! fitted on the training texts → length-bucketed padded batches → embedding + recurrent
+//! stack + pooling + linear head → test accuracy, macro-F1 and a confusion matrix.
+//!
+//! Beside the common run files it writes `text.json` (tokenizer and vocabulary),
+//! `classes.json` (class names in id order), `split.tsv` (split, class, text per line, so a
+//! peer can train on exactly the same examples), `metrics.json` and `plots/confusion.png`.
+
+use super::{Observer, Outcome, RunOutput, Splits, Task, TaskConfig, TaskKind, bundled_or_given};
+use crate::data::Batches;
+use crate::data::batch::{BatcherConfig, ClassBatches, Example, PadConfig, stratified_split};
+use crate::data::text::labelled::LabelledTexts;
+use crate::data::text::{TableConfig, TextConfig, TextPipeline};
+use crate::error::{Error, Result, ResultExt};
+use crate::models::{InputSpec, Pooling, SeqInput, SequenceClassifier};
+use crate::optim::{AdamConfig, OptimizerConfig};
+use crate::run::{ReportSummary, RunDir, Weights};
+use crate::train::confusion::ConfusionMatrix;
+use crate::train::{RunSummary, TrainConfig};
+use crate::{CellKind, RnnConfig};
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A `task = "classify"` config. Its `Default` classifies the bundled surnames by language.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifyConfig {
+    /// `"classify"`.
+    pub task: TaskKind,
+    /// The labelled texts and how they are split and tokenized.
+    pub data: ClassifyData,
+    /// The network.
+    pub model: ClassifyModel,
+    /// Optimization (epochs, batch_size, clip_norm, optimizer, schedule, patience, ...).
+    pub train: TrainConfig,
+    /// Where results go.
+    pub output: RunOutput,
+}
+
+/// `[data]` of a classifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifyData {
+    /// A directory of `CLASS.txt` files (one example per line; the class is the file name), or
+    /// a CSV/TSV file with a header and `text_column` and `label_column`. Default: the bundled
+    /// `data/names` (surnames of 18 languages).
+    pub path: PathBuf,
+    /// The text column of a CSV/TSV file. Default `"text"`.
+    pub text_column: String,
+    /// The label column of a CSV/TSV file. Default `"label"`.
+    pub label_column: String,
+    /// Fraction held out for validation, stratified by class. Default 0.1.
+    pub valid_fraction: f64,
+    /// Fraction held out for the final test, stratified by class. Default 0.1.
+    pub test_fraction: f64,
+    /// Cleaning, tokenizer and vocabulary (fitted on the training part). Default characters.
+    pub text: TextConfig,
+    /// Length-bucketed batches: pools of this many batches are sorted by length before being
+    /// cut, so batches pad little; 0 turns it off. Default 100.
+    pub bucket_size: usize,
+}
+
+impl Default for ClassifyData {
+    fn default() -> Self {
+        ClassifyData {
+            path: PathBuf::from("data/names"),
+            text_column: "text".into(),
+            label_column: "label".into(),
+            valid_fraction: 0.1,
+            test_fraction: 0.1,
+            text: TextConfig::default(),
+            bucket_size: 100,
+        }
+    }
+}
+
+/// `[model]` of a classifier: embedding → recurrent stack → pooling → linear.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifyModel {
+    /// `"lstm"`, `"gru"`, `"rnn_tanh"` or `"rnn_relu"`. Default LSTM.
+    pub cell: CellKind,
+    /// Embedding size. Default 64.
+    pub embedding_size: usize,
+    /// Hidden units per layer (per direction). Default 128.
+    pub hidden_size: usize,
+    /// Stacked layers. Default 1.
+    pub num_layers: usize,
+    /// Read the sequence in both directions. Default false.
+    pub bidirectional: bool,
+    /// Dropout between stacked layers. Default 0.
+    pub dropout: f32,
+    /// How the outputs over time become one vector: `"last"` (the last valid step; each
+    /// direction's final state), `"mean"` or `"max"`. Default last.
+    pub pooling: Pooling,
+}
+
+impl Default for ClassifyModel {
+    fn default() -> Self {
+        ClassifyModel {
+            cell: CellKind::Lstm,
+            embedding_size: 64,
+            hidden_size: 128,
+            num_layers: 1,
+            bidirectional: false,
+            dropout: 0.0,
+            pooling: Pooling::Last,
+        }
+    }
+}
+
+impl ClassifyModel {
+    /// The recurrent stack's config.
+    pub fn rnn(&self) -> RnnConfig {
+        RnnConfig::new(self.cell, self.embedding_size, self.hidden_size)
+            .num_layers(self.num_layers)
+            .bidirectional(self.bidirectional)
+            .dropout(self.dropout)
+    }
+}
+
+impl Default for ClassifyConfig {
+    /// The bundled surname classifier: characters → 64-wide embedding → LSTM 128 → 18
+    /// languages; Adam 2e-3, batches of 64, 30 epochs with patience 5.
+    fn default() -> Self {
+        ClassifyConfig {
+            task: TaskKind::Classify,
+            data: ClassifyData::default(),
+            model: ClassifyModel::default(),
+            train: TrainConfig {
+                epochs: 30,
+                batch_size: 64,
+                eval_batch_size: 512,
+                optimizer: OptimizerConfig::Adam(AdamConfig {
+                    lr: 2e-3,
+                    ..Default::default()
+                }),
+                patience: Some(5),
+                ..Default::default()
+            },
+            output: RunOutput::default(),
+        }
+    }
+}
+
+impl TaskConfig for ClassifyConfig {
+    const ABOUT_DEFAULT: &'static str = "surnames to their language, from the bundled data/names";
+
+    fn train(&self) -> &TrainConfig {
+        &self.train
+    }
+
+    fn output(&self) -> (&Path, &str, usize) {
+        (&self.output.dir, &self.output.name, self.output.threads)
+    }
+}
+
+impl ClassifyConfig {
+    /// The table columns the config names.
+    pub fn table(&self) -> TableConfig {
+        TableConfig {
+            text_column: self.data.text_column.clone(),
+            label_column: Some(self.data.label_column.clone()),
+            ..Default::default()
+        }
+    }
+}
+
+/// Trains (or resumes) a classifier per `config` in `run`.
+///
+/// # Errors
+/// As [`super::train`].
+pub fn train(
+    config: &ClassifyConfig,
+    run: &RunDir,
+    resuming: bool,
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    super::train::<Classify>(config, run, resuming, observer)
+}
+
+/// A classification run's data: the texts, the split, the pipeline and the batches.
+pub struct Classify {
+    data: LabelledTexts,
+    data_path: PathBuf,
+    sizes: [usize; 3],
+    text: TextPipeline,
+    train: ClassBatches,
+    valid: ClassBatches,
+    test: Option<ClassBatches>,
+}
+
+/// The classifier `config` describes, with fresh weights.
+///
+/// # Errors
+/// A model config that cannot be built.
+pub fn build_model(
+    config: &ClassifyConfig,
+    vocab: usize,
+    classes: usize,
+) -> Result<SequenceClassifier> {
+    let spec = InputSpec::Tokens {
+        vocab,
+        padding_idx: Some(0),
+    };
+    let m = &config.model;
+    SequenceClassifier::new(spec, m.rnn(), classes, m.pooling, config.train.seed)
+}
+
+/// Labelled texts as examples, tokenized by `text`.
+///
+/// # Errors
+/// A text the pipeline cannot encode.
+pub fn examples(text: &TextPipeline, data: &LabelledTexts, idx: &[usize]) -> Result<Vec<Example>> {
+    idx.iter()
+        .map(|&k| {
+            let mut ids = text.encode(&data.texts[k])?;
+            if ids.is_empty() {
+                // An example the cleaning emptied still needs one step; `<unk>` says nothing.
+                ids.push(1);
+            }
+            Ok(Example::class(ids, data.labels[k]))
+        })
+        .collect()
+}
+
+impl Task for Classify {
+    const KIND: TaskKind = TaskKind::Classify;
+    type Config = ClassifyConfig;
+    type Model = SequenceClassifier;
+
+    fn prepare(config: &ClassifyConfig, run: &RunDir, resuming: bool) -> Result<Self> {
+        let d = &config.data;
+        let (v, t) = (d.valid_fraction, d.test_fraction);
+        if !(v > 0.0 && t >= 0.0 && v + t < 1.0) {
+            return Err(Error::Config(format!(
+                "data.valid_fraction = {v} and data.test_fraction = {t}: need valid_fraction \
+                 > 0, test_fraction ≥ 0 and their sum below 1"
+            )));
+        }
+        let path = bundled_or_given(&d.path);
+        let data = LabelledTexts::load(&path, &config.table(), None).with_context(|| {
+            format!(
+                "reading the labelled texts (data.path = {})",
+                d.path.display()
+            )
+        })?;
+        if data.classes.len() < 2 {
+            return Err(Error::Config(format!(
+                "{}: one class ({}) only; a classifier needs at least two",
+                path.display(),
+                data.classes.join("")
+            )));
+        }
+        let parts = stratified_split(&data.labels, &[1.0 - v - t, v, t], config.train.seed)?;
+        let (tr, va, te) = (&parts[0], &parts[1], &parts[2]);
+        let text_path = run.join("text.json");
+        let text = if resuming {
+            TextPipeline::load(&text_path)?
+        } else {
+            let train_texts: Vec<&str> = tr.iter().map(|&k| data.texts[k].as_str()).collect();
+            let text = TextPipeline::fit(&train_texts, &d.text)?;
+            text.save(&text_path)?;
+            write_split(run, &data, [("train", tr), ("valid", va), ("test", te)])?;
+            run.write_json("classes.json", &data.classes)?;
+            text
+        };
+        let pad = PadConfig::default();
+        let batching = BatcherConfig {
+            batch_size: config.train.batch_size,
+            bucket_size: d.bucket_size,
+            seed: config.train.seed,
+            ..Default::default()
+        };
+        let eval = config.train.eval_batch_size;
+        let train = ClassBatches::new(examples(&text, &data, tr)?, batching, pad.clone())?;
+        let valid = ClassBatches::in_order(examples(&text, &data, va)?, eval, pad.clone())?;
+        let test = if te.is_empty() {
+            None
+        } else {
+            Some(ClassBatches::in_order(
+                examples(&text, &data, te)?,
+                eval,
+                pad,
+            )?)
+        };
+        Ok(Classify {
+            sizes: [tr.len(), va.len(), te.len()],
+            data,
+            data_path: path,
+            text,
+            train,
+            valid,
+            test,
+        })
+    }
+
+    fn describe(&self, config: &ClassifyConfig) -> String {
+        let m = &config.model;
+        format!(
+            "data {}: {} examples in {} classes, train {} / valid {} / test {}, vocabulary \
+             {}; padding with bucketing {:.1}%\nmodel {} {}x{} (embedding {}{}, pooling {})",
+            self.data_path.display(),
+            self.data.len(),
+            self.data.classes.len(),
+            self.sizes[0],
+            self.sizes[1],
+            self.sizes[2],
+            self.text.vocab().len(),
+            100.0 * self.train.padding_fraction(0),
+            m.cell,
+            m.num_layers,
+            m.hidden_size,
+            m.embedding_size,
+            if m.bidirectional {
+                ", bidirectional"
+            } else {
+                ""
+            },
+            format!("{:?}", m.pooling).to_lowercase(),
+        )
+    }
+
+    fn model(&self, config: &ClassifyConfig) -> Result<SequenceClassifier> {
+        build_model(config, self.text.vocab().len(), self.data.classes.len())
+    }
+
+    fn splits(&self) -> Splits<'_, SequenceClassifier> {
+        Splits {
+            train: &self.train,
+            valid: &self.valid,
+            test: self.test.as_ref().map(|t| t as _),
+        }
+    }
+
+    fn loss_name(&self) -> String {
+        "cross-entropy (nats/example)".into()
+    }
+
+    fn throughput(&self, summary: &RunSummary, seconds: f64, _counted: u64) -> (f64, String) {
+        (
+            self.sizes[0] as f64 * summary.epochs.max(1) as f64 / seconds.max(1e-9),
+            "examples/s (training epochs over wall time)".into(),
+        )
+    }
+
+    fn finish(
+        &self,
+        _config: &ClassifyConfig,
+        run: &RunDir,
+        model: &SequenceClassifier,
+        summary: &RunSummary,
+        report: &mut ReportSummary,
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
+        let classes = &self.data.classes;
+        report.task = format!("classify ({} classes)", classes.len());
+        let Some(test) = &self.test else {
+            return Ok(());
+        };
+        let m = ConfusionMatrix::of_classifier(model, &test.epoch(0)?)?;
+        let test_loss = summary.test.map_or(f64::NAN, |e| e.loss);
+        for (name, value) in [
+            ("test accuracy", format!("{:.4}", m.accuracy())),
+            ("test macro-F1", format!("{:.4}", m.macro_f1())),
+            ("test loss (nats)", format!("{test_loss:.4}")),
+            ("test examples", m.total().to_string()),
+        ] {
+            report.test_metrics.push((name.into(), value));
+        }
+        #[cfg(feature = "plot")]
+        {
+            let png = run.plots_dir().join("confusion.png");
+            crate::plot::ConfusionMatrixChart::new(
+                format!(
+                    "test split: accuracy {:.3}, macro-F1 {:.3} (rows: true class, \
+                     row-normalized)",
+                    m.accuracy(),
+                    m.macro_f1()
+                ),
+                &m.counts,
+                classes,
+            )
+            .normalize(true)
+            .size(1100, 800)
+            .save_png(&png)
+            .context("drawing the confusion matrix")?;
+        }
+        let metrics = serde_json::json!({
+            "accuracy": m.accuracy(), "macro_f1": m.macro_f1(), "test_loss": test_loss,
+            "test_examples": m.total(), "best_val": summary.best_val, "epochs": summary.epochs,
+            "seconds": report.wall_seconds, "classes": classes,
+            "f1_per_class": classes.iter().enumerate().map(|(c, n)| (n.clone(), m.f1(c)))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+            "confusion": &m.counts,
+        });
+        run.write_json("metrics.json", &metrics)?;
+        observer.note(&format!(
+            "test: accuracy {:.4}, macro-F1 {:.4}, loss {test_loss:.4} ({} examples)",
+            m.accuracy(),
+            m.macro_f1(),
+            m.total()
+        ));
+        Ok(())
+    }
+}
+
+/// `split.tsv`: split, class and text of every example, one per line.
+fn write_split(run: &RunDir, data: &LabelledTexts, parts: [(&str, &Vec<usize>); 3]) -> Result<()> {
+    let mut out = String::new();
+    for (split, idx) in parts {
+        for &k in idx {
+            let text = data.texts[k].replace(['\t', '\n'], " ");
+            // Writing to a String cannot fail.
+            let _ = writeln!(out, "{split}\t{}\t{text}", data.classes[data.labels[k]]);
+        }
+    }
+    run.write_text("split.tsv", &out)?;
+    Ok(())
+}
+
+/// A trained classifier with what it needs to read new text.
+pub struct LoadedClassifier {
+    /// The run's config.
+    pub config: ClassifyConfig,
+    /// Its tokenizer and vocabulary.
+    pub text: TextPipeline,
+    /// Class names in id order.
+    pub classes: Vec<String>,
+    /// The model with the run's `which` weights.
+    pub model: SequenceClassifier,
+}
+
+impl LoadedClassifier {
+    /// Loads the classifier of a `task = "classify"` run directory.
+    ///
+    /// # Errors
+    /// Missing or unreadable run files, weights of another shape.
+    pub fn load(run: &RunDir, config: ClassifyConfig, which: Weights) -> Result<Self> {
+        let text = TextPipeline::load(&run.join("text.json"))?;
+        let classes: Vec<String> = run.read_json("classes.json")?;
+        let mut model = build_model(&config, text.vocab().len(), classes.len())?;
+        run.load_model(&mut model, which)?;
+        Ok(LoadedClassifier {
+            config,
+            text,
+            classes,
+            model,
+        })
+    }
+
+    /// Class probabilities `[N, C]` of `texts`, in their order.
+    ///
+    /// # Errors
+    /// A text the pipeline cannot encode.
+    pub fn probabilities(&self, texts: &[String]) -> Result<Array2<f32>> {
+        let data = LabelledTexts {
+            texts: texts.to_vec(),
+            labels: vec![0; texts.len()],
+            classes: self.classes.clone(),
+        };
+        let idx: Vec<usize> = (0..texts.len()).collect();
+        let batches = ClassBatches::in_order(
+            examples(&self.text, &data, &idx)?,
+            self.config.train.eval_batch_size,
+            PadConfig::default(),
+        )?;
+        let mut out = Array2::zeros((texts.len(), self.classes.len()));
+        for b in batches.epoch(0)? {
+            let logits = self
+                .model
+                .predict(SeqInput::Tokens(b.ids.view()), Some(&b.lengths))?;
+            for (row, &k) in logits.rows().into_iter().zip(&b.indices) {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let e: Vec<f32> = row.iter().map(|&z| (z - max).exp()).collect();
+                let sum: f32 = e.iter().sum();
+                for (c, v) in e.iter().enumerate() {
+                    out[[k, c]] = v / sum;
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,166 @@
+//! Tasks: what turns a config into a trained, evaluated run directory.
+//!
+//! A task is one file here: its config (plain serde data; every key defaulted, unknown keys
+//! rejected), how it prepares its data (fitting preprocessing on the training split only and
+//! saving it in the run directory, or reading it back on resume), the model it builds, and what
+//! it reports after training (test metrics, charts, files). [`train`] is the one driver that
+//! runs any of them: prepare, build, [`Trainer`](crate::train::Trainer), save, chart, report.
+//! [`registry`] lists the tasks by their config name; adding a task is a new file plus one
+//! line there.
+//!
+//! Train the bundled surname classifier for one epoch into a run directory:
+//!
+//! ```no_run
+//! use rnnkit::run::RunDir;
+//! use rnnkit::tasks::{self, classify::{ClassifyConfig, Classify}};
+//!
+//! # fn main() -> rnnkit::Result<()> {
+//! let mut config = ClassifyConfig::default();
+//! config.train.epochs = 1;
+//! let run = RunDir::create("runs/names")?;
+//! let outcome = tasks::train::<Classify>(&config, &run, false, &mut tasks::Quiet)?;
+//! println!("report: {}", outcome.report.display());
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod classify;
+mod driver;
+pub mod forecast;
+pub mod lm;
+pub mod registry;
+pub mod synthetic;
+
+pub use driver::{Outcome, bundled_or_given, train};
+pub use registry::{AnyConfig, ConfigVisitor, TaskKind};
+
+use crate::error::Result;
+use crate::models::TrainStep;
+use crate::run::{ReportSummary, RunDir};
+use crate::train::{Reporter, RunSummary, Split, StopSignal, TrainConfig};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// `[output]` of the tasks that generate nothing at the end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunOutput {
+    /// Parent of run directories. Default `runs`.
+    pub dir: PathBuf,
+    /// Run directory name; empty means a timestamp. Default empty.
+    pub name: String,
+    /// Worker threads; 0 means all cores. Default 0.
+    pub threads: usize,
+}
+
+impl Default for RunOutput {
+    fn default() -> Self {
+        RunOutput {
+            dir: PathBuf::from("runs"),
+            name: String::new(),
+            threads: 0,
+        }
+    }
+}
+
+/// A task's config file: `task`, `[data]`, `[model]`, `[train]` and `[output]`.
+pub trait TaskConfig:
+    Serialize + DeserializeOwned + Default + Clone + PartialEq + std::fmt::Debug
+{
+    /// What the default config trains, in a few words (for the docs' tables).
+    const ABOUT_DEFAULT: &'static str;
+    /// `[train]`.
+    fn train(&self) -> &TrainConfig;
+    /// `[output]`: the parent of run directories, the run's name (empty: a timestamp) and the
+    /// worker threads (0: all cores).
+    fn output(&self) -> (&Path, &str, usize);
+}
+
+/// The batch sources of a run: training, validation (every epoch) and test (once, at the end).
+pub struct Splits<'a, M: TrainStep> {
+    /// Training batches, drawn anew each epoch.
+    pub train: Split<'a, M>,
+    /// Validation batches.
+    pub valid: Split<'a, M>,
+    /// Test batches, if the task holds out a test split.
+    pub test: Option<Split<'a, M>>,
+}
+
+/// A task with its data prepared: built by [`Task::prepare`], it holds the batch sources and
+/// what the task needs after training (a tokenizer, class names, a scaler).
+pub trait Task: Sized {
+    /// The config's `task` value.
+    const KIND: TaskKind;
+    /// Whether its batches are chunks of one long stream, so that `train.bptt` and
+    /// `train.variable_bptt` mean something.
+    const USES_BPTT: bool = false;
+    /// Its config file.
+    type Config: TaskConfig;
+    /// The model it trains.
+    type Model: TrainStep;
+
+    /// Reads and prepares the data. A fresh run (`resuming` false) fits its preprocessing on
+    /// the training split and saves it in `run`; a resumed one reads what was saved, so the
+    /// model sees exactly the inputs it was trained on.
+    ///
+    /// # Errors
+    /// Unreadable data, a config the data does not fit ([`crate::Error::Config`]).
+    fn prepare(config: &Self::Config, run: &RunDir, resuming: bool) -> Result<Self>;
+
+    /// The data and the model in one or two lines, for the start of a run.
+    fn describe(&self, config: &Self::Config) -> String;
+
+    /// A model with fresh weights (resuming replaces them from the checkpoint).
+    ///
+    /// # Errors
+    /// A model config that cannot be built.
+    fn model(&self, config: &Self::Config) -> Result<Self::Model>;
+
+    /// The batch sources.
+    fn splits(&self) -> Splits<'_, Self::Model>;
+
+    /// What the loss measures, e.g. `cross-entropy (nats/token)`.
+    fn loss_name(&self) -> String;
+
+    /// A reference loss for the loss chart (label, value), e.g. a memoryless baseline.
+    fn baseline(&self) -> Option<(String, f64)> {
+        None
+    }
+
+    /// Throughput for the report: (per second, unit), from the run's summary, its wall
+    /// seconds in this sitting and the elements it trained on in this sitting.
+    fn throughput(&self, summary: &RunSummary, seconds: f64, counted: u64) -> (f64, String);
+
+    /// After training, with the weights the run ends with (the best ones when
+    /// `restore_best`): test metrics into `report`, task charts and files into `run`, lines
+    /// worth showing to `observer`.
+    ///
+    /// # Errors
+    /// A chart or file that cannot be written.
+    fn finish(
+        &self,
+        config: &Self::Config,
+        run: &RunDir,
+        model: &Self::Model,
+        summary: &RunSummary,
+        report: &mut ReportSummary,
+        observer: &mut dyn Observer,
+    ) -> Result<()>;
+}
+
+/// Follows a task run: the trainer's steps and epochs ([`Reporter`]), plus what a command
+/// line shows. Every method does nothing by default.
+pub trait Observer: Reporter {
+    /// Training starts; raising `stop` ends it at the next step with a checkpoint.
+    fn started(&mut self, _stop: &StopSignal) {}
+    /// A line worth showing: the data and model, test results.
+    fn note(&mut self, _line: &str) {}
+    /// Generated text as it comes (the language model's sample).
+    fn text(&mut self, _piece: &str) {}
+}
+
+/// An observer that shows nothing.
+pub struct Quiet;
+impl Reporter for Quiet {}
+impl Observer for Quiet {}
