@@ -13,13 +13,13 @@
 //! baselines, in original units), `RUN_DIR/series.json` (the data settings and the scaler fitted
 //! on the training rows) and the trainer's metrics and checkpoints; prints a table.
 
-use ndarray::{Array2, s};
 use rnnkit::data::series::WindowBatches;
 use rnnkit::data::series::{
-    MissingPolicy, ScalerKind, SeriesConfig, SeriesData, SplitSpec, Transform, Windows, score,
+    MissingPolicy, ScalerKind, SeriesConfig, SeriesData, SplitSpec, Transform, score,
 };
 use rnnkit::models::Forecaster;
 use rnnkit::optim::{AdamConfig, OptimizerConfig};
+use rnnkit::tasks::forecast::{forecast_windows, time_axis};
 use rnnkit::train::{EpochReport, Reporter};
 use rnnkit::train::{TrainConfig, Trainer};
 use rnnkit::{CellKind, RnnConfig};
@@ -180,7 +180,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds = started.elapsed().as_secs_f64();
 
     // Test forecasts in original units, scored against the baselines on the same windows.
-    let pred = forecast(trainer.model(), &data.test)?;
+    let pred = forecast_windows(trainer.model(), &data.test, 256)?;
     let pred = data.to_original_units(&data.test, pred.view())?;
     let truth = data.truth(&data.test)?;
     let lstm = score(pred.view(), truth.view())?;
@@ -251,32 +251,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         run_dir.join("metrics.json").display()
     );
     Ok(())
-}
-
-/// The model's forecast for every window, `[W, H·K]` in scaled units.
-fn forecast(model: &Forecaster, windows: &Windows) -> rnnkit::Result<Array2<f32>> {
-    let (w, hk) = (windows.len(), windows.horizon() * windows.n_targets());
-    let mut out = Array2::zeros((w, hk));
-    let idx: Vec<usize> = (0..w).collect();
-    for chunk in idx.chunks(256) {
-        let b = windows.batch(chunk)?;
-        let p = model.predict(b.inputs.view(), None)?; // [B, H, K]
-        let p = p
-            .into_shape_with_order((chunk.len(), hk))
-            .expect("[B, H·K]");
-        out.slice_mut(s![chunk[0]..chunk[0] + chunk.len(), ..])
-            .assign(&p);
-    }
-    Ok(out)
-}
-
-/// Each row's time as a fractional year (row index when the series has no timestamps).
-fn time_axis(data: &SeriesData) -> Vec<f64> {
-    match &data.table.timestamps {
-        Some(ts) => ts
-            .iter()
-            .map(|&s| 1970.0 + s as f64 / (365.2425 * 86400.0))
-            .collect(),
-        None => (0..data.table.len()).map(|r| r as f64).collect(),
-    }
 }
