@@ -112,12 +112,15 @@ pub fn train<T: Task>(
         &mut report,
         observer,
     )?;
-    // The task may have drawn more charts (a confusion matrix, a forecast).
-    for name in ["confusion.png", "forecast.png"] {
-        let p = run.plots_dir().join(name);
-        if p.is_file() && !plots.contains(&p) {
-            plots.push(p);
-        }
+    // The task may have drawn more charts (a confusion matrix, a forecast): list them too,
+    // whatever their names.
+    if let Ok(entries) = std::fs::read_dir(run.plots_dir()) {
+        let mut extra: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "png") && !plots.contains(p))
+            .collect();
+        extra.sort();
+        plots.extend(extra);
     }
     let report_path = crate::run::write_report_md(run.path(), &report)?;
     Ok(Outcome {
