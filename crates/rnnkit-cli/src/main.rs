@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-mod config_load;
 mod evaluate_cmd;
 mod generate_cmd;
 mod inspect_cmd;
@@ -17,7 +16,6 @@ mod progress;
 mod run_config;
 mod stdout;
 mod train_cmd;
-mod train_config;
 
 #[derive(Parser)]
 #[command(
@@ -276,9 +274,9 @@ fn run(cli: Cli) -> Result<()> {
         })?,
         Command::Config { task, markdown } => {
             let text = if markdown {
-                run_config::docs_tables()?
+                rnnkit::config_file::docs_tables()?
             } else {
-                run_config::resolved_toml(&run_config::RunConfig::default_for(task))?
+                rnnkit::run::config_toml(&run_config::RunConfig::default_for(task))?
             };
             stdout::emit(&text)?;
         }

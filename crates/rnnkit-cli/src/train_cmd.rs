@@ -2,8 +2,9 @@
 //! display, Ctrl-C handling and a summary of where the files went. With no arguments it
 //! trains the bundled default (a character LSTM on the bundled Tiny Shakespeare text).
 
-use crate::run_config::{RunConfig, parse_any, resolved_toml, usage};
+use crate::run_config::{RunConfig, usage};
 use anyhow::{Context, Result};
+use rnnkit::config_file;
 use rnnkit::run::RunDir;
 use rnnkit::tasks::{Observer, Outcome, TaskKind};
 use rnnkit::train::{EpochReport, Reporter, StepReport, StopSignal};
@@ -29,7 +30,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let run = RunDir::open(dir).map_err(|e| usage(e.to_string()))?;
             let path = run.config_path();
             let text = run.read_config()?;
-            let cfg = parse_any(&text, &path.display().to_string(), &args.set)?;
+            let cfg = config_file::parse(&text, &path.display().to_string(), &args.set)?;
             (cfg, run, true)
         }
         None => {
@@ -41,7 +42,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 ),
                 None => (String::new(), "the bundled default config".to_string()),
             };
-            let cfg = parse_any(&text, &source, &args.set)?;
+            let cfg = config_file::parse(&text, &source, &args.set)?;
             let (parent, name, _) = cfg.output();
             let name = if name.is_empty() {
                 timestamp()
@@ -56,7 +57,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let resolved = format!(
             "# Rerun with: rnnkit train --config {}\n{}",
             run.config_path().display(),
-            resolved_toml(&cfg).context("writing the resolved config")?
+            rnnkit::run::config_toml(&cfg).context("writing the resolved config")?
         );
         run.write_config(&resolved)?;
     }

@@ -8,6 +8,16 @@ pub enum Error {
     /// A configuration value out of range or inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A mistake in a config file or a `--set` override, and where it is.
+    ///
+    /// `at` is `run.toml, line 12`, `--set train.epochs=x`, or the file alone.
+    #[error("{at}: {msg}")]
+    ConfigAt {
+        /// The file and line, or the `--set` argument.
+        at: String,
+        /// What is wrong: the key, the valid keys or values, the closest one.
+        msg: String,
+    },
     /// Array shapes that do not fit together.
     #[error("shape mismatch: {0}")]
     Shape(String),
@@ -96,7 +106,11 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self.root(),
-            Error::Config(_) | Error::Format { .. } | Error::Data { .. } | Error::Shape(_)
+            Error::Config(_)
+                | Error::ConfigAt { .. }
+                | Error::Format { .. }
+                | Error::Data { .. }
+                | Error::Shape(_)
         )
     }
 }

@@ -20,6 +20,7 @@ pub mod kernels;
 pub mod bench;
 pub mod cell;
 pub mod config;
+pub mod config_file;
 pub mod data;
 pub mod diagnostics;
 pub mod error;
