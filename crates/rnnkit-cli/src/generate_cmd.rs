@@ -1,9 +1,12 @@
 //! `rnnkit generate --model RUN_DIR`: text from a trained language model, streamed to stdout as
 //! it is produced, tokenized exactly as in training (the run's saved `text.json`).
 
-use crate::run_config::{RunConfig, UsageError};
+use crate::run_config::usage;
 use anyhow::Result;
-use rnnkit::generate::{Generator, SamplingConfig};
+use rnnkit::generate::SamplingConfig;
+use rnnkit::run::Weights;
+use rnnkit::tasks::TaskKind;
+use rnnkit::tasks::lm::{LanguageModeling, LmConfig, Prompt};
 use std::path::PathBuf;
 
 /// What the command line gave.
@@ -29,60 +32,48 @@ pub struct GenerateArgs {
 /// Runs the command.
 pub fn run(args: GenerateArgs) -> Result<()> {
     let dir = &args.model;
-    let cfg = match crate::run_config::load_run_config(dir)? {
-        RunConfig::Lm(c) => c,
-        other => {
-            return Err(anyhow::Error::new(UsageError(format!(
-                "{}: a {} run; generate needs a language model (task = \"lm\"); use rnnkit {}",
-                dir.display(),
-                other.kind(),
-                if other.kind() == rnnkit::tasks::TaskKind::Forecast {
-                    "forecast"
-                } else {
-                    "classify"
-                }
-            ))));
-        }
-    };
-    let run = rnnkit::run::RunDir::open(dir)?;
-    let (model, pipeline) =
-        rnnkit::tasks::lm::load(&run, &cfg, rnnkit::run::Weights::latest_if(args.latest))?;
-    let sampling = SamplingConfig {
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        seed: args.seed,
-        max_tokens: args.length.max(1),
-        ..Default::default()
-    };
-    sampling
-        .validate()
-        .map_err(|e| anyhow::Error::new(UsageError(e.to_string())))?;
-    let mut generator = Generator::new(&model, sampling)?;
-    let prompt = pipeline.encode(&args.prompt)?;
-    generator.prime(&prompt)?;
-    if !crate::stdout::emit(&args.prompt)? {
-        return Ok(()); // the reader has gone: `rnnkit generate … | head -c 100`
-    }
+    let (cfg, run) = crate::predict_cmd::open_run::<LmConfig>(dir, |kind| {
+        usage(format!(
+            "{}: a {kind} run; generate needs a language model (task = \"lm\"); use rnnkit {}",
+            dir.display(),
+            if kind == TaskKind::Forecast {
+                "forecast"
+            } else {
+                "classify"
+            }
+        ))
+    })?;
     let mut failed = None;
     let mut reader_gone = false;
-    // Decoding continues the prompt's text, so a byte-level BPE character split over several
-    // tokens comes out whole and a word after the prompt gets its space.
-    let decoder = pipeline.stream_decoder_after(&prompt)?;
-    generator.generate_text(
-        args.length,
-        decoder,
-        |piece| match crate::stdout::finished_or_failed(crate::stdout::write_now(piece)) {
+    let mut on_text =
+        |piece: &str| match crate::stdout::finished_or_failed(crate::stdout::write_now(piece)) {
             Ok(true) => true,
             Ok(false) => {
-                reader_gone = true;
+                reader_gone = true; // `rnnkit generate … | head -c 100`
                 false
             }
             Err(e) => {
                 failed = Some(e);
                 false
             }
+        };
+    let prompt = Prompt {
+        text: &args.prompt,
+        length: args.length,
+        sampling: SamplingConfig {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed: args.seed,
+            ..Default::default()
         },
+        on_text: &mut on_text,
+    };
+    rnnkit::tasks::predict::<LanguageModeling>(
+        &cfg,
+        &run,
+        Weights::latest_if(args.latest),
+        prompt,
     )?;
     if let Some(e) = failed {
         return Err(e);

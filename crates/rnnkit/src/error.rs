@@ -66,6 +66,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A file that could not be read: `reading PATH`, the I/O error left to the source chain
+    /// (as `anyhow`'s context prints it: `reading PATH: No such file or directory`).
+    #[error("reading {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

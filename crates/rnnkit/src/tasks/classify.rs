@@ -6,20 +6,26 @@
 //! `classes.json` (class names in id order), `split.tsv` (split, class, text per line, so a
 //! peer can train on exactly the same examples), `metrics.json` and `plots/confusion.png`.
 
-use super::{Observer, Outcome, RunOutput, Splits, Task, TaskConfig, TaskKind, bundled_or_given};
+use super::trained::OUTPUT_BATCH;
+use super::{
+    Evaluate, EvaluateOptions, Observer, Outcome, Predict, RunOutput, Scored, Splits, Task,
+    TaskConfig, TaskKind, bundled_or_given,
+};
 use crate::data::Batches;
 use crate::data::batch::{BatcherConfig, ClassBatches, Example, PadConfig, stratified_split};
 use crate::data::text::labelled::LabelledTexts;
-use crate::data::text::{TableConfig, TextConfig, TextPipeline};
+use crate::data::text::{Document, TableConfig, TextConfig, TextPipeline};
 use crate::error::{Error, Result, ResultExt};
+use crate::io::TensorFile;
 use crate::models::{InputSpec, Pooling, SeqInput, SequenceClassifier};
 use crate::optim::{AdamConfig, OptimizerConfig};
 use crate::run::{ReportSummary, RunDir, Weights};
-use crate::train::confusion::ConfusionMatrix;
+use crate::train::confusion::{ConfusionMatrix, argmax};
 use crate::train::{RunSummary, TrainConfig};
 use crate::{CellKind, RnnConfig};
-use ndarray::Array2;
+use ndarray::{Array2, ArrayD};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -179,6 +185,18 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
     super::train::<Classify>(config, run, resuming, observer)
+}
+
+/// Scores the classifier of `run` (see [`super::evaluate`]).
+///
+/// # Errors
+/// As [`super::evaluate`].
+pub fn evaluate(
+    config: &ClassifyConfig,
+    run: &RunDir,
+    options: &EvaluateOptions,
+) -> Result<Scored<ClassifyMetrics>> {
+    super::evaluate::<Classify>(config, run, options)
 }
 
 /// A classification run's data: the texts, the split, the pipeline and the batches.
@@ -483,4 +501,173 @@ impl LoadedClassifier {
         }
         Ok(out)
     }
+}
+
+/// A classifier's scores on labelled texts.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClassifyMetrics {
+    /// `"classify"`.
+    pub task: TaskKind,
+    /// What was scored: the file, or `the run's test split`.
+    pub data: String,
+    /// Texts scored.
+    pub examples: usize,
+    /// Fraction classified right.
+    pub accuracy: f64,
+    /// F1 averaged over the classes, each weighing the same.
+    pub macro_f1: f64,
+    /// Mean cross-entropy of the true class (nats per text).
+    pub loss_nats_per_example: f64,
+    /// F1 of each class by name.
+    pub f1_per_class: BTreeMap<String, f64>,
+}
+
+/// What [`Predict`] asks a classifier.
+#[derive(Clone, Copy, Debug)]
+pub struct ClassifyQuery<'q> {
+    /// The texts.
+    pub texts: &'q [String],
+    /// How many of the most likely classes to give per text (clamped to 1..=classes).
+    pub top: usize,
+}
+
+/// The `top` most likely classes of a text with their probabilities, most likely first.
+pub type TopClasses = Vec<(String, f32)>;
+
+impl Evaluate for Classify {
+    type Trained = LoadedClassifier;
+    type Data = LabelledTexts;
+    type Metrics = ClassifyMetrics;
+
+    fn load(config: &ClassifyConfig, run: &RunDir, which: Weights) -> Result<LoadedClassifier> {
+        LoadedClassifier::load(run, config.clone(), which)
+    }
+
+    fn eval_data(
+        trained: &LoadedClassifier,
+        run: &RunDir,
+        path: Option<&Path>,
+    ) -> Result<(LabelledTexts, String)> {
+        Ok(match path {
+            Some(p) => (
+                LabelledTexts::load(p, &trained.config.table(), Some(&trained.classes))?,
+                p.display().to_string(),
+            ),
+            None => (
+                test_split(run, &trained.classes)?,
+                "the run's test split".into(),
+            ),
+        })
+    }
+
+    fn score(
+        trained: &LoadedClassifier,
+        data: &LabelledTexts,
+        source: String,
+    ) -> Result<ClassifyMetrics> {
+        let probs = trained.probabilities(&data.texts)?;
+        let mut m = ConfusionMatrix::new(trained.classes.len());
+        let mut nll = 0.0f64;
+        for (row, &y) in probs.rows().into_iter().zip(&data.labels) {
+            m.add(y, argmax(row.iter().copied()));
+            nll -= f64::from(row[y].max(f32::MIN_POSITIVE)).ln();
+        }
+        Ok(ClassifyMetrics {
+            task: TaskKind::Classify,
+            data: source,
+            examples: data.len(),
+            accuracy: m.accuracy(),
+            macro_f1: m.macro_f1(),
+            loss_nats_per_example: nll / data.len().max(1) as f64,
+            f1_per_class: (trained.classes.iter().enumerate())
+                .map(|(c, n)| (n.clone(), m.f1(c)))
+                .collect(),
+        })
+    }
+
+    /// `input_ids` `[T, B]` i64, `lengths` `[B]` i64 and `logits` `[B, C]` of the first 64
+    /// texts.
+    fn outputs(trained: &LoadedClassifier, data: &LabelledTexts) -> Result<TensorFile> {
+        let n = data.len().min(OUTPUT_BATCH);
+        let idx: Vec<usize> = (0..n).collect();
+        let batches = ClassBatches::in_order(
+            examples(&trained.text, data, &idx)?,
+            OUTPUT_BATCH,
+            PadConfig::default(),
+        )?;
+        let b = batches.epoch(0)?.remove(0);
+        let logits = trained
+            .model
+            .predict(SeqInput::Tokens(b.ids.view()), Some(&b.lengths))?;
+        let mut file = TensorFile::default();
+        file.i64
+            .insert("input_ids".into(), b.ids.mapv(i64::from).into_dyn());
+        let lengths: Vec<i64> = b.lengths.iter().map(|&l| l as i64).collect();
+        file.i64.insert(
+            "lengths".into(),
+            ArrayD::from_shape_vec(vec![lengths.len()], lengths)
+                .map_err(|e| Error::Shape(format!("lengths: {e}")))?,
+        );
+        file.f32.insert("logits".into(), logits.into_dyn());
+        Ok(file)
+    }
+}
+
+impl Predict for Classify {
+    type Query<'q> = ClassifyQuery<'q>;
+    type Answer = Vec<TopClasses>;
+
+    /// The `top` most likely classes of each text, in the texts' order.
+    fn predict(trained: &LoadedClassifier, query: ClassifyQuery<'_>) -> Result<Vec<TopClasses>> {
+        let probs = trained.probabilities(query.texts)?;
+        let top = query.top.clamp(1, trained.classes.len());
+        Ok(probs
+            .rows()
+            .into_iter()
+            .map(|row| {
+                let mut order: Vec<usize> = (0..row.len()).collect();
+                order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+                (order[..top].iter())
+                    .map(|&c| (trained.classes[c].clone(), row[c]))
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// The `test` lines of the run's `split.tsv`, labelled with `classes`.
+///
+/// # Errors
+/// No `split.tsv` ([`Error::Read`]), no test line in it ([`Error::Data`]: the run held out no
+/// test split), a class the model does not know.
+fn test_split(run: &RunDir, classes: &[String]) -> Result<LabelledTexts> {
+    let path = run.join("split.tsv");
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let docs: Vec<Document> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let mut f = line.splitn(3, '\t');
+            match (f.next(), f.next(), f.next()) {
+                (Some("test"), Some(label), Some(t)) => Some(Document {
+                    text: t.to_string(),
+                    label: Some(label.to_string()),
+                    path: path.display().to_string(),
+                    line: Some(i + 1),
+                }),
+                _ => None,
+            }
+        })
+        .collect();
+    if docs.is_empty() {
+        return Err(Error::data(
+            path.display().to_string(),
+            "",
+            "no test examples (data.test_fraction was 0?); give --data",
+        ));
+    }
+    LabelledTexts::from_documents(docs, Some(classes), &path.display().to_string())
 }

@@ -6,19 +6,28 @@
 //! Beside the common run files it writes `series.json` (the settings and the scaler fitted on
 //! the training rows: what `rnnkit forecast` needs to prepare new data the same way),
 //! `metrics.json` and `plots/forecast.png`.
+//!
+//! Afterwards a run is scored on a CSV or its own test split ([`Evaluate`]) and forecasts the
+//! steps after the end of a recent history ([`Predict`], `rnnkit forecast`).
 
-use super::{Observer, Outcome, RunOutput, Splits, Task, TaskConfig, TaskKind, bundled_or_given};
+use super::trained::OUTPUT_BATCH;
+use super::{
+    Evaluate, EvaluateOptions, Observer, Outcome, Predict, RunOutput, Scored, Splits, Task,
+    TaskConfig, TaskKind, bundled_or_given,
+};
 use crate::data::series::{
     BaselineScores, LoadOptions, MissingPolicy, Scaler, Scores, SeriesConfig, SeriesData,
-    SeriesTable, SplitSpec, Transform, WindowBatches, Windows, score,
+    SeriesTable, SplitSpec, Transform, WindowBatches, Windows, format_timestamp, score,
+    step_forward,
 };
 use crate::error::{Error, Result, ResultExt};
+use crate::io::TensorFile;
 use crate::models::Forecaster;
 use crate::optim::{AdamConfig, OptimizerConfig};
 use crate::run::{ReportSummary, RunDir, Weights};
 use crate::train::{RunSummary, TrainConfig};
 use crate::{CellKind, RnnConfig};
-use ndarray::{Array2, Array3, s};
+use ndarray::{Array1, Array2, Array3, Axis, s};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -134,6 +143,18 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
     super::train::<Forecast>(config, run, resuming, observer)
+}
+
+/// Scores the forecaster of `run` (see [`super::evaluate`]).
+///
+/// # Errors
+/// As [`super::evaluate`].
+pub fn evaluate(
+    config: &ForecastConfig,
+    run: &RunDir,
+    options: &EvaluateOptions,
+) -> Result<Scored<ForecastMetrics>> {
+    super::evaluate::<Forecast>(config, run, options)
 }
 
 /// `series.json`: how the training data was prepared, to prepare new data the same way.
@@ -462,6 +483,8 @@ pub fn forecast_png(
 
 /// A trained forecaster with what it needs to prepare new data.
 pub struct LoadedForecaster {
+    /// The run's config.
+    pub config: ForecastConfig,
     /// The data settings and the training scaler.
     pub prep: SeriesPrep,
     /// The model with the run's `which` weights.
@@ -490,7 +513,11 @@ impl LoadedForecaster {
         }
         let mut model = build_model(config, inputs.len())?;
         run.load_model(&mut model, which)?;
-        Ok(LoadedForecaster { prep, model })
+        Ok(LoadedForecaster {
+            config: config.clone(),
+            prep,
+            model,
+        })
     }
 
     /// New rows (a CSV with the training columns) prepared with the training scaler: every
@@ -508,5 +535,221 @@ impl LoadedForecaster {
         };
         let table = SeriesTable::from_path(csv, &opts)?;
         SeriesData::with_scaler(table, &series, self.prep.scaler.clone())
+    }
+}
+
+/// A forecaster's scores on the windows of a series, in original units, beside the naive
+/// baselines' on the same windows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ForecastMetrics {
+    /// `"forecast"`.
+    pub task: TaskKind,
+    /// What was scored: the file, or the test split of the run's series.
+    pub data: String,
+    /// Complete windows scored.
+    pub windows: usize,
+    /// Steps forecast per window.
+    pub horizon: usize,
+    /// The model's RMSE.
+    pub rmse: f64,
+    /// The model's MAE.
+    pub mae: f64,
+    /// RMSE of repeating the last value.
+    pub naive_rmse: f64,
+    /// MAE of repeating the last value.
+    pub naive_mae: f64,
+    /// RMSE of repeating the value a season back, when the series has a season within the
+    /// lookback.
+    pub seasonal_naive_rmse: Option<f64>,
+    /// MAE of the same.
+    pub seasonal_naive_mae: Option<f64>,
+}
+
+impl Evaluate for Forecast {
+    type Trained = LoadedForecaster;
+    type Data = SeriesData;
+    type Metrics = ForecastMetrics;
+
+    fn load(config: &ForecastConfig, run: &RunDir, which: Weights) -> Result<LoadedForecaster> {
+        LoadedForecaster::load(run, config, which)
+    }
+
+    /// A CSV prepared with the training scaler (its complete windows are all scored), or the
+    /// run's series with its own split.
+    fn eval_data(
+        trained: &LoadedForecaster,
+        _run: &RunDir,
+        path: Option<&Path>,
+    ) -> Result<(SeriesData, String)> {
+        Ok(match path {
+            Some(p) => (trained.prepare(p)?, p.display().to_string()),
+            None => {
+                let mut series = trained.config.data.clone();
+                series.path = bundled_or_given(&trained.config.data.path);
+                (
+                    SeriesData::load(&series)?,
+                    format!("the test split of {}", series.path.display()),
+                )
+            }
+        })
+    }
+
+    fn score(
+        trained: &LoadedForecaster,
+        data: &SeriesData,
+        source: String,
+    ) -> Result<ForecastMetrics> {
+        let windows = &data.test;
+        let batch = trained.config.train.eval_batch_size;
+        let s = score_windows(&trained.model, data, windows, batch)?;
+        let seasonal = s.baselines.seasonal_naive;
+        Ok(ForecastMetrics {
+            task: TaskKind::Forecast,
+            data: source,
+            windows: windows.len(),
+            horizon: s.forecast.len_of(Axis(1)),
+            rmse: s.model.rmse,
+            mae: s.model.mae,
+            naive_rmse: s.baselines.naive.rmse,
+            naive_mae: s.baselines.naive.mae,
+            seasonal_naive_rmse: seasonal.map(|b| b.rmse),
+            seasonal_naive_mae: seasonal.map(|b| b.mae),
+        })
+    }
+
+    /// `inputs` `[L, B, F]` and `forecasts` `[B, H, K]` (scaled units) of the first 64 test
+    /// windows.
+    fn outputs(trained: &LoadedForecaster, data: &SeriesData) -> Result<TensorFile> {
+        let windows = &data.test;
+        let idx: Vec<usize> = (0..windows.len().min(OUTPUT_BATCH)).collect();
+        let b = windows.batch(&idx)?;
+        let pred = trained.model.predict(b.inputs.view(), None)?;
+        let mut file = TensorFile::default();
+        file.f32.insert("inputs".into(), b.inputs.into_dyn());
+        file.f32.insert("forecasts".into(), pred.into_dyn());
+        Ok(file)
+    }
+}
+
+impl Predict for Forecast {
+    /// A CSV of the recent history, with the training columns and at least `lookback` rows.
+    type Query<'q> = &'q Path;
+    type Answer = NextSteps;
+
+    /// The `horizon` steps after the history's last row, in original units.
+    fn predict(trained: &LoadedForecaster, csv: &Path) -> Result<NextSteps> {
+        let data = trained.prepare(csv)?;
+        let x = data.future_input()?;
+        let pred = trained.model.predict(x.view(), None)?; // [1, H, K]
+        let flat: Array1<f32> = pred.iter().copied().collect();
+        let values = data.future_to_original(flat.view())?; // [H, K]
+        let times = match (&data.table.timestamps, data.table.step) {
+            (Some(ts), Some(step)) => {
+                let last = *ts.last().expect("a loaded table has rows");
+                Some(
+                    (1..=values.nrows() as i64)
+                        .map(|k| step_forward(last, step, k))
+                        .collect(),
+                )
+            }
+            _ => None,
+        };
+        Ok(NextSteps {
+            data,
+            values,
+            times,
+        })
+    }
+}
+
+/// The forecast of the steps after the end of a history ([`Predict`] for [`Forecast`]).
+pub struct NextSteps {
+    /// The history, prepared with the training scaler.
+    pub data: SeriesData,
+    /// `[H, K]`: the forecast per step after the last row, per target, in original units.
+    pub values: Array2<f64>,
+    /// Each step's time (seconds since 1970), when the history has regular timestamps.
+    pub times: Option<Vec<i64>>,
+}
+
+impl NextSteps {
+    /// The forecast as CSV: `step`, `timestamp` (when the series has timestamps), then one
+    /// column per target.
+    pub fn to_csv(&self) -> String {
+        let mut csv = String::from("step");
+        if self.times.is_some() {
+            csv.push_str(",timestamp");
+        }
+        for t in &self.data.config.target_columns {
+            csv.push(',');
+            csv.push_str(&csv_field(t));
+        }
+        csv.push('\n');
+        for (h, row) in self.values.rows().into_iter().enumerate() {
+            csv.push_str(&(h + 1).to_string());
+            if let Some(ts) = &self.times {
+                csv.push(',');
+                csv.push_str(&format_timestamp(ts[h]));
+            }
+            for v in row {
+                csv.push_str(&format!(",{v}"));
+            }
+            csv.push('\n');
+        }
+        csv
+    }
+
+    /// Draws the history's last rows and the forecast after them, for the first target.
+    ///
+    /// # Errors
+    /// The chart cannot be written (the error names the file).
+    #[cfg(feature = "plot")]
+    pub fn save_png(&self, png: &Path) -> Result<()> {
+        let (data, values) = (&self.data, &self.values);
+        let years = time_axis(data);
+        let to_year = |s: i64| 1970.0 + s as f64 / (365.2425 * 86400.0);
+        let n = data.table.len();
+        let keep = (4 * data.config.lookback).max(4 * values.nrows()).min(n);
+        let orig = data.targets_original();
+        let history: Vec<(f64, f64)> = (n - keep..n).map(|r| (years[r], orig[[r, 0]])).collect();
+        let times = self.times.as_deref();
+        let future: Vec<(f64, f64)> = (0..values.nrows())
+            .map(|h| {
+                let x = times.map_or((n + h) as f64, |t| to_year(t[h]));
+                (x, values[[h, 0]])
+            })
+            .collect();
+        let target = &data.config.target_columns[0];
+        crate::plot::ForecastChart::new(format!(
+            "{target}: the next {} steps after {}",
+            values.nrows(),
+            data.table.path
+        ))
+        .x_label(if times.is_some() { "year" } else { "row" })
+        .y_label(target.clone())
+        .truth("history", history)
+        .forecast("forecast", future)
+        .save_png(png)
+    }
+}
+
+/// A CSV field, quoted when it needs to be.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_they_must_be() {
+        assert_eq!(csv_field("co2"), "co2");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 }

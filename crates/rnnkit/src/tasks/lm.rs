@@ -1,7 +1,9 @@
 //! `task = "lm"`: a next-token language model over a text. The text pipeline (cleaning,
 //! tokenizer, vocabulary) is fitted on the training part only and saved as `text.json`, so
 //! generation tokenizes exactly as training did; the token stream trains with truncated BPTT;
-//! the report adds perplexity and a generated sample (`sample.txt`).
+//! the report adds perplexity and a generated sample (`sample.txt`). Afterwards a run is
+//! scored on a text or its validation text ([`Evaluate`]) and continues a prompt ([`Predict`],
+//! `rnnkit generate`).
 //!
 //! ```toml
 //! task = "lm"
@@ -13,18 +15,23 @@
 //! epochs = 8
 //! ```
 
-use super::{Observer, Outcome, Splits, Task, TaskConfig, TaskKind, bundled_or_given};
+use super::{
+    Evaluate, EvaluateOptions, Observer, Outcome, Predict, Scored, Splits, Task, TaskConfig,
+    TaskKind, bundled_or_given,
+};
 use crate::data::stream::{ChunkLength, StreamBatches};
 use crate::data::text::TextConfig;
 use crate::data::text::TextPipeline;
 use crate::error::{Error, Result, ResultExt};
 use crate::generate::{Generator, SamplingConfig};
+use crate::io::TensorFile;
 use crate::models::{LanguageModel, LmDropout};
 use crate::module;
 use crate::optim::{AdamConfig, OptimizerConfig};
 use crate::run::{ReportSummary, RunDir, Weights};
 use crate::train::{RunSummary, TrainConfig};
 use crate::{CellKind, RnnConfig};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -208,6 +215,18 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
     super::train::<LanguageModeling>(config, run, resuming, observer)
+}
+
+/// Scores the language model of `run` (see [`super::evaluate`]).
+///
+/// # Errors
+/// As [`super::evaluate`].
+pub fn evaluate(
+    config: &LmConfig,
+    run: &RunDir,
+    options: &EvaluateOptions,
+) -> Result<Scored<LmMetrics>> {
+    super::evaluate::<LanguageModeling>(config, run, options)
 }
 
 /// A language-model run's data: the fitted pipeline and the three token streams.
@@ -461,25 +480,6 @@ fn uniform_init(model: &mut LanguageModel, a: f32, seed: u64) -> Result<()> {
     module::load_named(model, "", &tensors)
 }
 
-/// The language model of an `lm` run directory: its config's shapes with `which` weights.
-///
-/// # Errors
-/// A missing or unreadable `text.json` or checkpoint, weights of another shape.
-pub fn load(
-    run: &RunDir,
-    config: &LmConfig,
-    which: Weights,
-) -> Result<(LanguageModel, TextPipeline)> {
-    let pipeline = TextPipeline::load(&run.join("text.json"))?;
-    let tensors = run.model_tensors(which)?;
-    let mut model = LanguageModel::from_named(config.model.rnn(), &tensors)
-        .with_context(|| format!("loading the model of {}", run.path().display()))?;
-    if config.model.tie_weights {
-        model.tie()?;
-    }
-    Ok((model, pipeline))
-}
-
 /// The truncated-BPTT layout of one split's token stream, or an error naming the split when
 /// it is too short for `batch` parallel streams.
 fn stream(
@@ -548,6 +548,186 @@ pub fn split_text(text: &str, fraction: f64) -> (&str, &str) {
         .nth(cut_char)
         .map_or(text.len(), |(i, _)| i);
     text.split_at(cut)
+}
+
+/// A trained language model with the text pipeline it was trained with.
+pub struct LoadedLanguageModel {
+    /// The run's config.
+    pub config: LmConfig,
+    /// Its cleaning, tokenizer and vocabulary (`text.json`).
+    pub pipeline: TextPipeline,
+    /// The model with the run's `which` weights.
+    pub model: LanguageModel,
+}
+
+impl LoadedLanguageModel {
+    /// Loads the language model of an `lm` run directory: its config's shapes with `which`
+    /// weights.
+    ///
+    /// # Errors
+    /// A missing or unreadable `text.json` or checkpoint, weights of another shape.
+    pub fn load(run: &RunDir, config: &LmConfig, which: Weights) -> Result<Self> {
+        let pipeline = TextPipeline::load(&run.join("text.json"))?;
+        let tensors = run.model_tensors(which)?;
+        let mut model = LanguageModel::from_named(config.model.rnn(), &tensors)
+            .with_context(|| format!("loading the model of {}", run.path().display()))?;
+        if config.model.tie_weights {
+            model.tie()?;
+        }
+        Ok(LoadedLanguageModel {
+            config: config.clone(),
+            pipeline,
+            model,
+        })
+    }
+}
+
+/// A language model's scores on a text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LmMetrics {
+    /// `"lm"`.
+    pub task: TaskKind,
+    /// What was scored: the file, or the run's validation text.
+    pub data: String,
+    /// Tokens in the text.
+    pub tokens: usize,
+    /// Mean cross-entropy of the next token.
+    pub loss_nats_per_token: f64,
+    /// The same in bits.
+    pub bits_per_token: f64,
+    /// exp(loss).
+    pub perplexity: f64,
+}
+
+/// Tokens of the fixed stretch in [`Scored::outputs`].
+const OUTPUT_TOKENS: usize = 256;
+
+impl Evaluate for LanguageModeling {
+    type Trained = LoadedLanguageModel;
+    /// The text's token stream.
+    type Data = Vec<u32>;
+    type Metrics = LmMetrics;
+
+    fn load(config: &LmConfig, run: &RunDir, which: Weights) -> Result<LoadedLanguageModel> {
+        LoadedLanguageModel::load(run, config, which)
+    }
+
+    /// A text file, or the run's validation text ([`validation_text`]), tokenized as in
+    /// training.
+    fn eval_data(
+        trained: &LoadedLanguageModel,
+        _run: &RunDir,
+        path: Option<&Path>,
+    ) -> Result<(Vec<u32>, String)> {
+        let (text, source) = match path {
+            Some(p) => (
+                crate::data::text::load::read_text(p)?,
+                p.display().to_string(),
+            ),
+            None => validation_text(&trained.config)?,
+        };
+        let stream = trained
+            .pipeline
+            .encode_stream(&[text.as_str()], trained.config.data.eos_per_line)?;
+        if stream.len() < 2 {
+            return Err(Error::data(source, "", "fewer than two tokens to score"));
+        }
+        Ok((stream, source))
+    }
+
+    /// In the training run's evaluation layout; a stream too short for `eval_batch_size`
+    /// columns of at least two tokens is scored in fewer columns rather than refused.
+    fn score(
+        trained: &LoadedLanguageModel,
+        stream: &Vec<u32>,
+        source: String,
+    ) -> Result<LmMetrics> {
+        let t = &trained.config.train;
+        let columns = t.eval_batch_size.min(stream.len() / 2).max(1);
+        let batches = StreamBatches::fixed(stream, columns, t.bptt)?;
+        let loss = crate::train::evaluate(&trained.model, &batches)?.loss;
+        Ok(LmMetrics {
+            task: TaskKind::Lm,
+            data: source,
+            tokens: stream.len(),
+            loss_nats_per_token: loss,
+            bits_per_token: loss / std::f64::consts::LN_2,
+            perplexity: loss.exp(),
+        })
+    }
+
+    /// `input_ids` `[T, 1]` i64 and `logits` `[T, 1, V]` of the first 256 tokens.
+    fn outputs(trained: &LoadedLanguageModel, stream: &Vec<u32>) -> Result<TensorFile> {
+        let n = stream.len().min(OUTPUT_TOKENS);
+        let x = Array2::from_shape_vec((n, 1), stream[..n].to_vec())
+            .map_err(|e| Error::Shape(format!("input_ids: {e}")))?;
+        let logits = trained.model.logits(x.view(), None)?;
+        let mut file = TensorFile::default();
+        file.i64
+            .insert("input_ids".into(), x.mapv(i64::from).into_dyn());
+        file.f32.insert("logits".into(), logits.into_dyn());
+        Ok(file)
+    }
+}
+
+/// What [`Predict`] asks a language model: text after a prompt, passed on as it comes.
+pub struct Prompt<'q> {
+    /// The text to start from, tokenized as in training.
+    pub text: &'q str,
+    /// Tokens (characters, for a character model) to generate.
+    pub length: usize,
+    /// Temperature, top-k, top-p and seed; `max_tokens` is set from `length`.
+    pub sampling: SamplingConfig,
+    /// Receives the prompt, then each generated piece of text as it is decoded; returning
+    /// false stops generation (a reader that has gone).
+    pub on_text: &'q mut dyn FnMut(&str) -> bool,
+}
+
+impl Predict for LanguageModeling {
+    type Query<'q> = Prompt<'q>;
+    /// Everything went to [`Prompt::on_text`].
+    type Answer = ();
+
+    /// Primes the model with the prompt, passes the prompt on, then generates. Decoding
+    /// continues the prompt's text, so a byte-level BPE character split over several tokens
+    /// comes out whole and a word after the prompt gets its space.
+    ///
+    /// ```no_run
+    /// use rnnkit::generate::SamplingConfig;
+    /// use rnnkit::run::{RunDir, Weights};
+    /// use rnnkit::tasks::{self, lm::{LanguageModeling, Prompt}};
+    ///
+    /// # fn main() -> rnnkit::Result<()> {
+    /// let run = RunDir::open("runs/shakespeare-char")?;
+    /// let config = toml::from_str(&run.read_config()?).expect("the run's resolved config");
+    /// let mut text = String::new();
+    /// let prompt = Prompt {
+    ///     text: "ROMEO:",
+    ///     length: 200,
+    ///     sampling: SamplingConfig { seed: 1, ..Default::default() },
+    ///     on_text: &mut |piece| { text.push_str(piece); true },
+    /// };
+    /// tasks::predict::<LanguageModeling>(&config, &run, Weights::Best, prompt)?;
+    /// println!("{text}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn predict(trained: &LoadedLanguageModel, prompt: Prompt<'_>) -> Result<()> {
+        let sampling = SamplingConfig {
+            max_tokens: prompt.length.max(1),
+            ..prompt.sampling
+        };
+        sampling.validate()?;
+        let mut generator = Generator::new(&trained.model, sampling)?;
+        let ids = trained.pipeline.encode(prompt.text)?;
+        generator.prime(&ids)?;
+        if !(prompt.on_text)(prompt.text) {
+            return Ok(());
+        }
+        let decoder = trained.pipeline.stream_decoder_after(&ids)?;
+        generator.generate_text(prompt.length, decoder, prompt.on_text)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

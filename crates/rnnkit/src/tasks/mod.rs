@@ -8,6 +8,11 @@
 //! [`registry`] lists the tasks by their config name; adding a task is a new file plus one
 //! line there.
 //!
+//! After training, [`evaluate`] scores a run on new data or its own held-out split, and
+//! [`predict`] answers new inputs with it (texts to classes, a history to its next values, a
+//! prompt to text); a task takes part through [`Evaluate`] and [`Predict`], next to its
+//! [`Task`] in its own file.
+//!
 //! Train the bundled surname classifier for one epoch into a run directory:
 //!
 //! ```no_run
@@ -30,13 +35,16 @@ pub mod forecast;
 pub mod lm;
 pub mod registry;
 pub mod synthetic;
+mod trained;
 
 pub use driver::{Outcome, bundled_or_given, train};
 pub use registry::{AnyConfig, ConfigVisitor, TaskKind};
+pub use trained::{EvaluateOptions, Scored, evaluate, predict};
 
 use crate::error::Result;
+use crate::io::TensorFile;
 use crate::models::TrainStep;
-use crate::run::{ReportSummary, RunDir};
+use crate::run::{ReportSummary, RunDir, Weights};
 use crate::train::{Reporter, RunSummary, Split, StopSignal, TrainConfig};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -70,6 +78,10 @@ pub trait TaskConfig:
 {
     /// What the default config trains, in a few words (for the docs' tables).
     const ABOUT_DEFAULT: &'static str;
+    /// Whether a trained run can be scored on data afterwards ([`evaluate`]). Default true; a
+    /// task that generates its data from the config has its test score in the run directory
+    /// and nothing else to score.
+    const EVALUATES: bool = true;
     /// `[train]`.
     fn train(&self) -> &TrainConfig;
     /// `[output]`: the parent of run directories, the run's name (empty: a timestamp) and the
@@ -147,6 +159,61 @@ pub trait Task: Sized {
         report: &mut ReportSummary,
         observer: &mut dyn Observer,
     ) -> Result<()>;
+}
+
+/// A task whose trained runs can be scored on data: the per-task parts of [`evaluate`].
+pub trait Evaluate: Task {
+    /// A trained run loaded back: its model with what it needs to read new data (tokenizer,
+    /// class names, scaler) and its config.
+    type Trained;
+    /// Data prepared for the model as the training data was.
+    type Data;
+    /// What scoring reports; serializes to the JSON object `rnnkit evaluate --json` prints.
+    type Metrics: Serialize;
+
+    /// Loads the `which` weights of the run in `run`, trained per `config`.
+    ///
+    /// # Errors
+    /// A missing or unreadable run file, weights of another shape.
+    fn load(config: &Self::Config, run: &RunDir, which: Weights) -> Result<Self::Trained>;
+
+    /// The data at `path`, or the run's own held-out data when `None`, prepared for the
+    /// model; with a few words saying what it is (the file, `the run's test split`).
+    ///
+    /// # Errors
+    /// Data that cannot be read or does not fit the model ([`crate::Error::is_bad_input`]).
+    fn eval_data(
+        trained: &Self::Trained,
+        run: &RunDir,
+        path: Option<&Path>,
+    ) -> Result<(Self::Data, String)>;
+
+    /// Scores the model on `data`, which `source` describes.
+    ///
+    /// # Errors
+    /// Data the model cannot score.
+    fn score(trained: &Self::Trained, data: &Self::Data, source: String) -> Result<Self::Metrics>;
+
+    /// A fixed batch of `data`'s inputs and the model's raw outputs on it, under the names
+    /// `tools/torch_load_run.py` reads.
+    ///
+    /// # Errors
+    /// Data the model cannot run on.
+    fn outputs(trained: &Self::Trained, data: &Self::Data) -> Result<TensorFile>;
+}
+
+/// A task whose trained model answers new inputs: the per-task part of [`predict`].
+pub trait Predict: Evaluate {
+    /// What it is asked: texts, a recent history, a prompt.
+    type Query<'q>;
+    /// What it answers.
+    type Answer;
+
+    /// Answers `query` with `trained`.
+    ///
+    /// # Errors
+    /// A query the model cannot answer.
+    fn predict(trained: &Self::Trained, query: Self::Query<'_>) -> Result<Self::Answer>;
 }
 
 /// Follows a task run: the trainer's steps and epochs ([`Reporter`]), plus what a command

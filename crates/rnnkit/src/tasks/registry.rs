@@ -1,7 +1,8 @@
 //! Every task by its config name. A new task is a new file in `tasks/` (its config, its
-//! [`Task`](super::Task) and a `train` function) plus one line in the list at the bottom.
+//! [`Task`](super::Task), a `train` function and an `evaluate` function) plus one line in the
+//! list at the bottom.
 
-use super::{Observer, Outcome, TaskConfig};
+use super::{EvaluateOptions, Observer, Outcome, Scored, TaskConfig};
 use crate::error::Result;
 use crate::run::RunDir;
 use crate::train::TrainConfig;
@@ -54,6 +55,20 @@ macro_rules! tasks {
             pub fn visit_config<V: ConfigVisitor>(self, visitor: V) -> V::Output {
                 match self {
                     $(TaskKind::$variant => visitor.visit::<super::$module::$config>(),)*
+                }
+            }
+
+            /// Whether its trained runs can be scored with [`AnyConfig::evaluate`]
+            /// ([`TaskConfig::EVALUATES`]).
+            ///
+            /// ```
+            /// use rnnkit::tasks::TaskKind;
+            /// assert!(TaskKind::Classify.evaluates());
+            /// assert!(!TaskKind::Synthetic.evaluates());
+            /// ```
+            pub fn evaluates(self) -> bool {
+                match self {
+                    $(TaskKind::$variant => <super::$module::$config as TaskConfig>::EVALUATES,)*
                 }
             }
 
@@ -128,7 +143,52 @@ macro_rules! tasks {
                     $(AnyConfig::$variant(c) => super::$module::train(c, run, resuming, observer),)*
                 }
             }
+
+            /// Scores the trained run in `run` (see [`super::evaluate`]), its metrics as JSON.
+            ///
+            /// ```no_run
+            /// use rnnkit::run::RunDir;
+            /// use rnnkit::tasks::{AnyConfig, EvaluateOptions, TaskKind};
+            ///
+            /// # fn main() -> rnnkit::Result<()> {
+            /// let run = RunDir::open("runs/co2")?;
+            /// let config = AnyConfig::default_for(TaskKind::Forecast); // or the run's config.toml
+            /// let found = config.evaluate(&run, &EvaluateOptions::default())?;
+            /// println!("test RMSE {}", found.metrics["rmse"]);
+            /// # Ok(())
+            /// # }
+            /// ```
+            ///
+            /// # Errors
+            /// As [`super::evaluate`]; a task that does not [evaluate](TaskKind::evaluates)
+            /// says where its scores are ([`crate::Error::Data`]).
+            pub fn evaluate(
+                &self,
+                run: &RunDir,
+                options: &EvaluateOptions,
+            ) -> Result<Scored<serde_json::Value>> {
+                match self {
+                    $(AnyConfig::$variant(c) => {
+                        super::$module::evaluate(c, run, options)?.into_json()
+                    })*
+                }
+            }
         }
+
+        $(impl TryFrom<AnyConfig> for super::$module::$config {
+            /// The config of another task, given back.
+            type Error = AnyConfig;
+
+            /// The task's own config out of [`AnyConfig`]: a command that serves one task
+            /// takes it, and names the other task to the user otherwise.
+            fn try_from(config: AnyConfig) -> std::result::Result<Self, AnyConfig> {
+                match config {
+                    AnyConfig::$variant(c) => Ok(c),
+                    #[allow(unreachable_patterns)]
+                    other => Err(other),
+                }
+            }
+        })*
     };
 }
 

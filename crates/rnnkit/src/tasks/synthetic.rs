@@ -7,7 +7,9 @@
 //! temporal order a classifier over tokens. Each is a [`Task`] of its own ([`Synthetic`] over
 //! a [`Kind`]); [`train`] picks it by `data.kind`.
 
-use super::{Observer, Outcome, RunOutput, Splits, Task, TaskConfig, TaskKind};
+use super::{
+    EvaluateOptions, Observer, Outcome, RunOutput, Scored, Splits, Task, TaskConfig, TaskKind,
+};
 use crate::data::Batches;
 use crate::data::batch::{BatcherConfig, ClassBatches, Example, PadConfig};
 use crate::data::series::WindowBatch;
@@ -20,7 +22,7 @@ use crate::models::{
 };
 use crate::optim::{AdamConfig, OptimizerConfig};
 use crate::run::{ReportSummary, RunDir};
-use crate::train::{RunSummary, TrainConfig, evaluate};
+use crate::train::{RunSummary, TrainConfig};
 use crate::{CellKind, RnnConfig};
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -155,6 +157,8 @@ impl Default for SyntheticConfig {
 
 impl TaskConfig for SyntheticConfig {
     const ABOUT_DEFAULT: &'static str = "the adding problem at T = 100";
+    /// The data comes from the config's seed: the run's test score is all there is to score.
+    const EVALUATES: bool = false;
 
     fn train(&self) -> &TrainConfig {
         &self.train
@@ -230,6 +234,24 @@ pub fn train(
             super::train::<Synthetic<Order>>(config, run, resuming, observer)
         }
     }
+}
+
+/// A synthetic run has no data to evaluate on: its data is generated from the config's seed,
+/// and its test score is in `metrics.json` and `report.md`.
+///
+/// # Errors
+/// Always: [`Error::Data`] naming the run directory and where its score is.
+pub fn evaluate(
+    _config: &SyntheticConfig,
+    run: &RunDir,
+    _options: &EvaluateOptions,
+) -> Result<Scored<serde_json::Value>> {
+    Err(Error::data(
+        run.path().display().to_string(),
+        "",
+        "a synthetic task run; its test score is in metrics.json and report.md (the data is \
+         generated from the config's seed, so there is no file to evaluate)",
+    ))
 }
 
 /// One synthetic task: its data and its model.
@@ -484,7 +506,7 @@ impl<K: Kind> Task for Synthetic<K> {
         // The trainer scored the test split at the end of the run (with the best weights).
         let test = match summary.test {
             Some(t) => t,
-            None => evaluate(model, &self.splits[2])?,
+            None => crate::train::evaluate(model, &self.splits[2])?,
         };
         report.task = format!("synthetic: {:?}, length {}", d.kind, d.length);
         report
