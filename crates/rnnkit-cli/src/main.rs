@@ -212,7 +212,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             let usage = e.chain().any(|c| {
                 c.downcast_ref::<run_config::UsageError>().is_some()
                     || c.downcast_ref::<rnnkit::Error>()
@@ -221,6 +221,24 @@ fn main() -> ExitCode {
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
+}
+
+/// The error and its causes, joined by ": ", each cause once: the library's errors already
+/// write their cause into their own message (`x.csv: No such file or directory`), so a cause
+/// the text so far ends with is not repeated.
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -345,7 +363,7 @@ fn run(cli: Cli) -> Result<()> {
                     Ok(true) => {}
                     Ok(false) => std::process::exit(0),
                     Err(e) => {
-                        eprintln!("error: {e:#}");
+                        eprintln!("error: {}", describe(&e));
                         std::process::exit(1)
                     }
                 }
@@ -353,4 +371,23 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn causes_the_message_already_holds_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let lib = rnnkit::Error::Io {
+            path: "x.csv".into(),
+            source: io,
+        };
+        let e = anyhow::Error::new(lib).context("reading the series");
+        assert_eq!(
+            super::describe(&e),
+            "reading the series: x.csv: no such file"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::describe(&plain), "outer: inner");
+    }
 }
