@@ -27,7 +27,8 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> Result<()> {
     let (cfg, run, resuming) = match &args.resume {
         Some(dir) => {
-            let run = RunDir::open(dir).map_err(|e| usage(e.to_string()))?;
+            let mut run = RunDir::open(dir).map_err(|e| usage(e.to_string()))?;
+            run.lock()?;
             let path = run.config_path();
             let text = run.read_config()?;
             let cfg = config_file::parse(&text, &path.display().to_string(), &args.set)?;
@@ -43,25 +44,32 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 None => (String::new(), "the bundled default config".to_string()),
             };
             let cfg = config_file::parse(&text, &source, &args.set)?;
-            let (parent, name, _) = cfg.output();
-            let name = if name.is_empty() {
+            let out = cfg.output();
+            let name = if out.name.is_empty() {
                 timestamp()
             } else {
-                name.to_string()
+                out.name.to_string()
             };
-            let run = RunDir::create(parent.join(name)).context("creating the run directory")?;
+            let path = out.dir.join(name);
+            let run = if out.overwrite {
+                RunDir::replace(path)?
+            } else {
+                RunDir::create(path)?
+            };
             (cfg, run, false)
         }
     };
     if !resuming {
         let resolved = format!(
-            "# Rerun with: rnnkit train --config {}\n{}",
+            "# Rerun with: rnnkit train --config {} --set output.name=NEW_NAME\n\
+             # (or --set output.overwrite=true to replace this run; --resume {} continues it)\n{}",
             run.config_path().display(),
+            run.path().display(),
             rnnkit::run::config_toml(&cfg).context("writing the resolved config")?
         );
         run.write_config(&resolved)?;
     }
-    let threads = match cfg.output().2 {
+    let threads = match cfg.output().threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };

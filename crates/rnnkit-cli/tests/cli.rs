@@ -1015,3 +1015,76 @@ fn synthetic_task_trains_and_reports_its_test_loss() {
     assert!(err.contains("metrics.json"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A second `train` into a run's directory is refused (exit 2, saying what to do), never a
+/// silent overwrite; `output.overwrite = true` replaces it without stale files; while one
+/// process trains a run, another may neither resume nor replace it, and is told the owner's pid.
+#[cfg(unix)]
+#[test]
+fn a_run_directory_is_never_clobbered() {
+    let dir = temp("clobber");
+    let args = tiny_run(&dir, "once");
+    assert_success(&rnnkit().arg("train").args(&args).output().unwrap());
+    let run = dir.join("once");
+    let stale = run.join("checkpoints/stale.safetensors");
+    std::fs::write(&stale, b"left from the first run").unwrap();
+
+    let again = rnnkit().arg("train").args(&args).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("holds a run already")
+            && err.contains("--resume")
+            && err.contains("overwrite"),
+        "{err}"
+    );
+    assert!(stale.exists(), "a refused run touched the old one");
+
+    let replaced = rnnkit()
+        .arg("train")
+        .args(&args)
+        .args([
+            "--set",
+            "output.overwrite=true",
+            "--set",
+            "model.hidden_size=12",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&replaced);
+    assert!(!stale.exists(), "overwrite kept a file of the old run");
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(cfg.contains("hidden_size = 12"), "{cfg}");
+
+    // A long run holds the directory; a second process is refused with its pid.
+    let mut long = args.clone();
+    long.extend(["--set", "train.epochs=1000", "--set", "output.name=busy"].map(String::from));
+    let mut child = rnnkit()
+        .arg("train")
+        .args(&long)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let busy = dir.join("busy");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !busy.join("metrics/steps.csv").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the long run did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = format!("pid {}", child.id());
+    for extra in [
+        vec!["--resume".to_string(), busy.display().to_string()],
+        [&long[..], &["--set".into(), "output.overwrite=true".into()]].concat(),
+    ] {
+        let out = rnnkit().arg("train").args(&extra).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&pid), "{err}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

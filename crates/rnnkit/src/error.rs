@@ -18,6 +18,15 @@ pub enum Error {
         /// What is wrong: the key, the valid keys or values, the closest one.
         msg: String,
     },
+    /// A run directory that cannot be written: it holds another run, or another process is
+    /// writing it.
+    #[error("{path}: {msg}")]
+    RunDir {
+        /// The directory.
+        path: String,
+        /// Why, and what to do.
+        msg: String,
+    },
     /// Array shapes that do not fit together.
     #[error("shape mismatch: {0}")]
     Shape(String),
@@ -118,6 +127,7 @@ impl Error {
             self.root(),
             Error::Config(_)
                 | Error::ConfigAt { .. }
+                | Error::RunDir { .. }
                 | Error::Format { .. }
                 | Error::Data { .. }
                 | Error::Shape(_)

@@ -472,7 +472,7 @@ fn every_example_config_parses() {
                 path.display()
             );
             let name = path.file_stem().unwrap().to_string_lossy().to_string();
-            assert_eq!(cfg.output().1, name, "{}: output.name", path.display());
+            assert_eq!(cfg.output().name, name, "{}: output.name", path.display());
             seen += 1;
         }
     }

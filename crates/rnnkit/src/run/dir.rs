@@ -8,7 +8,10 @@ use ndarray::ArrayD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
+use std::fs::{File, TryLockError};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Which checkpoint to read the weights from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,10 +66,20 @@ impl Weights {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct RunDir {
     path: PathBuf,
+    /// The directory's lock, held while this process writes the run (shared by clones).
+    lock: Option<Arc<File>>,
 }
+
+impl PartialEq for RunDir {
+    fn eq(&self, other: &RunDir) -> bool {
+        self.path == other.path
+    }
+}
+
+impl Eq for RunDir {}
 
 impl RunDir {
     /// The resolved config's file name.
@@ -76,17 +89,150 @@ impl RunDir {
     /// The report's file name.
     pub const REPORT: &'static str = "report.md";
 
-    /// Creates the directory (and its parents) if needed.
+    /// The lock file: an advisory lock on it marks the process writing the run, whose pid it
+    /// holds.
+    pub const LOCK: &'static str = ".lock";
+
+    /// A new run directory: creates it (and its parents) and takes its lock. A run never
+    /// silently replaces another: a directory holding anything already is refused (continue
+    /// that run, pick another name, or [`RunDir::replace`] it).
     ///
     /// # Errors
+    /// [`Error::RunDir`] when the directory is not empty or another process holds its lock;
     /// [`Error::Io`] when it cannot be created.
     pub fn create(path: impl Into<PathBuf>) -> Result<RunDir> {
-        let path = path.into();
-        std::fs::create_dir_all(&path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
+        let run = RunDir::locked(path.into())?;
+        if let Some(name) = run.entries()?.first() {
+            return Err(Error::RunDir {
+                path: run.path.display().to_string(),
+                msg: format!(
+                    "holds a run already ({name}, ...): continue it with `rnnkit train --resume \
+                     {}`, choose another output.name, or set output.overwrite = true to \
+                     replace it",
+                    run.path.display()
+                ),
+            });
+        }
+        Ok(run)
+    }
+
+    /// The run directory at `path`, emptied for a new run: takes its lock and removes every
+    /// file of the run that was there, so nothing stale (an old `best` checkpoint, an old
+    /// report) survives into the new one. Only a run directory (one with a `config.toml`) or
+    /// an empty one is emptied; anything else is refused and left as it is.
+    ///
+    /// ```
+    /// use rnnkit::run::RunDir;
+    /// let path = std::env::temp_dir().join(format!("rnnkit-doc-replace-{}", std::process::id()));
+    /// let old = RunDir::create(&path)?;
+    /// old.write_config("x = 1\n")?;
+    /// old.write_text("report.md", "old")?;
+    /// drop(old); // the first run is over: its lock is released
+    /// assert!(RunDir::create(&path).is_err()); // never silently replaced
+    /// let new = RunDir::replace(&path)?;
+    /// assert!(!new.report_path().exists());
+    /// # std::fs::remove_dir_all(&path).ok();
+    /// # Ok::<(), rnnkit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::RunDir`] for a non-empty directory that is not a run directory, or one whose
+    /// lock another process holds; [`Error::Io`] when a file cannot be removed.
+    pub fn replace(path: impl Into<PathBuf>) -> Result<RunDir> {
+        let run = RunDir::locked(path.into())?;
+        let entries = run.entries()?;
+        if !entries.is_empty() && !run.config_path().is_file() {
+            return Err(Error::RunDir {
+                path: run.path.display().to_string(),
+                msg: "is not a run directory (no config.toml) and not empty: refusing to delete \
+                      its files; choose another output.dir or output.name"
+                    .into(),
+            });
+        }
+        for name in entries {
+            let p = run.path.join(&name);
+            let removed = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            removed.map_err(|source| Error::Io {
+                path: p.display().to_string(),
+                source,
+            })?;
+        }
+        Ok(run)
+    }
+
+    /// Takes the lock of this run directory for writing to it (continuing a run), as
+    /// [`RunDir::create`] does for a new one.
+    ///
+    /// # Errors
+    /// [`Error::RunDir`] naming the pid of the process that holds it.
+    pub fn lock(&mut self) -> Result<()> {
+        if self.lock.is_none() {
+            self.lock = RunDir::locked(self.path.clone())?.lock;
+        }
+        Ok(())
+    }
+
+    /// Creates the directory and takes its lock.
+    fn locked(path: PathBuf) -> Result<RunDir> {
+        let io = |p: &Path| {
+            let p = p.display().to_string();
+            move |source| Error::Io { path: p, source }
+        };
+        std::fs::create_dir_all(&path).map_err(io(&path))?;
+        let lock_path = path.join(Self::LOCK);
+        let mut file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                let owner = match pid.trim() {
+                    "" => "another process".to_string(),
+                    pid => format!("another process (pid {pid})"),
+                };
+                return Err(Error::RunDir {
+                    path: path.display().to_string(),
+                    msg: format!(
+                        "{owner} is writing this run; wait for it to finish, or stop it first"
+                    ),
+                });
+            }
+            Err(TryLockError::Error(source)) => return Err(io(&lock_path)(source)),
+        }
+        // Only the lock's holder writes its pid.
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| write!(file, "{}", std::process::id()))
+            .map_err(io(&lock_path))?;
+        Ok(RunDir {
+            path,
+            lock: Some(Arc::new(file)),
+        })
+    }
+
+    /// The names in the directory, but the lock file, sorted.
+    fn entries(&self) -> Result<Vec<String>> {
+        let read = std::fs::read_dir(&self.path).map_err(|source| Error::Io {
+            path: self.path.display().to_string(),
             source,
         })?;
-        Ok(RunDir { path })
+        let mut names: Vec<String> = read
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != Self::LOCK)
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// An existing run directory: one holding a `config.toml`.
@@ -106,7 +252,7 @@ impl RunDir {
                 msg: what.into(),
             });
         }
-        Ok(RunDir { path })
+        Ok(RunDir { path, lock: None })
     }
 
     /// The directory.
@@ -345,6 +491,46 @@ mod tests {
         let e = run.load_model(&mut other, Weights::Latest).unwrap_err();
         assert!(e.to_string().contains("latest.safetensors"), "{e}");
         std::fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn a_run_is_never_silently_replaced() {
+        let p = temp("replace");
+        let run = RunDir::create(&p).unwrap();
+        run.write_config("x = 1\n").unwrap();
+        std::fs::create_dir_all(p.join("checkpoints")).unwrap();
+        run.write_text("checkpoints/best.safetensors", "old")
+            .unwrap();
+        // While the first run holds the lock, nobody else writes it, not even to replace it.
+        for e in [
+            RunDir::create(&p).unwrap_err(),
+            RunDir::replace(&p).unwrap_err(),
+        ] {
+            let e = e.to_string();
+            assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+        }
+        let mut reader = RunDir::open(&p).unwrap();
+        assert!(reader.lock().is_err());
+        drop(run);
+        let e = RunDir::create(&p).unwrap_err();
+        assert!(e.is_bad_input());
+        let e = e.to_string();
+        assert!(
+            e.contains("--resume") && e.contains("output.overwrite"),
+            "{e}"
+        );
+        // Replacing removes every file of the old run.
+        let new = RunDir::replace(&p).unwrap();
+        assert!(!p.join("checkpoints").exists() && !new.config_path().exists());
+        drop(new);
+        // A directory that is not a run's keeps its files.
+        let other = temp("not-a-run");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("thesis.tex"), "precious").unwrap();
+        assert!(RunDir::replace(&other).is_err());
+        assert!(other.join("thesis.tex").exists());
+        std::fs::remove_dir_all(&p).unwrap();
+        std::fs::remove_dir_all(&other).unwrap();
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! `classes.json` (class names in id order), `split.tsv` (split, class, text per line, so a
 //! peer can train on exactly the same examples), `metrics.json` and `plots/confusion.png`.
 
+use super::OutputPlace;
 use super::trained::OUTPUT_BATCH;
 use super::{
     Evaluate, EvaluateOptions, Observer, Outcome, Predict, RunOutput, Scored, Splits, Task,
@@ -158,8 +159,8 @@ impl TaskConfig for ClassifyConfig {
         &self.train
     }
 
-    fn output(&self) -> (&Path, &str, usize) {
-        (&self.output.dir, &self.output.name, self.output.threads)
+    fn output(&self) -> OutputPlace<'_> {
+        self.output.place()
     }
 }
 

@@ -10,6 +10,7 @@
 //! Afterwards a run is scored on a CSV or its own test split ([`Evaluate`]) and forecasts the
 //! steps after the end of a recent history ([`Predict`], `rnnkit forecast`).
 
+use super::OutputPlace;
 use super::trained::OUTPUT_BATCH;
 use super::{
     Evaluate, EvaluateOptions, Observer, Outcome, Predict, RunOutput, Scored, Splits, Task,
@@ -127,8 +128,8 @@ impl TaskConfig for ForecastConfig {
         &self.train
     }
 
-    fn output(&self) -> (&Path, &str, usize) {
-        (&self.output.dir, &self.output.name, self.output.threads)
+    fn output(&self) -> OutputPlace<'_> {
+        self.output.place()
     }
 }
 

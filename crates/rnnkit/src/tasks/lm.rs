@@ -15,6 +15,7 @@
 //! epochs = 8
 //! ```
 
+use super::OutputPlace;
 use super::{
     Evaluate, EvaluateOptions, Observer, Outcome, Predict, Scored, Splits, Task, TaskConfig,
     TaskKind, bundled_or_given,
@@ -145,6 +146,9 @@ pub struct OutputSection {
     pub name: String,
     /// Worker threads; 0 means all cores. Default 0.
     pub threads: usize,
+    /// Replace a run already in the directory (removing all its files) instead of refusing.
+    /// Default false.
+    pub overwrite: bool,
     /// Characters (tokens) of the sample generated at the end; 0 for none. Default 400.
     pub sample_length: usize,
     /// The sample's prompt. Default `"ROMEO:"`.
@@ -159,6 +163,7 @@ impl Default for OutputSection {
             dir: PathBuf::from("runs"),
             name: String::new(),
             threads: 0,
+            overwrite: false,
             sample_length: 400,
             sample_prompt: "ROMEO:".into(),
             sample_temperature: 0.8,
@@ -199,8 +204,13 @@ impl TaskConfig for LmConfig {
         &self.train
     }
 
-    fn output(&self) -> (&Path, &str, usize) {
-        (&self.output.dir, &self.output.name, self.output.threads)
+    fn output(&self) -> OutputPlace<'_> {
+        OutputPlace {
+            dir: &self.output.dir,
+            name: &self.output.name,
+            threads: self.output.threads,
+            overwrite: self.output.overwrite,
+        }
     }
 }
 

@@ -60,6 +60,9 @@ pub struct RunOutput {
     pub name: String,
     /// Worker threads; 0 means all cores. Default 0.
     pub threads: usize,
+    /// Replace a run already in the directory (removing all its files) instead of refusing.
+    /// Default false.
+    pub overwrite: bool,
 }
 
 impl Default for RunOutput {
@@ -68,6 +71,32 @@ impl Default for RunOutput {
             dir: PathBuf::from("runs"),
             name: String::new(),
             threads: 0,
+            overwrite: false,
+        }
+    }
+}
+
+/// Where a run goes and on how many threads: the common keys of every task's `[output]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputPlace<'a> {
+    /// The parent of run directories.
+    pub dir: &'a Path,
+    /// The run's name; empty means a timestamp.
+    pub name: &'a str,
+    /// Worker threads; 0 means all cores.
+    pub threads: usize,
+    /// Replace a run already there instead of refusing ([`RunDir::replace`]).
+    pub overwrite: bool,
+}
+
+impl RunOutput {
+    /// Its keys as an [`OutputPlace`].
+    pub fn place(&self) -> OutputPlace<'_> {
+        OutputPlace {
+            dir: &self.dir,
+            name: &self.name,
+            threads: self.threads,
+            overwrite: self.overwrite,
         }
     }
 }
@@ -84,9 +113,9 @@ pub trait TaskConfig:
     const EVALUATES: bool = true;
     /// `[train]`.
     fn train(&self) -> &TrainConfig;
-    /// `[output]`: the parent of run directories, the run's name (empty: a timestamp) and the
-    /// worker threads (0: all cores).
-    fn output(&self) -> (&Path, &str, usize);
+    /// `[output]`: the parent of run directories, the run's name (empty: a timestamp), the
+    /// worker threads (0: all cores) and whether to replace a run already there.
+    fn output(&self) -> OutputPlace<'_>;
 }
 
 /// The batch sources of a run: training, validation (every epoch) and test (once, at the end).

@@ -7,7 +7,6 @@ use crate::error::Result;
 use crate::run::RunDir;
 use crate::train::TrainConfig;
 use serde::{Deserialize, Deserializer, Serialize};
-use std::path::Path;
 
 /// Work generic over a task's config type, done for the type [`TaskKind::visit_config`]
 /// picks: a config loader's detailed errors, a table of defaults.
@@ -122,8 +121,8 @@ macro_rules! tasks {
                 }
             }
 
-            /// `[output]`: parent directory, run name, threads.
-            pub fn output(&self) -> (&Path, &str, usize) {
+            /// `[output]`: parent directory, run name, threads, overwrite.
+            pub fn output(&self) -> super::OutputPlace<'_> {
                 match self {
                     $(AnyConfig::$variant(c) => c.output(),)*
                 }

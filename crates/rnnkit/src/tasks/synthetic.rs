@@ -7,6 +7,7 @@
 //! temporal order a classifier over tokens. Each is a [`Task`] of its own ([`Synthetic`] over
 //! a [`Kind`]); [`train`] picks it by `data.kind`.
 
+use super::OutputPlace;
 use super::{
     EvaluateOptions, Observer, Outcome, RunOutput, Scored, Splits, Task, TaskConfig, TaskKind,
 };
@@ -26,7 +27,6 @@ use crate::train::{RunSummary, TrainConfig};
 use crate::{CellKind, RnnConfig};
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
-use std::path::Path;
 
 /// A `task = "synthetic"` config: a built-in long-memory task with a length knob. Its
 /// `Default` is the adding problem at T = 100 with an LSTM.
@@ -164,8 +164,8 @@ impl TaskConfig for SyntheticConfig {
         &self.train
     }
 
-    fn output(&self) -> (&Path, &str, usize) {
-        (&self.output.dir, &self.output.name, self.output.threads)
+    fn output(&self) -> OutputPlace<'_> {
+        self.output.place()
     }
 }
 
