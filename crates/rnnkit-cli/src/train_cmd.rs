@@ -31,7 +31,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             run.lock()?;
             let path = run.config_path();
             let text = run.read_config()?;
-            let cfg = config_file::parse(&text, &path.display().to_string(), &args.set)?;
+            let cfg = config_file::parse_for_resume(&text, &path.display().to_string(), &args.set)?;
+            if !args.set.is_empty() {
+                record_resume_overrides(&run, &text, &cfg, &args.set)?;
+            }
             (cfg, run, true)
         }
         None => {
@@ -180,6 +183,33 @@ pub fn rayon_pool(threads: usize) -> Result<rayon::ThreadPool> {
 }
 
 /// `YYYY-MM-DDTHH-MM-SS` (UTC) for run directory names.
+/// Saves what a resume changed: `config.toml` becomes the config the run goes on with, and
+/// `config_history.txt` gets a line with the time and the `--set`s (the first resume also
+/// keeps the config the run started with as `config.initial.toml`).
+fn record_resume_overrides(
+    run: &RunDir,
+    saved: &str,
+    cfg: &RunConfig,
+    sets: &[String],
+) -> Result<()> {
+    let initial = "config.initial.toml";
+    if !run.join(initial).exists() {
+        run.write_text(initial, saved)?;
+    }
+    let header: String = saved
+        .lines()
+        .take_while(|l| l.starts_with("# Rerun with") || l.starts_with("# (or"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let resolved = rnnkit::run::config_toml(cfg).context("writing the resolved config")?;
+    run.write_config(&format!("{header}{resolved}"))?;
+    let mut history = std::fs::read_to_string(run.join("config_history.txt")).unwrap_or_default();
+    let sets: Vec<String> = sets.iter().map(|s| format!("--set {s}")).collect();
+    history.push_str(&format!("{} --resume {}\n", timestamp(), sets.join(" ")));
+    run.write_text("config_history.txt", &history)?;
+    Ok(())
+}
+
 pub fn timestamp() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

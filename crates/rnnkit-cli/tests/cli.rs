@@ -221,6 +221,18 @@ fn train_writes_a_run_directory_and_resumes_exactly() {
             .success()
     );
     let cut = dir.join("cut");
+    // Only how long and how it trains on may change on resume; the refusal names the key.
+    let refused = rnnkit()
+        .args(["train", "--set", "model.hidden_size=8", "--resume"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("--set model.hidden_size=8") && err.contains("train.epochs"),
+        "{err}"
+    );
     let resumed = rnnkit()
         .args([
             "train",
@@ -233,6 +245,15 @@ fn train_writes_a_run_directory_and_resumes_exactly() {
         .output()
         .unwrap();
     assert_success(&resumed);
+    // What the resume changed is in the run's config and its history.
+    let cfg = std::fs::read_to_string(cut.join("config.toml")).unwrap();
+    assert!(cfg.contains("max_steps = 1000000"), "{cfg}");
+    let history = std::fs::read_to_string(cut.join("config_history.txt")).unwrap();
+    assert!(
+        history.contains("--resume --set train.max_steps=1000000"),
+        "{history}"
+    );
+    assert!(cut.join("config.initial.toml").exists());
     let a = TensorFile::read(&run.join("checkpoints/latest.safetensors"))
         .unwrap()
         .f32;

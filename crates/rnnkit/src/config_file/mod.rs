@@ -226,6 +226,57 @@ impl<'a> ConfigSource<'a> {
     }
 }
 
+/// The keys a `--set` may change when a run is continued (`rnnkit train --resume`), with the
+/// tables under them: how long and how it trains on, never what it is (data, model, optimizer,
+/// seeds), which the checkpoint was made with.
+pub const RESUME_KEYS: &[&str] = &[
+    "train.epochs",
+    "train.max_steps",
+    "train.patience",
+    "train.stop_below",
+    "train.schedule",
+    "train.checkpoint_every",
+    "train.diagnostics_every",
+    "output.threads",
+];
+
+/// Reads the config of a run being continued: its saved `config.toml` (`text`, named
+/// `source`) with `sets`, each of which must change a key of [`RESUME_KEYS`].
+///
+/// ```
+/// use rnnkit::config_file::parse_for_resume;
+/// let saved = "task = \"classify\"\n";
+/// let cfg = parse_for_resume(saved, "run/config.toml", &["train.epochs=50".to_string()])?;
+/// assert_eq!(cfg.train_config().epochs, 50);
+/// let err = parse_for_resume(saved, "run/config.toml", &["model.hidden_size=8".to_string()]);
+/// assert!(err.unwrap_err().to_string().contains("cannot change when resuming"));
+/// # Ok::<(), rnnkit::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::ConfigAt`] naming a `--set` of any other key, with the keys that may change;
+/// else as [`parse`].
+pub fn parse_for_resume(text: &str, source: &str, sets: &[String]) -> Result<AnyConfig> {
+    for set in sets {
+        let o: Override = set.parse()?;
+        let key = o.key();
+        let allowed = RESUME_KEYS
+            .iter()
+            .any(|k| key == *k || key.starts_with(&format!("{k}.")));
+        if !allowed {
+            return Err(Error::ConfigAt {
+                at: format!("--set {set}"),
+                msg: format!(
+                    "\"{key}\" cannot change when resuming: the checkpoint was trained with the \
+                     run's own value (start a new run to change it); keys that may change: {}",
+                    RESUME_KEYS.join(", ")
+                ),
+            });
+        }
+    }
+    parse(text, source, sets)
+}
+
 /// Reads a config of any task (see [`ConfigSource`]).
 ///
 /// ```
