@@ -33,7 +33,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let text = run.read_config()?;
             let cfg = config_file::parse_for_resume(&text, &path.display().to_string(), &args.set)?;
             if !args.set.is_empty() {
-                record_resume_overrides(&run, &text, &cfg, &args.set)?;
+                let sets: Vec<String> = args.set.iter().map(|s| format!("--set {s}")).collect();
+                let change = format!("{} --resume {}", timestamp(), sets.join(" "));
+                run.update_config(&config_text(&run, &cfg)?, &change)?;
             }
             (cfg, run, true)
         }
@@ -63,14 +65,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     };
     if !resuming {
-        let resolved = format!(
-            "# Rerun with: rnnkit train --config {} --set output.name=NEW_NAME\n\
-             # (or --set output.overwrite=true to replace this run; --resume {} continues it)\n{}",
-            run.config_path().display(),
-            run.path().display(),
-            rnnkit::run::config_toml(&cfg).context("writing the resolved config")?
-        );
-        run.write_config(&resolved)?;
+        run.write_config(&config_text(&run, &cfg)?)?;
     }
     let threads = match cfg.output().threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -183,31 +178,15 @@ pub fn rayon_pool(threads: usize) -> Result<rayon::ThreadPool> {
 }
 
 /// `YYYY-MM-DDTHH-MM-SS` (UTC) for run directory names.
-/// Saves what a resume changed: `config.toml` becomes the config the run goes on with, and
-/// `config_history.txt` gets a line with the time and the `--set`s (the first resume also
-/// keeps the config the run started with as `config.initial.toml`).
-fn record_resume_overrides(
-    run: &RunDir,
-    saved: &str,
-    cfg: &RunConfig,
-    sets: &[String],
-) -> Result<()> {
-    let initial = "config.initial.toml";
-    if !run.join(initial).exists() {
-        run.write_text(initial, saved)?;
-    }
-    let header: String = saved
-        .lines()
-        .take_while(|l| l.starts_with("# Rerun with") || l.starts_with("# (or"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let resolved = rnnkit::run::config_toml(cfg).context("writing the resolved config")?;
-    run.write_config(&format!("{header}{resolved}"))?;
-    let mut history = std::fs::read_to_string(run.join("config_history.txt")).unwrap_or_default();
-    let sets: Vec<String> = sets.iter().map(|s| format!("--set {s}")).collect();
-    history.push_str(&format!("{} --resume {}\n", timestamp(), sets.join(" ")));
-    run.write_text("config_history.txt", &history)?;
-    Ok(())
+/// The `config.toml` a run saves: how to rerun it, then the resolved config.
+fn config_text(run: &RunDir, cfg: &RunConfig) -> Result<String> {
+    Ok(format!(
+        "# Rerun with: rnnkit train --config {} --set output.name=NEW_NAME\n\
+         # (or --set output.overwrite=true to replace this run; --resume {} continues it)\n{}",
+        run.config_path().display(),
+        run.path().display(),
+        rnnkit::run::config_toml(cfg).context("writing the resolved config")?
+    ))
 }
 
 pub fn timestamp() -> String {

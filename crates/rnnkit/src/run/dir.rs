@@ -383,6 +383,29 @@ impl RunDir {
         self.write_text(Self::CONFIG, toml)
     }
 
+    /// Replaces `config.toml` with `text`, the config a continued run goes on with, keeping
+    /// the history: the first such change saves the original as `config.initial.toml`, and each
+    /// appends `change` (what was changed, when) as a line of `config_history.txt`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when a file cannot be read or written.
+    pub fn update_config(&self, text: &str, change: &str) -> Result<()> {
+        let initial = "config.initial.toml";
+        if !self.join(initial).exists() {
+            self.write_text(initial, &self.read_config()?)?;
+        }
+        self.write_config(text)?;
+        let history = "config_history.txt";
+        let mut lines = match self.join(history).exists() {
+            true => self.read_text(history)?,
+            false => String::new(),
+        };
+        lines.push_str(change.trim_end());
+        lines.push('\n');
+        self.write_text(history, &lines)?;
+        Ok(())
+    }
+
     /// The text of `config.toml`.
     ///
     /// # Errors
