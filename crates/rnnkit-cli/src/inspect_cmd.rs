@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub fn run(target: &Path) -> Result<()> {
     let (file, config) = resolve(target)?;
     let tf = TensorFile::read(&file).with_context(|| format!("inspect {}", target.display()))?;
+    tf.ensure_finite(&file)?;
     let mut out = String::new();
     writeln!(out, "file {}", file.display())?;
     if let Some(cfg) = &config {

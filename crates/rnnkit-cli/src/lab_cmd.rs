@@ -2,7 +2,7 @@
 //! [`rnnkit::lab::vanishing`], which trains the arms and writes `report.md`, `results.json`
 //! and the charts.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rnnkit::lab::vanishing::{self, LabConfig};
 use std::path::PathBuf;
 
@@ -28,10 +28,7 @@ pub fn vanishing(args: VanishingArgs) -> Result<()> {
         budget: None,
         command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
     };
-    let threads = match args.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = rnnkit::resources::worker_threads(args.threads).context("--threads")?;
     let pool = crate::train_cmd::rayon_pool(threads)?;
     let outcome = pool.install(|| {
         vanishing::run(&config, &args.out, |r| {

@@ -3,6 +3,7 @@
 
 use crate::run_config::{load_run_config, usage};
 use anyhow::{Context, Result};
+use rnnkit::data::text::load::{MAX_LINE_BYTES, read_lines};
 use rnnkit::run::{RunDir, Weights};
 use rnnkit::tasks::classify::{Classify, ClassifyConfig, ClassifyQuery};
 use rnnkit::tasks::forecast::{Forecast, ForecastConfig};
@@ -39,12 +40,9 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
                 |e| usage(format!("reading {}: {e}", path.display())),
             )?))
         };
-        for line in reader.lines() {
-            let line = line.with_context(|| format!("reading {}", path.display()))?;
-            if !line.trim().is_empty() {
-                texts.push(line.trim().to_string());
-            }
-        }
+        let name = path.display().to_string();
+        let lines = read_lines(reader, &name, MAX_LINE_BYTES)?;
+        texts.extend(lines.into_iter().map(|(_, text)| text));
     }
     if texts.is_empty() {
         return Err(usage(

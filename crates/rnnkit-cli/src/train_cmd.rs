@@ -49,6 +49,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 None => (String::new(), "the bundled default config".to_string()),
             };
             let cfg = config_file::parse(&text, &source, &args.set)?;
+            // Checked before the run directory exists, so a mistake leaves nothing behind.
+            worker_threads(&cfg)?;
             let out = cfg.output();
             let name = if out.name.is_empty() {
                 timestamp()
@@ -67,10 +69,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if !resuming {
         run.write_config(&config_text(&run, &cfg)?)?;
     }
-    let threads = match cfg.output().threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = worker_threads(&cfg)?;
     let pool = rayon_pool(threads)?;
     let quiet = args.quiet;
     if !quiet {
@@ -85,7 +84,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         progress: crate::progress::Progress::new(cfg.train_config().epochs, unit, quiet),
         quiet,
     };
-    let outcome = pool.install(|| cfg.train(&run, resuming, &mut observer))?;
+    let outcome = match pool.install(|| cfg.train(&run, resuming, &mut observer)) {
+        Ok(outcome) => outcome,
+        // A new run refused for its config or data (found once the data was read) leaves
+        // no directory behind to be refused by the next try.
+        Err(e) if !resuming && e.is_bad_input() => {
+            run.discard()?;
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     if !quiet {
         print_outcome(&cfg, &run, &outcome, resuming);
     }
@@ -167,6 +175,12 @@ fn print_outcome(cfg: &RunConfig, run: &RunDir, outcome: &Outcome, resuming: boo
         run.metrics_dir().display(),
         outcome.report.display()
     );
+}
+
+/// The worker threads of `cfg`'s `output.threads` (0: all cores), bounded by
+/// [`rnnkit::resources::worker_threads`].
+fn worker_threads(cfg: &RunConfig) -> Result<usize> {
+    rnnkit::resources::worker_threads(cfg.output().threads).context("output.threads")
 }
 
 /// A pool of `threads` workers for the kernels.

@@ -40,8 +40,10 @@ fn verify_case_writes_the_contract_result() {
     assert!(got.contains_key("grad.bias_hh_l1_reverse") && got.contains_key("grad_h0"));
 }
 
+/// A case file that is not a safetensors file is a corrupt file: exit 1, as for a damaged
+/// checkpoint, naming it.
 #[test]
-fn bad_case_file_exits_2_with_the_file_named() {
+fn bad_case_file_exits_1_with_the_file_named() {
     let junk = std::env::temp_dir().join(format!(
         "rnnkit-cli-junk-{}.safetensors",
         std::process::id()
@@ -54,7 +56,7 @@ fn bad_case_file_exits_2_with_the_file_named() {
         .arg("/dev/null")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("rnnkit-cli-junk") && !err.contains("panicked"),

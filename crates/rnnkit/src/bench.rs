@@ -207,6 +207,7 @@ pub fn run(opts: &BenchOptions, mut report: impl FnMut(&BenchResult)) -> Result<
     if threads == 0 {
         return Err(Error::Config("--threads must be at least 1".into()));
     }
+    let threads = crate::resources::worker_threads(threads)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

@@ -183,6 +183,31 @@ impl RnnConfig {
         self.cell.num_gates() * self.hidden_size
     }
 
+    /// The stack's parameter count, in f64: it cannot overflow, whatever sizes an untrusted
+    /// config gives.
+    ///
+    /// ```
+    /// use rnnkit::{CellKind, RnnConfig};
+    /// // One LSTM layer: 4H × (I + H) weights and two 4H biases.
+    /// let c = RnnConfig::new(CellKind::Lstm, 3, 5);
+    /// assert_eq!(c.param_count_f64(), (4 * 5 * (3 + 5) + 2 * 4 * 5) as f64);
+    /// ```
+    pub fn param_count_f64(&self) -> f64 {
+        let f = |v: usize| v as f64;
+        let h_out = f(self.h_out());
+        let gates = f(self.cell.num_gates()) * f(self.hidden_size);
+        let biases = if self.bias { 2.0 * gates } else { 0.0 };
+        let projection = if self.proj_size > 0 {
+            h_out * f(self.hidden_size)
+        } else {
+            0.0
+        };
+        let layer = |input: f64| gates * (input + h_out) + biases + projection;
+        let first = layer(f(self.input_size));
+        let rest = layer(f(self.num_directions()) * h_out) * (f(self.num_layers) - 1.0).max(0.0);
+        (first + rest) * f(self.num_directions())
+    }
+
     /// Checks sizes and ranges; every constructor taking a config calls this.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::Config(msg));
@@ -208,15 +233,9 @@ impl RnnConfig {
             ));
         }
         // Sizes from files and configs are untrusted: refuse ones whose parameter count would
-        // exceed 2^34 values (64 GiB of f32), instead of aborting on allocation. Counted in f64,
-        // which cannot overflow (usize products of untrusted sizes can).
-        let f = |v: usize| v as f64;
-        let h_out = f(self.h_out());
-        let gates = f(self.cell.num_gates()) * f(self.hidden_size);
-        let widest_input = f(self.input_size).max(f(self.num_directions()) * h_out);
-        let per_layer = gates * (widest_input + h_out + 2.0) + h_out * f(self.hidden_size);
-        let total = per_layer * f(self.num_layers) * f(self.num_directions());
-        if total > (1u64 << 34) as f64 {
+        // exceed 2^34 values (64 GiB of f32), instead of aborting on allocation. (What fits
+        // this machine is checked before training, by `crate::resources`.)
+        if self.param_count_f64() > (1u64 << 34) as f64 {
             return bad(format!(
                 "a stack with hidden_size {}, input_size {}, {} layers is too large",
                 self.hidden_size, self.input_size, self.num_layers

@@ -41,6 +41,15 @@ pub enum Error {
         /// What was wrong with it.
         msg: String,
     },
+    /// A file rnnkit wrote (a checkpoint, saved weights) that is damaged: truncated, a checksum
+    /// that does not match, non-finite weights, tensors that do not fit the run's config.
+    #[error("{path}: {msg}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        msg: String,
+    },
     /// Bad input data: the file (or other source), the place in it, and what was wrong.
     ///
     /// `at` is a place a user can go to: `line 12`, `row 40, column "co2"`; empty when the
@@ -54,7 +63,8 @@ pub enum Error {
         /// What was wrong, and what to do about it.
         msg: String,
     },
-    /// Training stopped because the loss or gradients kept being non-finite.
+    /// Training stopped because the loss or gradients kept being non-finite, or the loss stayed
+    /// far above where it started; or weights became non-finite and were not saved.
     #[error("training diverged: {0}")]
     Diverged(String),
     /// An error with what was being done when it happened (`reading the training text
@@ -75,8 +85,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A file that could not be read: `reading PATH`, the I/O error left to the source chain
-    /// (as `anyhow`'s context prints it: `reading PATH: No such file or directory`).
+    /// An input file (data, config, tokenizer) that could not be read: `reading PATH`, the I/O
+    /// error left to the source chain (as `anyhow`'s context prints it: `reading PATH: No such
+    /// file or directory`). The input is to blame, so the CLI exits with 2; I/O failing on the
+    /// run's own files is [`Error::Io`] (exit 1).
     #[error("reading {path}")]
     Read {
         /// The file.
@@ -104,6 +116,20 @@ impl Error {
 }
 
 impl Error {
+    /// An [`Error::Read`]: the input file at `path` could not be read.
+    ///
+    /// ```
+    /// let e = rnnkit::Error::read("x.csv", std::io::ErrorKind::NotFound.into());
+    /// assert_eq!(e.to_string(), "reading x.csv");
+    /// assert!(e.is_bad_input());
+    /// ```
+    pub fn read(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Read {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+
     /// The error under any [`Error::Context`] layers: what went wrong, not what was being done.
     ///
     /// ```
@@ -120,8 +146,9 @@ impl Error {
         }
     }
 
-    /// Whether the input is to blame (a config, a data file, a shape that does not fit), not
-    /// the run: the CLI exits with code 2 for these, 1 for the others.
+    /// Whether the input is to blame (a config, a data file, an input that cannot be read, a
+    /// shape that does not fit), not the run: the CLI exits with code 2 for these, 1 for the
+    /// others (a failed or diverged run, a corrupt checkpoint, I/O while running).
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self.root(),
@@ -130,6 +157,7 @@ impl Error {
                 | Error::RunDir { .. }
                 | Error::Format { .. }
                 | Error::Data { .. }
+                | Error::Read { .. }
                 | Error::Shape(_)
         )
     }

@@ -43,31 +43,103 @@ pub struct TensorFile {
 }
 
 fn format_err(path: &Path, msg: impl Into<String>) -> Error {
-    Error::Format {
+    Error::Corrupt {
         path: path.display().to_string(),
         msg: msg.into(),
     }
 }
 
+/// The metadata key under which [`TensorFile::to_bytes`] records each tensor's CRC-32 (a JSON
+/// object, tensor name to 8 hex digits) and [`TensorFile::from_bytes`] checks them.
+pub const CHECKSUMS_KEY: &str = "rnnkit_crc32";
+
+/// The CRC-32 of a tensor's bytes as 8 hex digits.
+fn checksum(bytes: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(bytes))
+}
+
+/// Checks each tensor's bytes against the checksums recorded under [`CHECKSUMS_KEY`]: every
+/// tensor must have one and match it, and every recorded one must have its tensor.
+fn verify_checksums(st: &SafeTensors, recorded: &str, path: &Path) -> Result<()> {
+    let sums: BTreeMap<String, String> = serde_json::from_str(recorded).map_err(|e| {
+        format_err(
+            path,
+            format!("metadata `{CHECKSUMS_KEY}` is not valid JSON: {e}"),
+        )
+    })?;
+    let mut names = std::collections::BTreeSet::new();
+    for (name, view) in st.tensors() {
+        let want = sums.get(&name).ok_or_else(|| {
+            format_err(
+                path,
+                format!("tensor `{name}` has no recorded checksum: the file was altered"),
+            )
+        })?;
+        let got = checksum(view.data());
+        if &got != want {
+            return Err(format_err(
+                path,
+                format!(
+                    "tensor `{name}` is damaged: its bytes' CRC-32 is {got}, the file recorded \
+                     {want} (restore the file from a copy, or resume from another checkpoint)"
+                ),
+            ));
+        }
+        names.insert(name);
+    }
+    if let Some(gone) = sums.keys().find(|n| !names.contains(*n)) {
+        return Err(format_err(
+            path,
+            format!("tensor `{gone}` is recorded in the checksums but missing from the file"),
+        ));
+    }
+    Ok(())
+}
+
 impl TensorFile {
     /// Reads a safetensors file holding f32 and i64 tensors (i32 is read as i64; other dtypes are
-    /// an error naming the tensor).
+    /// an error naming the tensor), checking the checksums rnnkit records (see
+    /// [`from_bytes`](Self::from_bytes)).
+    ///
+    /// # Errors
+    /// [`Error::Read`] when the file cannot be read, [`Error::Corrupt`] when it is not a
+    /// well-formed safetensors file or a checksum does not match.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::read(path, source))?;
         Self::from_bytes(&bytes, path)
     }
 
-    /// Parses safetensors bytes; `path` only names the source in errors.
+    /// Parses safetensors bytes; `path` only names the source in errors. Files written by
+    /// rnnkit carry a CRC-32 of every tensor under [`CHECKSUMS_KEY`], checked here, so flipped
+    /// bytes are found; files from other tools (PyTorch's `save_file`) have none and are read
+    /// as they are. The checksums are not part of the returned [`metadata`](Self::metadata).
+    ///
+    /// ```
+    /// use ndarray::ArrayD;
+    /// use rnnkit::io::TensorFile;
+    /// let mut file = TensorFile::default();
+    /// file.f32.insert("w".into(), ArrayD::from_elem(vec![4], 1.5f32));
+    /// let mut bytes = file.to_bytes()?;
+    /// let last = bytes.len() - 1;
+    /// bytes[last] ^= 0x40; // one flipped bit in the tensor's data
+    /// let err = TensorFile::from_bytes(&bytes, "w.safetensors".as_ref()).unwrap_err();
+    /// assert!(err.to_string().contains("tensor `w` is damaged"), "{err}");
+    /// # Ok::<(), rnnkit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the file and what is wrong with it.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
         let (_, meta) = SafeTensors::read_metadata(bytes)
             .map_err(|e| format_err(path, format!("bad safetensors header: {e}")))?;
+        let mut metadata = meta.metadata().clone().unwrap_or_default();
+        if let Some(recorded) = metadata.remove(CHECKSUMS_KEY) {
+            verify_checksums(&st, &recorded, path)?;
+        }
         let mut out = TensorFile {
-            metadata: meta.metadata().clone().unwrap_or_default(),
+            metadata,
             ..Default::default()
         };
         for (name, view) in st.tensors() {
@@ -112,7 +184,8 @@ impl TensorFile {
         Ok(out)
     }
 
-    /// Serializes to safetensors bytes.
+    /// Serializes to safetensors bytes, with each tensor's CRC-32 in the metadata (see
+    /// [`from_bytes`](Self::from_bytes)).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut raw: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
         for (n, a) in &self.f32 {
@@ -131,11 +204,48 @@ impl TensorFile {
                 (n.clone(), v)
             })
             .collect();
-        let meta = (!self.metadata.is_empty()).then(|| self.metadata.clone());
-        safetensors::serialize(views, meta).map_err(|e| Error::Format {
+        let sums: BTreeMap<&str, String> = raw
+            .iter()
+            .map(|(n, _, _, b)| (n.as_str(), checksum(b)))
+            .collect();
+        let mut meta = self.metadata.clone();
+        meta.insert(
+            CHECKSUMS_KEY.into(),
+            serde_json::to_string(&sums).expect("a map of strings encodes"),
+        );
+        safetensors::serialize(views, Some(meta)).map_err(|e| Error::Format {
             path: "<memory>".into(),
             msg: e.to_string(),
         })
+    }
+
+    /// The first f32 tensor holding a NaN or an infinity, with how many such values it holds.
+    ///
+    /// ```
+    /// use ndarray::ArrayD;
+    /// let mut file = rnnkit::io::TensorFile::default();
+    /// file.f32.insert("ok".into(), ArrayD::zeros(vec![3]));
+    /// assert_eq!(file.first_non_finite(), None);
+    /// file.f32.insert("bad".into(), ArrayD::from_elem(vec![3], f32::NAN));
+    /// assert_eq!(file.first_non_finite(), Some(("bad", 3)));
+    /// ```
+    pub fn first_non_finite(&self) -> Option<(&str, usize)> {
+        first_non_finite(&self.f32)
+    }
+
+    /// An [`Error::Corrupt`] naming `path` when any f32 tensor is not finite: weights with a
+    /// NaN or an infinity in them cannot be trained on or used.
+    pub fn ensure_finite(&self, path: &Path) -> Result<()> {
+        match self.first_non_finite() {
+            None => Ok(()),
+            Some((name, n)) => Err(format_err(
+                path,
+                format!(
+                    "tensor `{name}` holds {n} non-finite value(s) (NaN or infinity); these \
+                     weights cannot be used (resume from or evaluate another checkpoint)"
+                ),
+            )),
+        }
     }
 
     /// Writes the file atomically: a temporary file beside it, fsync, rename. A crash leaves
@@ -143,6 +253,14 @@ impl TensorFile {
     pub fn write(&self, path: &Path) -> Result<()> {
         write_atomic(path, &self.to_bytes()?)
     }
+}
+
+/// The first tensor of `tensors` holding a NaN or an infinity, with how many it holds.
+pub fn first_non_finite(tensors: &BTreeMap<String, ArrayD<f32>>) -> Option<(&str, usize)> {
+    tensors.iter().find_map(|(name, t)| {
+        let n = t.iter().filter(|v| !v.is_finite()).count();
+        (n > 0).then_some((name.as_str(), n))
+    })
 }
 
 /// Writes `bytes` to `path` via a temporary file, fsync and rename.
@@ -284,6 +402,7 @@ impl Rnn {
     /// PyTorch-named tensors). A missing, extra or misshapen tensor is an error naming it.
     pub fn load(path: &Path) -> Result<Rnn> {
         let file = TensorFile::read(path)?;
+        file.ensure_finite(path)?;
         let cfg = config_from_metadata(&file.metadata, path)?;
         let params = RnnParams::from_named(&cfg, &file.f32, "")
             .map_err(|e| format_err(path, e.to_string()))?;

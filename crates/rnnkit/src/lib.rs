@@ -37,6 +37,7 @@ pub mod params;
 pub mod plot;
 pub mod recurrent;
 pub mod reference;
+pub mod resources;
 pub mod run;
 pub mod tasks;
 pub mod train;

@@ -291,7 +291,7 @@ fn bad_inputs_name_file_and_place() {
 
     let missing_file = std::env::temp_dir().join("rnnkit-no-such-dir/none.csv");
     let e = SeriesTable::from_path(&missing_file, &ts).unwrap_err();
-    assert!(matches!(e, rnnkit::Error::Io { .. }));
+    assert!(matches!(e, rnnkit::Error::Read { .. }));
 
     // Log of a non-positive value names the row.
     let path = temp_csv("neg.csv", "y\n3\n-1\n2\n4\n5\n6\n7\n8\n");

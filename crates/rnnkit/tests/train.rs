@@ -246,6 +246,73 @@ fn divergence_guard_skips_and_then_stops_with_advice() {
     assert_eq!(t.progress().step, 0, "no update may be applied");
 }
 
+/// A loss that runs away while staying finite (SGD at an absurd learning rate, no clipping)
+/// stops the run at the divergence rule, without saving those weights or calling them best;
+/// with the rule off the same run goes on.
+#[test]
+fn divergence_rule_stops_a_runaway_loss() {
+    let sgd = |diverge_steps| TrainConfig {
+        clip_norm: None,
+        optimizer: OptimizerConfig::Sgd(rnnkit::optim::SgdConfig {
+            lr: 1e4,
+            ..Default::default()
+        }),
+        schedule: ScheduleConfig::default(),
+        diverge_steps,
+        max_skipped_in_a_row: 1000,
+        ..config()
+    };
+    let dir = std::env::temp_dir().join(format!("rnnkit-runaway-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut t = LmTrainer::new(model(), sgd(5), Some(dir.clone())).unwrap();
+    match run(&mut t, &data(), &mut Silent) {
+        Err(Error::Diverged(msg)) => {
+            assert!(
+                msg.contains("5 updates in a row") && msg.contains("diverge_factor"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected the divergence rule to stop the run, got {other:?}"),
+    }
+    let p = t.progress();
+    assert_eq!(p.above_in_a_row, 5);
+    assert!(
+        p.best_val.is_none(),
+        "a diverged epoch was kept as best: {p:?}"
+    );
+    // The chance loss is ln(11): the reference is at least that.
+    assert!(p.reference_loss.unwrap() >= 11f64.ln() - 1e-9);
+    assert!(!dir.join("checkpoints/best.safetensors").exists());
+    std::fs::remove_dir_all(&dir).ok();
+
+    let mut t = LmTrainer::new(model(), sgd(0), None).unwrap();
+    let s = run(&mut t, &data(), &mut Silent);
+    assert!(
+        !matches!(s, Err(Error::Diverged(ref m)) if m.contains("diverge_factor")),
+        "{s:?}"
+    );
+}
+
+/// A checkpoint is never written from non-finite weights: the file keeps its last good
+/// contents.
+#[test]
+fn non_finite_weights_are_never_written_over_a_checkpoint() {
+    let dir = std::env::temp_dir().join(format!("rnnkit-nan-save-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("latest.safetensors");
+    let t = LmTrainer::new(model(), config(), None).unwrap();
+    t.checkpoint().unwrap().save(&path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let mut ck = t.checkpoint().unwrap();
+    ck.model.get_mut("decoder.bias").unwrap()[[0]] = f32::INFINITY;
+    match ck.save(&path) {
+        Err(Error::Diverged(msg)) => assert!(msg.contains("decoder.bias"), "{msg}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn early_stopping_and_learning() {
     // A learning rate of zero never improves on epoch 0: patience 1 stops after epoch 1.

@@ -241,6 +241,11 @@ fn class_labels(batch: &PaddedBatch) -> Result<&[usize]> {
 impl TrainStep for SequenceClassifier {
     type Batch = PaddedBatch;
 
+    /// `ln(classes)`: a uniform guess over the classes.
+    fn chance_loss(&self) -> Option<f64> {
+        Some((self.num_classes().max(1) as f64).ln())
+    }
+
     fn train_batch(
         &self,
         b: &PaddedBatch,

@@ -699,6 +699,11 @@ impl LanguageModel {
 impl TrainStep for LanguageModel {
     type Batch = StreamChunk;
 
+    /// `ln(vocabulary size)`: a uniform guess over the tokens.
+    fn chance_loss(&self) -> Option<f64> {
+        Some((self.vocab_size().max(1) as f64).ln())
+    }
+
     /// One chunk of truncated BPTT, the state carried from the previous chunk of the epoch
     /// (zeros at its start).
     fn train_batch(

@@ -107,6 +107,14 @@ pub trait TrainStep: Module + Clone {
     /// The loss of one batch (evaluation: no dropout, no gradients).
     fn eval_batch(&self, batch: &Self::Batch, carry: &mut Option<RnnState>) -> Result<BatchLoss>;
 
+    /// The loss of a model that knows nothing, per element: `ln(classes)` for a cross-entropy
+    /// over that many classes (a uniform guess). The trainer's divergence rule measures the
+    /// loss against the larger of this and the first step's loss. Default: `None` (unknown, as
+    /// for a regression loss).
+    fn chance_loss(&self) -> Option<f64> {
+        None
+    }
+
     /// Gradient-through-time and gate diagnostics on `batch`, for models that have them
     /// (see [`crate::diagnostics`]). Default: none.
     fn diagnose(&self, _batch: &Self::Batch) -> Result<Option<Diagnosis>> {

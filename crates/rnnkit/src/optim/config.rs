@@ -67,6 +67,25 @@ impl OptimizerConfig {
         }
     }
 
+    /// How many values of state the optimizer keeps per parameter (for memory estimates):
+    /// Adam's two moments, SGD's momentum buffer, RMSprop's square average (and momentum and
+    /// mean when used), Adagrad's sum.
+    ///
+    /// ```
+    /// use rnnkit::optim::OptimizerConfig;
+    /// assert_eq!(OptimizerConfig::default().state_slots(), 2); // Adam
+    /// ```
+    pub fn state_slots(&self) -> usize {
+        match self {
+            OptimizerConfig::Sgd(c) => usize::from(c.momentum != 0.0),
+            OptimizerConfig::Adam(_) | OptimizerConfig::AdamW(_) => 2,
+            OptimizerConfig::RmsProp(c) => {
+                1 + usize::from(c.momentum != 0.0) + usize::from(c.centered)
+            }
+            OptimizerConfig::Adagrad(_) => 1,
+        }
+    }
+
     /// The `kind` key: `sgd`, `adam`, `adamw`, `rmsprop` or `adagrad`.
     ///
     /// ```

@@ -164,6 +164,37 @@ impl RunDir {
         Ok(run)
     }
 
+    /// Removes this run directory and all in it, for a new run that failed before it trained
+    /// (a config or data error found after the directory was made): what stays behind would
+    /// only be refused by the next `create`. A run that has saved a checkpoint is kept (it can
+    /// be continued), and so is a directory this value does not hold the lock of; returns
+    /// whether it was removed.
+    ///
+    /// ```
+    /// use rnnkit::run::RunDir;
+    /// let path = std::env::temp_dir().join(format!("rnnkit-doc-discard-{}", std::process::id()));
+    /// let run = RunDir::create(&path)?;
+    /// run.write_config("x = 1\n")?;
+    /// assert!(run.discard()?);
+    /// assert!(!path.exists());
+    /// # Ok::<(), rnnkit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`] when it cannot be removed.
+    pub fn discard(self) -> Result<bool> {
+        let has_checkpoint = self.join("checkpoints").is_dir()
+            && std::fs::read_dir(self.join("checkpoints")).is_ok_and(|mut d| d.next().is_some());
+        if self.lock.is_none() || has_checkpoint {
+            return Ok(false);
+        }
+        std::fs::remove_dir_all(&self.path).map_err(|source| Error::Io {
+            path: self.path.display().to_string(),
+            source,
+        })?;
+        Ok(true)
+    }
+
     /// Takes the lock of this run directory for writing to it (continuing a run), as
     /// [`RunDir::create`] does for a new one.
     ///
@@ -327,7 +358,9 @@ impl RunDir {
     /// No checkpoint, or one that cannot be read.
     pub fn model_tensors(&self, which: Weights) -> Result<BTreeMap<String, ArrayD<f32>>> {
         let path = self.checkpoint(which)?;
-        let mut tensors = TensorFile::read(&path)?.f32;
+        let file = TensorFile::read(&path)?;
+        file.ensure_finite(&path)?;
+        let mut tensors = file.f32;
         tensors.retain(|name, _| {
             !["optim.", "state.", "best."]
                 .iter()
@@ -343,7 +376,7 @@ impl RunDir {
     /// No checkpoint, an unreadable one, or weights of another architecture.
     pub fn load_model(&self, model: &mut dyn Module, which: Weights) -> Result<()> {
         let tensors = self.model_tensors(which)?;
-        module::load_named(model, "", &tensors).map_err(|e| Error::Format {
+        module::load_named(model, "", &tensors).map_err(|e| Error::Corrupt {
             path: self
                 .checkpoint(which)
                 .unwrap_or_default()
@@ -358,12 +391,20 @@ impl RunDir {
     /// (`format = "pt"`, the task, and where the shapes come from).
     ///
     /// # Errors
-    /// [`Error::Io`] when the file cannot be written.
+    /// [`Error::Diverged`] when a weight is NaN or infinite (the file is then not written);
+    /// [`Error::Io`] when it cannot be written.
     pub fn save_model(&self, model: &dyn Module, task: &str) -> Result<PathBuf> {
         let mut file = TensorFile {
             f32: module::named_tensors(model, ""),
             ..Default::default()
         };
+        if let Some((name, n)) = file.first_non_finite() {
+            return Err(Error::Diverged(format!(
+                "`{name}` holds {n} non-finite value(s) (NaN or infinity), so {} was not \
+                 written",
+                self.model_path().display()
+            )));
+        }
         file.metadata.insert("format".into(), "pt".into());
         file.metadata.insert("rnnkit_task".into(), task.into());
         file.metadata.insert(

@@ -20,6 +20,7 @@ use crate::error::{Error, Result, ResultExt};
 use crate::io::TensorFile;
 use crate::models::{InputSpec, Pooling, SeqInput, SequenceClassifier};
 use crate::optim::{AdamConfig, OptimizerConfig};
+use crate::resources::{MemoryEstimate, TrainingShape, training_estimate};
 use crate::run::{ReportSummary, RunDir, Weights};
 use crate::train::confusion::{ConfusionMatrix, argmax};
 use crate::train::{RunSummary, TrainConfig};
@@ -205,6 +206,8 @@ pub struct Classify {
     data: LabelledTexts,
     data_path: PathBuf,
     sizes: [usize; 3],
+    /// Tokens in the longest example.
+    longest: usize,
     text: TextPipeline,
     train: ClassBatches,
     valid: ClassBatches,
@@ -294,18 +297,22 @@ impl Task for Classify {
             ..Default::default()
         };
         let eval = config.train.eval_batch_size;
-        let train = ClassBatches::new(examples(&text, &data, tr)?, batching, pad.clone())?;
-        let valid = ClassBatches::in_order(examples(&text, &data, va)?, eval, pad.clone())?;
+        let [train, valid, test] = [tr, va, te].map(|idx| examples(&text, &data, idx));
+        let (train, valid, test) = (train?, valid?, test?);
+        let longest = [&train, &valid, &test]
+            .iter()
+            .flat_map(|set| set.iter().map(|e| e.ids.len()))
+            .max()
+            .unwrap_or(0);
+        let train = ClassBatches::new(train, batching, pad.clone())?;
+        let valid = ClassBatches::in_order(valid, eval, pad.clone())?;
         let test = if te.is_empty() {
             None
         } else {
-            Some(ClassBatches::in_order(
-                examples(&text, &data, te)?,
-                eval,
-                pad,
-            )?)
+            Some(ClassBatches::in_order(test, eval, pad)?)
         };
         Ok(Classify {
+            longest,
             sizes: [tr.len(), va.len(), te.len()],
             data,
             data_path: path,
@@ -346,6 +353,23 @@ impl Task for Classify {
         build_model(config, self.text.vocab().len(), self.data.classes.len())
     }
 
+    fn memory(&self, config: &ClassifyConfig) -> MemoryEstimate {
+        let rnn = config.model.rnn();
+        let (vocab, classes) = (self.text.vocab().len(), self.data.classes.len());
+        let out = rnn.output_size() as f64;
+        training_estimate(&TrainingShape {
+            rnn: &rnn,
+            other_params: vocab as f64 * config.model.embedding_size as f64
+                + classes as f64 * (out + 1.0),
+            optimizer: &config.train.optimizer,
+            batch: config.train.batch_size.min(self.sizes[0]),
+            eval_batch: (config.train.eval_batch_size).min(self.sizes[1].max(self.sizes[2])),
+            steps: self.longest,
+            outputs_per_step: 0,
+            data_bytes: 0.0,
+        })
+    }
+
     fn splits(&self) -> Splits<'_, SequenceClassifier> {
         Splits {
             train: &self.train,
@@ -380,7 +404,12 @@ impl Task for Classify {
             return Ok(());
         };
         let m = ConfusionMatrix::of_classifier(model, &test.epoch(0)?)?;
-        let test_loss = summary.test.map_or(f64::NAN, |e| e.loss);
+        // A run stopped before its end (train.max_steps, Ctrl-C) was not scored by the
+        // trainer: score the weights it ends with, as the confusion matrix does.
+        let test_loss = match summary.test {
+            Some(e) => e.loss,
+            None => crate::train::evaluate(model, test)?.loss,
+        };
         for (name, value) in [
             ("test accuracy", format!("{:.4}", m.accuracy())),
             ("test macro-F1", format!("{:.4}", m.macro_f1())),
@@ -470,6 +499,31 @@ impl LoadedClassifier {
         })
     }
 
+    /// Refuses texts whose batch would not fit in memory (each step of each layer keeps at
+    /// least its input and output), naming the longest: a huge line is an error, not an
+    /// abort.
+    fn check_fits(&self, examples: &[Example]) -> Result<()> {
+        let Some((k, longest)) = examples
+            .iter()
+            .enumerate()
+            .map(|(k, e)| (k, e.ids.len()))
+            .max_by_key(|&(_, n)| n)
+        else {
+            return Ok(());
+        };
+        let rnn = self.config.model.rnn();
+        let per_step = rnn.input_size as f64 + 2.0 * (rnn.num_layers * rnn.output_size()) as f64;
+        let rows = self.config.train.eval_batch_size.min(examples.len()) as f64;
+        let mut m = MemoryEstimate::default();
+        m.add("activations", rows * longest as f64 * per_step * 4.0);
+        m.check().map_err(|e| {
+            Error::Config(format!(
+                "text {} is {longest} tokens long, too long to classify here: {e}",
+                k + 1
+            ))
+        })
+    }
+
     /// Class probabilities `[N, C]` of `texts`, in their order.
     ///
     /// # Errors
@@ -481,8 +535,10 @@ impl LoadedClassifier {
             classes: self.classes.clone(),
         };
         let idx: Vec<usize> = (0..texts.len()).collect();
+        let examples = examples(&self.text, &data, &idx)?;
+        self.check_fits(&examples)?;
         let batches = ClassBatches::in_order(
-            examples(&self.text, &data, &idx)?,
+            examples,
             self.config.train.eval_batch_size,
             PadConfig::default(),
         )?;

@@ -50,6 +50,7 @@ pub fn train<T: Task>(
     }
     let task = T::prepare(config, run, resuming)?;
     observer.note(&task.describe(config));
+    task.memory(config).check()?;
     let model = task.model(config)?;
     let mut trainer = if resuming {
         let checkpoint = run.latest_checkpoint();
@@ -70,7 +71,15 @@ pub fn train<T: Task>(
         inner: observer,
         counted: 0,
     };
-    let summary = trainer.run(splits.train, splits.valid, splits.test, &mut counting)?;
+    let summary = match trainer.run(splits.train, splits.valid, splits.test, &mut counting) {
+        Ok(summary) => summary,
+        Err(e) => {
+            if matches!(e.root(), Error::Diverged(_)) {
+                report_divergence::<T>(&task, cfg, run, trainer.progress(), &e);
+            }
+            return Err(e);
+        }
+    };
     let counted = counting.counted;
     let seconds = started.elapsed().as_secs_f64();
     let model_path = run.save_model(trainer.model(), &T::KIND.to_string())?;
@@ -131,6 +140,37 @@ pub fn train<T: Task>(
         report: report_path,
         status,
     })
+}
+
+/// A diverged run still gets its charts and a report saying what happened, so the loss curve
+/// that shows it is there to look at; failures to draw them are left unsaid (the divergence is
+/// the error to report).
+fn report_divergence<T: Task>(
+    task: &T,
+    cfg: &TrainConfig,
+    run: &RunDir,
+    progress: &crate::train::checkpoint::Progress,
+    e: &Error,
+) {
+    let loss_name = task.loss_name();
+    let plots = write_plots(run.path(), cfg.clip_norm.map(f64::from), &loss_name, None);
+    let report = ReportSummary {
+        task: T::KIND.to_string(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        config_path: Some(run.config_path()),
+        status: format!("failed: {e}"),
+        loss_name,
+        best_val: progress.best_val,
+        epochs: progress.epoch,
+        steps: progress.step,
+        skipped: progress.skipped,
+        notes: match plots {
+            Ok(p) if !p.is_empty() => vec!["The charts show the loss as it diverged.".into()],
+            _ => Vec::new(),
+        },
+        ..Default::default()
+    };
+    let _ = crate::run::write_report_md(run.path(), &report);
 }
 
 /// How a run ended, in words.

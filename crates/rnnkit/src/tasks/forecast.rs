@@ -25,6 +25,7 @@ use crate::error::{Error, Result, ResultExt};
 use crate::io::TensorFile;
 use crate::models::Forecaster;
 use crate::optim::{AdamConfig, OptimizerConfig};
+use crate::resources::{MemoryEstimate, TrainingShape, training_estimate};
 use crate::run::{ReportSummary, RunDir, Weights};
 use crate::train::{RunSummary, TrainConfig};
 use crate::{CellKind, RnnConfig};
@@ -256,6 +257,22 @@ impl Task for Forecast {
 
     fn model(&self, config: &ForecastConfig) -> Result<Forecaster> {
         build_model(config, self.data.train.n_features())
+    }
+
+    fn memory(&self, config: &ForecastConfig) -> MemoryEstimate {
+        let rnn = config.model.rnn(self.data.train.n_features());
+        let outputs = (config.data.horizon * config.data.target_columns.len()) as f64;
+        training_estimate(&TrainingShape {
+            rnn: &rnn,
+            other_params: outputs * (rnn.output_size() as f64 + 1.0),
+            optimizer: &config.train.optimizer,
+            batch: config.train.batch_size.min(self.data.train.len()),
+            eval_batch: (config.train.eval_batch_size)
+                .min(self.data.val.len().max(self.data.test.len())),
+            steps: config.data.lookback,
+            outputs_per_step: 0,
+            data_bytes: 0.0,
+        })
     }
 
     fn splits(&self) -> Splits<'_, Forecaster> {

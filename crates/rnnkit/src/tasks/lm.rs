@@ -29,6 +29,7 @@ use crate::io::TensorFile;
 use crate::models::{LanguageModel, LmDropout};
 use crate::module;
 use crate::optim::{AdamConfig, OptimizerConfig};
+use crate::resources::{MemoryEstimate, TrainingShape, training_estimate};
 use crate::run::{ReportSummary, RunDir, Weights};
 use crate::train::{RunSummary, TrainConfig};
 use crate::{CellKind, RnnConfig};
@@ -382,6 +383,24 @@ impl Task for LanguageModeling {
         build_model(config, self.pipeline.vocab().len())
     }
 
+    fn memory(&self, config: &LmConfig) -> MemoryEstimate {
+        let rnn = config.model.rnn();
+        let vocab = self.pipeline.vocab().len();
+        let (e, h) = (config.model.embedding_size as f64, rnn.h_out() as f64);
+        training_estimate(&TrainingShape {
+            rnn: &rnn,
+            // The embedding, and the decoder (counted even when tied: a lower bound is not
+            // made much lower by it).
+            other_params: vocab as f64 * (e + h + 1.0),
+            optimizer: &config.train.optimizer,
+            batch: config.train.batch_size,
+            eval_batch: config.train.eval_batch_size,
+            steps: config.train.bptt,
+            outputs_per_step: vocab,
+            data_bytes: 0.0,
+        })
+    }
+
     fn splits(&self) -> Splits<'_, LanguageModel> {
         Splits {
             train: &self.train,
@@ -579,8 +598,16 @@ impl LoadedLanguageModel {
     pub fn load(run: &RunDir, config: &LmConfig, which: Weights) -> Result<Self> {
         let pipeline = TextPipeline::load(&run.join("text.json"))?;
         let tensors = run.model_tensors(which)?;
-        let mut model = LanguageModel::from_named(config.model.rnn(), &tensors)
-            .with_context(|| format!("loading the model of {}", run.path().display()))?;
+        let mut model = LanguageModel::from_named(config.model.rnn(), &tensors).map_err(|e| {
+            Error::Corrupt {
+                path: run
+                    .checkpoint(which)
+                    .unwrap_or_default()
+                    .display()
+                    .to_string(),
+                msg: format!("{e} (was the run's config.toml edited after training?)"),
+            }
+        })?;
         if config.model.tie_weights {
             model.tie()?;
         }

@@ -44,6 +44,7 @@ pub use trained::{EvaluateOptions, Scored, evaluate, predict};
 use crate::error::Result;
 use crate::io::TensorFile;
 use crate::models::TrainStep;
+use crate::resources::MemoryEstimate;
 use crate::run::{ReportSummary, RunDir, Weights};
 use crate::train::{Reporter, RunSummary, Split, StopSignal, TrainConfig};
 use serde::de::DeserializeOwned;
@@ -157,6 +158,11 @@ pub trait Task: Sized {
     /// # Errors
     /// A model config that cannot be built.
     fn model(&self, config: &Self::Config) -> Result<Self::Model>;
+
+    /// The least memory training will need beyond the data already loaded (see
+    /// [`crate::resources`]); the driver refuses a run that does not fit before building the
+    /// model.
+    fn memory(&self, config: &Self::Config) -> MemoryEstimate;
 
     /// The batch sources.
     fn splits(&self) -> Splits<'_, Self::Model>;

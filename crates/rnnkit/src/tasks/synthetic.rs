@@ -22,6 +22,7 @@ use crate::models::{
     Forecaster, InputSpec, Pooling, SequenceClassifier, SequenceTagger, TrainStep,
 };
 use crate::optim::{AdamConfig, OptimizerConfig};
+use crate::resources::{MemoryEstimate, TrainingShape, training_estimate};
 use crate::run::{ReportSummary, RunDir};
 use crate::train::{RunSummary, TrainConfig};
 use crate::{CellKind, RnnConfig};
@@ -414,6 +415,33 @@ impl Kind for Order {
     }
 }
 
+/// The least memory a synthetic run needs: training, and with `data` the generated splits
+/// (each step of each sequence at least 8 bytes: the adding problem's two floats, or a token
+/// id in its example and again in its padded batch).
+fn memory(config: &SyntheticConfig, data: bool) -> MemoryEstimate {
+    let (d, m) = (&config.data, &config.model);
+    let input = match d.kind {
+        SyntheticKind::Adding => AddingProblem::FEATURES,
+        SyntheticKind::Copy | SyntheticKind::TemporalOrder => m.embedding_size,
+    };
+    let rnn = m.rnn(input);
+    let sequences = d.train_size as f64 + d.valid_size as f64 + d.test_size as f64;
+    training_estimate(&TrainingShape {
+        rnn: &rnn,
+        other_params: 0.0,
+        optimizer: &config.train.optimizer,
+        batch: config.train.batch_size.min(d.train_size),
+        eval_batch: (config.train.eval_batch_size).min(d.valid_size.max(d.test_size)),
+        steps: d.length,
+        outputs_per_step: 0,
+        data_bytes: if data {
+            sequences * d.length as f64 * 8.0
+        } else {
+            0.0
+        },
+    })
+}
+
 /// A synthetic run of kind `K`: its generated splits.
 pub struct Synthetic<K: Kind> {
     splits: [K::Batches; 3],
@@ -430,6 +458,8 @@ impl<K: Kind> Task for Synthetic<K> {
     type Model = K::Model;
 
     fn prepare(config: &SyntheticConfig, _run: &RunDir, _resuming: bool) -> Result<Self> {
+        // The data is generated from the config: check it fits before generating it.
+        memory(config, true).check()?;
         // Generated from the config's seed: a resumed run regenerates the same data.
         Ok(Synthetic {
             splits: K::batches(config)?,
@@ -459,6 +489,10 @@ impl<K: Kind> Task for Synthetic<K> {
 
     fn model(&self, config: &SyntheticConfig) -> Result<K::Model> {
         K::model(config)
+    }
+
+    fn memory(&self, config: &SyntheticConfig) -> MemoryEstimate {
+        memory(config, false)
     }
 
     fn splits(&self) -> Splits<'_, K::Model> {

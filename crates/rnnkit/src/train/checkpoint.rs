@@ -94,6 +94,13 @@ pub struct Progress {
     /// Wall seconds of training in all sittings up to this checkpoint.
     #[serde(default)]
     pub train_seconds: f64,
+    /// The divergence rule's reference loss: the larger of the first step's loss and the
+    /// model's chance loss; `None` before the first step.
+    #[serde(default)]
+    pub reference_loss: Option<f64>,
+    /// Updates in a row whose loss was above the divergence threshold.
+    #[serde(default)]
+    pub above_in_a_row: u64,
 }
 
 impl Progress {
@@ -125,6 +132,8 @@ impl Progress {
             epoch_count: 0,
             epoch_seconds: 0.0,
             train_seconds: 0.0,
+            reference_loss: None,
+            above_in_a_row: 0,
         }
     }
 }
@@ -168,7 +177,13 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Writes the checkpoint atomically (example on [`Checkpoint`]).
+    /// Writes the checkpoint atomically (example on [`Checkpoint`]), with a checksum of every
+    /// tensor (see [`TensorFile::from_bytes`]).
+    ///
+    /// # Errors
+    /// [`Error::Diverged`] when a weight, the optimizer state or the carried state is NaN or
+    /// infinite: such a checkpoint is never written, so the file at `path` keeps the last good
+    /// one. [`Error::Io`] when it cannot be written.
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut f32s = self.model.clone();
         for (k, v) in &self.optimizer {
@@ -179,6 +194,14 @@ impl Checkpoint {
             if let Some(c) = &state.c {
                 f32s.insert("state.c".into(), c.clone().into_dyn());
             }
+        }
+        if let Some((name, n)) = crate::io::first_non_finite(&f32s) {
+            return Err(Error::Diverged(format!(
+                "`{name}` holds {n} non-finite value(s) (NaN or infinity), so {} was not \
+                 written and keeps its last good contents; try a lower learning rate or \
+                 gradient clipping (train.clip_norm)",
+                path.display()
+            )));
         }
         let progress = serde_json::to_string(&self.progress)
             .map_err(|e| Error::Config(format!("cannot encode progress: {e}")))?;
@@ -196,12 +219,28 @@ impl Checkpoint {
     }
 
     /// Reads a checkpoint written by [`Checkpoint::save`] (example on [`Checkpoint`]).
+    ///
+    /// # Errors
+    /// [`Error::Read`] when it cannot be read; [`Error::Corrupt`] naming the file when it is
+    /// truncated, a tensor's checksum does not match, a tensor is not finite, or its metadata
+    /// is not an rnnkit checkpoint's.
     pub fn load(path: &Path) -> Result<Self> {
-        let bad = |msg: String| Error::Format {
+        let bytes = std::fs::read(path).map_err(|source| Error::read(path, source))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Reads a checkpoint from the bytes of a file [`Checkpoint::save`] wrote; `path` names it
+    /// in errors.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::load`].
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let bad = |msg: String| Error::Corrupt {
             path: path.display().to_string(),
             msg,
         };
-        let file = TensorFile::read(path)?;
+        let file = TensorFile::from_bytes(bytes, path)?;
+        file.ensure_finite(path)?;
         match file.metadata.get("format").map(String::as_str) {
             Some(FORMAT) => {}
             other => {

@@ -51,6 +51,15 @@ pub struct TrainConfig {
     /// Stop when this many updates in a row were skipped for a non-finite loss or gradient.
     /// Default 10.
     pub max_skipped_in_a_row: u64,
+    /// The divergence rule: stop (exit 1, the last good checkpoint kept) when the training loss
+    /// stays above `diverge_factor` times the reference loss for `diverge_steps` updates in a
+    /// row; the reference is the larger of the first step's loss and a uniform guess's
+    /// (`ln(classes)` for a classifier or language model). An epoch whose validation loss is
+    /// above it is never kept as the best. Default 4.
+    pub diverge_factor: f64,
+    /// See `diverge_factor`; 0 turns the rule off (non-finite losses still stop a run, see
+    /// `max_skipped_in_a_row`). Default 20.
+    pub diverge_steps: u64,
     /// Also write the latest checkpoint every this many steps (it is always written at the end
     /// of each epoch). Default `None`.
     pub checkpoint_every: Option<u64>,
@@ -81,6 +90,8 @@ impl Default for TrainConfig {
             stop_below: None,
             restore_best: true,
             max_skipped_in_a_row: 10,
+            diverge_factor: 4.0,
+            diverge_steps: 20,
             checkpoint_every: None,
             max_steps: None,
             diagnostics_every: None,
@@ -123,14 +134,23 @@ impl TrainConfig {
         if self.bptt == 0 {
             return bad("bptt must be at least 1".into());
         }
-        if self.clip_norm.is_some_and(|c| c.is_nan() || c <= 0.0) {
+        if let Some(c) = self.clip_norm.filter(|c| c.is_nan() || *c <= 0.0) {
             return bad(format!(
-                "clip_norm must be positive, got {:?}",
-                self.clip_norm
+                "clip_norm must be positive (or absent to turn clipping off), got {c}"
             ));
         }
         if self.max_skipped_in_a_row == 0 {
             return bad("max_skipped_in_a_row must be at least 1".into());
+        }
+        if !(self.diverge_factor.is_finite() && self.diverge_factor > 1.0) {
+            return bad(format!(
+                "diverge_factor must be a number above 1, got {} (turn the rule off with \
+                 diverge_steps = 0)",
+                self.diverge_factor
+            ));
+        }
+        if self.max_steps == Some(0) {
+            return bad("max_steps must be at least 1 (or absent to train all epochs)".into());
         }
         if self.patience == Some(0) {
             return bad("patience must be at least 1 (or absent to never stop early)".into());

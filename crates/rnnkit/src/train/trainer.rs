@@ -129,7 +129,7 @@ impl<M: TrainStep> Trainer<M> {
         let config = match config {
             Some(c) => c,
             None => {
-                TrainConfig::from_checkpoint_json(&ck.config_json).map_err(|e| Error::Format {
+                TrainConfig::from_checkpoint_json(&ck.config_json).map_err(|e| Error::Corrupt {
                     path: checkpoint.display().to_string(),
                     msg: format!("metadata `config`: {e}"),
                 })?
@@ -308,6 +308,19 @@ impl<M: TrainStep> Trainer<M> {
                     }
                 } else {
                     self.progress.skipped_in_a_row = 0;
+                    let chance = self.model.chance_loss();
+                    if let Some(e) = check_divergence(
+                        &mut self.progress,
+                        chance,
+                        out.loss as f64,
+                        &cfg,
+                        epoch,
+                        lr,
+                    ) {
+                        // The weights that led here are not written: `latest` keeps the last
+                        // good checkpoint.
+                        return Err(e);
+                    }
                     let mut pairs = module::params_with_grads(&mut self.model, &self.grads);
                     let mut refs: Vec<ParamRef> = pairs
                         .iter_mut()
@@ -340,9 +353,12 @@ impl<M: TrainStep> Trainer<M> {
                 {
                     diagnose(&self.model, self.progress.step, epoch)?;
                 }
+                // No periodic checkpoint while the loss is above the divergence threshold:
+                // `latest` should hold weights worth resuming from.
                 if cfg
                     .checkpoint_every
                     .is_some_and(|k| k > 0 && self.progress.step.is_multiple_of(k) && !skipped)
+                    && self.progress.above_in_a_row == 0
                 {
                     clock.stamp(&mut self.progress);
                     self.save("latest")?;
@@ -350,7 +366,11 @@ impl<M: TrainStep> Trainer<M> {
             }
             let val = evaluate(&self.model, valid)?;
             self.schedule.on_epoch_end(Some(val.loss))?;
-            let best = self.progress.best_val.is_none_or(|(b, _)| val.loss < b);
+            // A diverged epoch (a non-finite validation loss, or one above the divergence
+            // threshold) is never the best, even when it is the first.
+            let acceptable = val.loss.is_finite()
+                && (cfg.diverge_steps == 0 || !above_threshold(&self.progress, val.loss, &cfg));
+            let best = acceptable && self.progress.best_val.is_none_or(|(b, _)| val.loss < b);
             if best {
                 self.progress.best_val = Some((val.loss, epoch));
                 self.progress.bad_epochs = 0;
@@ -457,6 +477,50 @@ fn clip_or_measure(
     }
 }
 
+/// Whether `loss` is above the divergence threshold (`diverge_factor` times the reference
+/// loss); false before the reference is known.
+fn above_threshold(progress: &Progress, loss: f64, cfg: &TrainConfig) -> bool {
+    progress
+        .reference_loss
+        .is_some_and(|r| loss > cfg.diverge_factor * r)
+}
+
+/// The divergence rule's count of one finite training loss (`chance` is the model's
+/// [`chance_loss`](TrainStep::chance_loss)): the error that stops the run when the loss has
+/// stayed above the threshold for `diverge_steps` updates in a row.
+fn check_divergence(
+    progress: &mut Progress,
+    chance: Option<f64>,
+    loss: f64,
+    cfg: &TrainConfig,
+    epoch: usize,
+    lr: f32,
+) -> Option<Error> {
+    if cfg.diverge_steps == 0 {
+        return None;
+    }
+    let reference = *progress
+        .reference_loss
+        .get_or_insert(loss.max(chance.unwrap_or(0.0)));
+    if !above_threshold(progress, loss, cfg) {
+        progress.above_in_a_row = 0;
+        return None;
+    }
+    progress.above_in_a_row += 1;
+    (progress.above_in_a_row >= cfg.diverge_steps).then(|| {
+        Error::Diverged(format!(
+            "the training loss stayed above {} × {reference:.4} (the loss at the start, or a \
+             uniform guess's) for {} updates in a row, now {loss:.4e} (epoch {epoch}, step \
+             {}); these weights were not saved. Try a lower learning rate (now {lr}) or gradient clipping \
+             (clip_norm, now {}); train.diverge_factor and train.diverge_steps tune this rule",
+            cfg.diverge_factor,
+            progress.above_in_a_row,
+            progress.step,
+            clip_words(cfg.clip_norm)
+        ))
+    })
+}
+
 /// The divergence guard's count of a skipped update (non-finite loss or gradient): the error
 /// that stops the run when too many came in a row, with what to try.
 fn count_skip(progress: &mut Progress, cfg: &TrainConfig, epoch: usize, lr: f32) -> Option<Error> {
@@ -465,11 +529,18 @@ fn count_skip(progress: &mut Progress, cfg: &TrainConfig, epoch: usize, lr: f32)
     (progress.skipped_in_a_row >= cfg.max_skipped_in_a_row).then(|| {
         Error::Diverged(format!(
             "{} updates in a row had a non-finite loss or gradient (epoch {epoch}, step {}); \
-             try a lower learning rate (now {lr}), gradient clipping (clip_norm, now {:?}), or \
+             try a lower learning rate (now {lr}), gradient clipping (clip_norm, now {}), or \
              smaller initial weights or inputs",
-            progress.skipped_in_a_row, progress.step, cfg.clip_norm
+            progress.skipped_in_a_row,
+            progress.step,
+            clip_words(cfg.clip_norm)
         ))
     })
+}
+
+/// The clipping threshold as a message says it: the number, or `off`.
+fn clip_words(clip_norm: Option<f32>) -> String {
+    clip_norm.map_or("off".into(), |c| c.to_string())
 }
 
 /// Splits a legacy checkpoint's `best.`-prefixed tensors from the model's.

@@ -107,12 +107,12 @@ impl SeriesTable {
     /// Loads a CSV file.
     ///
     /// # Errors
-    /// [`Error::Io`] when the file cannot be read; [`Error::Data`] naming the file and the
+    /// [`Error::Read`] when the file cannot be read; [`Error::Data`] naming the file and the
     /// row/column for every problem with its content (see [`SeriesTable::from_reader`]).
     pub fn from_path(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Self> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        let file = std::fs::File::open(path).map_err(|source| Error::Read {
             path: name.clone(),
             source,
         })?;
@@ -129,10 +129,12 @@ impl SeriesTable {
     /// or does not increase.
     pub fn from_reader(name: &str, mut reader: impl Read, opts: &LoadOptions) -> Result<Self> {
         let mut bytes = Vec::new();
-        reader.read_to_end(&mut bytes).map_err(|source| Error::Io {
-            path: name.to_string(),
-            source,
-        })?;
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|source| Error::Read {
+                path: name.to_string(),
+                source,
+            })?;
         let bytes = normalize_line_ends(&bytes);
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Error::data(

@@ -98,15 +98,30 @@ impl BpeTokenizer {
 
     /// Loads a Hugging Face `tokenizer.json`.
     ///
-    /// Errors: [`Error::Io`] when it cannot be read, [`Error::Format`] naming the file when it
+    /// Errors: [`Error::Read`] when it cannot be read, [`Error::Format`] naming the file when it
     /// is not a tokenizer this version of `tokenizers` understands.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
             path: path.display().to_string(),
             source,
         })?;
-        let inner = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| Error::Format {
-            path: path.display().to_string(),
+        Self::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// A tokenizer from the bytes of a `tokenizer.json` (`name` stands for it in errors).
+    ///
+    /// # Errors
+    /// [`Error::Format`] when it is not a tokenizer this version of `tokenizers` understands.
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Self> {
+        // Parsed to a JSON value first: `tokenizers` panics (an `expect` in its decoder's
+        // deserializer) on some malformed JSON read straight from bytes, never on a value.
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| Error::Format {
+                path: name.to_string(),
+                msg: format!("not a Hugging Face tokenizer.json: {e}"),
+            })?;
+        let inner = serde_json::from_value(value).map_err(|e| Error::Format {
+            path: name.to_string(),
             msg: format!("not a Hugging Face tokenizer.json: {e}"),
         })?;
         Ok(BpeTokenizer {

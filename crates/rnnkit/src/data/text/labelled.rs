@@ -41,8 +41,8 @@ impl LabelledTexts {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Io`] / [`Error::Data`] from reading (naming file and line); [`Error::Data`] for
-    /// no examples, or a label outside `classes`.
+    /// [`Error::Read`] / [`Error::Data`] from reading (naming file and line); [`Error::Data`] for
+    /// no examples, an empty label or text (naming its line), or a label outside `classes`.
     pub fn load(path: &Path, table: &TableConfig, classes: Option<&[String]>) -> Result<Self> {
         let docs = if path.is_dir() {
             class_files(path)?
@@ -88,6 +88,25 @@ impl LabelledTexts {
                 .label
                 .as_deref()
                 .ok_or_else(|| Error::data(&d.path, &at, "the example has no label"))?;
+            // An empty label would become a class called "", and an empty text an example
+            // with nothing to learn from: both are mistakes in the data, named where they are.
+            if label.trim().is_empty() {
+                return Err(Error::data(
+                    &d.path,
+                    &at,
+                    "the label is empty: give the example a label, or remove the line",
+                ));
+            }
+            if d.text.trim().is_empty() {
+                return Err(Error::data(
+                    &d.path,
+                    &at,
+                    format!(
+                        "the text of this example (label {label:?}) is empty: give it a text, \
+                         or remove the line"
+                    ),
+                ));
+            }
             let id = out.classes.iter().position(|c| c == label).ok_or_else(|| {
                 Error::data(
                     &d.path,
@@ -119,7 +138,7 @@ impl LabelledTexts {
 /// One document per non-empty line of each `*.txt` file in `dir` (other files and hidden ones
 /// are skipped), labelled with the file's stem.
 fn class_files(dir: &Path) -> Result<Vec<Document>> {
-    let io = |source| Error::Io {
+    let io = |source| Error::Read {
         path: dir.display().to_string(),
         source,
     };

@@ -111,7 +111,7 @@ impl Default for TableConfig {
 
 /// Reads a UTF-8 text file: drops a byte order mark, makes line endings `\n`.
 ///
-/// Errors: [`Error::Io`] when it cannot be read, [`Error::Data`] when it is empty or not UTF-8
+/// Errors: [`Error::Read`] when it cannot be read, [`Error::Data`] when it is empty or not UTF-8
 /// (naming the line and byte offset of the first bad byte).
 ///
 /// ```
@@ -124,7 +124,7 @@ impl Default for TableConfig {
 /// # std::fs::remove_file(&path).unwrap();
 /// ```
 pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.display().to_string(),
         source,
     })?;
@@ -182,6 +182,83 @@ fn normalize_newlines(text: &str) -> String {
     text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
+/// The longest line [`read_lines`] takes by default: 1 MiB. One text per line is how
+/// `rnnkit classify --input` reads; a longer line is a file of another kind.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The non-blank lines of `reader` (named `name` in errors), trimmed, each with its 1-based
+/// line number: one text per line. Reads line by line, never more than `max_bytes` of one
+/// line, so a file that is one enormous line is refused instead of filling memory.
+///
+/// ```
+/// use rnnkit::data::text::load::read_lines;
+/// let lines = read_lines(&b"one\n\n  two \r\n"[..], "in.txt", 100).unwrap();
+/// assert_eq!(lines, [(1, "one".to_string()), (3, "two".to_string())]);
+/// let e = read_lines(&b"ok\n\xff\n"[..], "in.txt", 100).unwrap_err().to_string();
+/// assert!(e.contains("in.txt: line 2") && e.contains("UTF-8"), "{e}");
+/// let e = read_lines(&b"ok\nfar too long\n"[..], "in.txt", 8).unwrap_err().to_string();
+/// assert!(e.contains("in.txt: line 2") && e.contains("longer than 8 bytes"), "{e}");
+/// ```
+///
+/// # Errors
+/// [`Error::Data`] naming the line for invalid UTF-8 or a line over `max_bytes`;
+/// [`Error::Read`] when reading fails.
+pub fn read_lines(
+    mut reader: impl std::io::BufRead,
+    name: &str,
+    max_bytes: usize,
+) -> Result<Vec<(usize, String)>> {
+    use std::io::{BufRead, Read};
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    for number in 1.. {
+        buf.clear();
+        let limit = u64::try_from(max_bytes)
+            .unwrap_or(u64::MAX)
+            .saturating_add(2);
+        let n = (&mut reader)
+            .take(limit)
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| Error::Read {
+                path: name.to_string(),
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let at = format!("line {number}");
+        if line.len() > max_bytes {
+            return Err(Error::data(
+                name,
+                at,
+                format!(
+                    "the line is longer than {max_bytes} bytes; give one text per line, each \
+                     shorter"
+                ),
+            ));
+        }
+        let text = std::str::from_utf8(line).map_err(|e| {
+            Error::data(
+                name,
+                at,
+                format!(
+                    "invalid UTF-8 at byte {} of the line (byte 0x{:02x}); save the file as \
+                     UTF-8",
+                    e.valid_up_to() + 1,
+                    line[e.valid_up_to()]
+                ),
+            )
+        })?;
+        let text = text.trim();
+        if !text.is_empty() {
+            out.push((number, text.to_string()));
+        }
+    }
+    Ok(out)
+}
+
 /// Loads a text file as one document.
 ///
 /// ```
@@ -215,7 +292,7 @@ pub fn load_file(path: &Path) -> Result<Document> {
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn load_dir(dir: &Path) -> Result<Vec<Document>> {
-    let io = |source| Error::Io {
+    let io = |source| Error::Read {
         path: dir.display().to_string(),
         source,
     };
@@ -261,12 +338,36 @@ pub fn load_table(path: &Path, cfg: &TableConfig) -> Result<Vec<Document>> {
             )));
         }
     };
-    let text = read_text(path)?;
-    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| Error::read(path, source))?;
+    table_from_bytes(&bytes, &path.display().to_string(), format, cfg)
+}
+
+/// Parses the bytes of a table in `format` (named `name` in errors), as [`load_table`] does a
+/// file.
+///
+/// ```
+/// use rnnkit::data::text::load::{TableFormat, table_from_bytes};
+/// use rnnkit::data::text::TableConfig;
+/// let cfg = TableConfig { label_column: Some("label".into()), ..Default::default() };
+/// let docs = table_from_bytes(b"text,label\nhello,a\n", "t.csv", TableFormat::Csv, &cfg)?;
+/// assert_eq!((docs[0].text.as_str(), docs[0].line), ("hello", Some(2)));
+/// assert!(table_from_bytes(b"text\n", "t.csv", TableFormat::Csv, &cfg).is_err());
+/// # Ok::<(), rnnkit::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`load_table`].
+pub fn table_from_bytes(
+    bytes: &[u8],
+    name: &str,
+    format: TableFormat,
+    cfg: &TableConfig,
+) -> Result<Vec<Document>> {
+    let text = decode_text(bytes, name)?;
     let docs = match format {
-        TableFormat::Csv => parse_delimited(&text, &name, cfg, b',', true)?,
-        TableFormat::Tsv => parse_delimited(&text, &name, cfg, b'\t', false)?,
-        TableFormat::JsonLines => parse_json_lines(&text, &name, cfg)?,
+        TableFormat::Csv => parse_delimited(&text, name, cfg, b',', true)?,
+        TableFormat::Tsv => parse_delimited(&text, name, cfg, b'\t', false)?,
+        TableFormat::JsonLines => parse_json_lines(&text, name, cfg)?,
     };
     if docs.is_empty() {
         return Err(Error::data(

@@ -348,9 +348,25 @@ impl TextPipeline {
             path: name.clone(),
             source,
         })?;
+        Self::from_bytes(&bytes, &name)
+    }
+
+    /// Reads a pipeline from the bytes of a file [`TextPipeline::save`] wrote (`name` stands
+    /// for it in errors).
+    ///
+    /// ```
+    /// use rnnkit::data::text::TextPipeline;
+    /// let e = TextPipeline::from_bytes(br#"{"format": "x"}"#, "text.json").unwrap_err();
+    /// assert!(e.to_string().contains("not an rnnkit text pipeline"));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`TextPipeline::load`].
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Self> {
+        let name = name.to_string();
         // Check the header first, so that a wrong file gets a clear message.
         let head: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| json_error(&name, &e))?;
+            serde_json::from_slice(bytes).map_err(|e| json_error(&name, &e))?;
         let format = head.get("format").and_then(|f| f.as_str());
         if format != Some(FORMAT) {
             return Err(Error::Format {
@@ -372,7 +388,7 @@ impl TextPipeline {
             });
         }
         let file: PipelineFile =
-            serde_json::from_slice(&bytes).map_err(|e| json_error(&name, &e))?;
+            serde_json::from_slice(bytes).map_err(|e| json_error(&name, &e))?;
         let tokenizer = match file.tokenizer {
             TokenizerFile::Char => Tokenizer::Char(CharTokenizer),
             TokenizerFile::Word { mode } => Tokenizer::Word(WordTokenizer::new(mode)),
