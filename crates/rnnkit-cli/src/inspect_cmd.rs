@@ -63,11 +63,12 @@ fn resolve(target: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
                 return Ok((f, config.exists().then_some(config)));
             }
         }
-        anyhow::bail!(
+        // Pointing at a directory that holds no run is a usage mistake (exit 2).
+        return Err(crate::run_config::usage(format!(
             "{}: no checkpoints/best.safetensors or checkpoints/latest.safetensors; is it a run \
              directory?",
             target.display()
-        );
+        )));
     }
     Ok((target.to_path_buf(), None))
 }

@@ -398,6 +398,14 @@ fn exit_codes_agree_across_commands() {
         // Each OS error once.
         assert!(r.stderr.matches("os error").count() <= 1, "{}", r.stderr);
     }
+    // A directory that holds no run is a usage mistake too.
+    let r = rnnkit(&["inspect", &dir.display().to_string()]);
+    assert_refused(
+        &r,
+        2,
+        &["is it a run directory"],
+        "inspect of a non-run directory",
+    );
     // A key that applies to another task, found after the run directory was made: exit 2 and
     // no directory left behind.
     let mut args = vec!["train".to_string(), "--quiet".into()];

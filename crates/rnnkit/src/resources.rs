@@ -5,9 +5,9 @@
 //! weight matrix and the allocator aborts the process (exit 134) or the machine swaps; with it
 //! the run is refused with exit 2 and the estimate, before anything is allocated. The estimate
 //! counts the large buffers the engine holds (weights, gradients, optimizer state, the best
-//! weights, the checkpoint being written, the activations and gate gradients of the longest
-//! batch, the output layer's workspace, data not yet loaded); the allocator's slack and small
-//! buffers are left out, so a run it refuses would not have fit.
+//! weights, the activations and gate gradients of the longest batch, the output layer's
+//! logits, data not yet loaded); the allocator's slack, copies made while a checkpoint is
+//! written and small buffers are left out, so a run it refuses would not have fit.
 
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
@@ -245,7 +245,7 @@ pub struct TrainingShape<'a> {
 ///     batch: 20, eval_batch: 10, steps: 35, outputs_per_step: 65, data_bytes: 4e6,
 /// };
 /// let m = training_estimate(&shape);
-/// assert!(m.total() > 14.4e9 * 5.0, "{m}"); // 14.4 GB of weights, and their copies
+/// assert!(m.total() > 10.8e9 * 4.0 * 5.0, "{m}"); // 10.8e9 weights, their copies and state
 /// assert!(m.check_against(Some(24e9)).is_err());
 /// ```
 pub fn training_estimate(shape: &TrainingShape) -> MemoryEstimate {
@@ -259,8 +259,8 @@ pub fn training_estimate(shape: &TrainingShape) -> MemoryEstimate {
         "optimizer state",
         params * F32 * shape.optimizer.state_slots() as f64,
     );
-    // The best epoch's weights are kept, and a checkpoint is written from a copy.
-    m.add("best weights and checkpoint copies", params * F32 * 2.0);
+    // The best epoch's weights are kept beside the model's.
+    m.add("best weights", params * F32);
     // Each step of each layer and direction keeps its gate activations, states and input
     // for the backward pass, which adds the gates' gradients.
     let f = |v: usize| v as f64;
@@ -268,8 +268,8 @@ pub fn training_estimate(shape: &TrainingShape) -> MemoryEstimate {
     let layers = f(rnn.num_layers) * f(rnn.num_directions());
     let rows = f(shape.batch.max(shape.eval_batch)) * f(shape.steps);
     m.add("activations", rows * layers * per_step * F32);
-    // Logits and their gradient.
-    m.add("output layer", rows * f(shape.outputs_per_step) * F32 * 2.0);
+    // The logits (their gradient overwrites them).
+    m.add("output layer", rows * f(shape.outputs_per_step) * F32);
     m.add("data", shape.data_bytes);
     m
 }
