@@ -38,6 +38,25 @@ pub struct BenchCase {
     /// Dropout of the language-model cases: on the embedded input, between the layers and on
     /// the output, per element (Zaremba et al.'s medium model: 0.5).
     pub dropout: f32,
+    /// Per-sequence lengths of a variable-length batch (`steps` is the longest); `None`: every
+    /// sequence is `steps` long.
+    pub lengths: Option<Vec<usize>>,
+}
+
+impl BenchCase {
+    /// The tokens one iteration processes: time steps × batch, or the sum of the lengths.
+    pub fn tokens(&self) -> usize {
+        match &self.lengths {
+            Some(l) => l.iter().sum(),
+            None => self.steps * self.batch,
+        }
+    }
+}
+
+/// The lengths of `lstm-packed`: 32 sequences of 16 to 64 steps, `16 + (29·b mod 49)` (the
+/// same formula in `tools/bench_torch.py`).
+pub fn packed_lengths() -> Vec<usize> {
+    (0..32).map(|b| 16 + (b * 29) % 49).collect()
 }
 
 /// What a case times.
@@ -45,6 +64,8 @@ pub struct BenchCase {
 pub enum BenchKind {
     /// Forward + backward over `steps` steps.
     Train,
+    /// Forward only (inference: no cache for a backward pass).
+    Infer,
     /// One inference step with the state carried over.
     Stream,
     /// One full training step of a Zaremba et al. word-level LM over a vocabulary of `vocab`
@@ -56,7 +77,9 @@ pub enum BenchKind {
 }
 
 /// The contract's seven cases in its order, then `ptb-medium-train` and
-/// `wikitext2-small-train` (issue 7).
+/// `wikitext2-small-train` (issue 7), then the cases where PyTorch leaves its fused path
+/// (`lstm-packed`, `lstm-proj`, `bilstm-med`, `lstm-med-dropout`) and forward-only
+/// (`-infer`) versions of the five training shapes (issue 20).
 pub fn cases() -> Vec<BenchCase> {
     let train = |name, cell, layers, input, hidden, batch, steps| BenchCase {
         name,
@@ -65,8 +88,37 @@ pub fn cases() -> Vec<BenchCase> {
         steps,
         kind: BenchKind::Train,
         dropout: 0.0,
+        lengths: None,
     };
-    vec![
+    let infer = |name, cell, layers, input, hidden, batch, steps| BenchCase {
+        kind: BenchKind::Infer,
+        ..train(name, cell, layers, input, hidden, batch, steps)
+    };
+    let med = |name| train(name, CellKind::Lstm, 2, 256, 256, 32, 64);
+    let mut more = vec![
+        BenchCase {
+            lengths: Some(packed_lengths()),
+            ..med("lstm-packed")
+        },
+        BenchCase {
+            config: med("").config.proj_size(64),
+            ..med("lstm-proj")
+        },
+        BenchCase {
+            config: med("").config.bidirectional(true),
+            ..med("bilstm-med")
+        },
+        BenchCase {
+            config: med("").config.dropout(0.3),
+            ..med("lstm-med-dropout")
+        },
+        infer("lstm-small-infer", CellKind::Lstm, 1, 32, 64, 16, 50),
+        infer("lstm-med-infer", CellKind::Lstm, 2, 256, 256, 32, 64),
+        infer("lstm-large-infer", CellKind::Lstm, 1, 1024, 1024, 64, 32),
+        infer("gru-med-infer", CellKind::Gru, 2, 256, 256, 32, 64),
+        infer("rnn-med-infer", CellKind::RnnTanh, 2, 256, 256, 32, 64),
+    ];
+    let mut all = vec![
         train("lstm-small", CellKind::Lstm, 1, 32, 64, 16, 50),
         train("lstm-med", CellKind::Lstm, 2, 256, 256, 32, 64),
         train("lstm-large", CellKind::Lstm, 1, 1024, 1024, 64, 32),
@@ -79,6 +131,7 @@ pub fn cases() -> Vec<BenchCase> {
             steps: 1,
             kind: BenchKind::Stream,
             dropout: 0.0,
+            lengths: None,
         },
         BenchCase {
             name: "ptb-small-train",
@@ -87,6 +140,7 @@ pub fn cases() -> Vec<BenchCase> {
             steps: 20,
             kind: BenchKind::LmTrain { vocab: PTB_VOCAB },
             dropout: 0.0,
+            lengths: None,
         },
         BenchCase {
             name: "ptb-medium-train",
@@ -95,6 +149,7 @@ pub fn cases() -> Vec<BenchCase> {
             steps: 35,
             kind: BenchKind::LmTrain { vocab: PTB_VOCAB },
             dropout: 0.5,
+            lengths: None,
         },
         // The small model on WikiText-2's 33,278 types: the decoder is most of the step.
         BenchCase {
@@ -106,8 +161,11 @@ pub fn cases() -> Vec<BenchCase> {
                 vocab: WIKITEXT2_VOCAB,
             },
             dropout: 0.0,
+            lengths: None,
         },
-    ]
+    ];
+    all.append(&mut more);
+    all
 }
 
 /// Options of a benchmark run.
@@ -124,7 +182,8 @@ pub struct BenchOptions {
 pub struct BenchResult {
     /// Case name.
     pub case: String,
-    /// Tokens (time steps × batch) per second; steps per second for streaming.
+    /// Tokens (time steps × batch, or the sum of a variable-length batch's lengths) per second;
+    /// steps per second for streaming.
     pub tokens_per_s: f64,
     /// Median milliseconds per iteration.
     pub ms_per_iter: f64,
@@ -167,7 +226,7 @@ impl std::fmt::Display for BenchResult {
 /// (plus the projection and, for the LM step, the decoder), backward twice that.
 fn flops(case: &BenchCase) -> f64 {
     let c = &case.config;
-    let rows = (case.steps * case.batch) as f64;
+    let rows = case.tokens() as f64;
     let per_layer: f64 = (0..c.num_layers)
         .map(|l| {
             let gates = (c.gate_size() * (c.layer_input_size(l) + c.h_out())) as f64;
@@ -185,7 +244,7 @@ fn flops(case: &BenchCase) -> f64 {
         BenchKind::LmTrain { vocab } => {
             3.0 * (per_layer + 2.0 * rows * (c.output_size() * vocab) as f64)
         }
-        BenchKind::Stream => per_layer,
+        BenchKind::Stream | BenchKind::Infer => per_layer,
     }
 }
 
@@ -232,13 +291,22 @@ fn run_case(case: &BenchCase, threads: usize) -> Result<BenchResult> {
     let times = match case.kind {
         BenchKind::Train => {
             let x = random3((case.steps, case.batch, case.config.input_size), &mut rng);
-            let dy = Array3::ones((case.steps, case.batch, case.config.output_size()));
+            let mut dy = Array3::ones((case.steps, case.batch, case.config.output_size()));
+            let lengths = case.lengths.as_deref();
+            // An upstream gradient only where a sequence has steps, as PyTorch's packed one.
+            for (b, &len) in lengths.unwrap_or_default().iter().enumerate() {
+                dy.slice_mut(ndarray::s![len.., b, ..]).fill(0.0);
+            }
             let mut grads = RnnParams::zeros(rnn.config());
             time_iterations(|| {
-                let (_, cache) = rnn.forward_train(x.view(), None, None, &mut rng)?;
+                let (_, cache) = rnn.forward_train(x.view(), None, lengths, &mut rng)?;
                 rnn.backward(&cache, &Upstream::output_only(dy.view()), &mut grads)?;
                 Ok(())
             })?
+        }
+        BenchKind::Infer => {
+            let x = random3((case.steps, case.batch, case.config.input_size), &mut rng);
+            time_iterations(|| rnn.forward(x.view(), None, None).map(|_| ()))?
         }
         BenchKind::Stream => {
             let x = Array2::from_shape_simple_fn((1, case.config.input_size), || {
@@ -251,7 +319,7 @@ fn run_case(case: &BenchCase, threads: usize) -> Result<BenchResult> {
     };
     let iters = times.len();
     let secs = median(times);
-    let tokens = (case.steps * case.batch) as f64;
+    let tokens = case.tokens() as f64;
     Ok(BenchResult {
         case: case.name.to_string(),
         tokens_per_s: tokens / secs,
