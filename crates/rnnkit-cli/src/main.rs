@@ -58,6 +58,9 @@ enum Command {
         /// Run only these cases (repeat or comma-separate).
         #[arg(long, value_delimiter = ',')]
         case: Vec<String>,
+        /// The recurrent products' arithmetic: f32, or bf16 (needs AVX512-BF16).
+        #[arg(long, default_value = "f32")]
+        precision: String,
     },
     /// Print the default `rnnkit train` config of a task (every key with its default), as
     /// TOML, or the Markdown tables of docs/config.md.
@@ -346,10 +349,12 @@ fn run(cli: Cli) -> Result<()> {
             json,
             threads,
             case,
+            precision,
         } => {
             let opts = rnnkit::bench::BenchOptions {
                 threads,
                 cases: case,
+                precision: precision.parse()?,
             };
             rnnkit::bench::run(&opts, |r| {
                 let line = if json {

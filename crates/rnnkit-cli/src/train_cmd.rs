@@ -72,8 +72,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let threads = worker_threads(&cfg)?;
     let pool = rayon_pool(threads)?;
     let quiet = args.quiet;
+    let precision = cfg.train_config().precision;
     if !quiet {
-        eprintln!("run directory {} ({threads} threads)", run.path().display());
+        let runs = precision.effective();
+        eprintln!(
+            "run directory {} ({threads} threads, {runs})",
+            run.path().display()
+        );
+        if let Some(notice) = precision.fallback_notice() {
+            eprintln!("note: {notice}");
+        }
     }
     let unit = if cfg.kind() == TaskKind::Lm {
         "tok"

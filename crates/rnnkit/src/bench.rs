@@ -11,6 +11,7 @@ use crate::models::LanguageModel;
 use crate::module::{self, Grads};
 use crate::optim::clip::clip_grad_norm;
 use crate::params::RnnParams;
+use crate::precision::Precision;
 use crate::recurrent::{Rnn, RnnState, Upstream};
 use ndarray::{Array2, Array3};
 use rand::{Rng, SeedableRng};
@@ -175,6 +176,8 @@ pub struct BenchOptions {
     pub threads: Option<usize>,
     /// Case names to run (empty: all).
     pub cases: Vec<String>,
+    /// The recurrent products' arithmetic (bf16 needs AVX512-BF16: refused without it).
+    pub precision: Precision,
 }
 
 /// The measurement of one case.
@@ -260,6 +263,12 @@ pub fn run(opts: &BenchOptions, mut report: impl FnMut(&BenchResult)) -> Result<
             )));
         }
     }
+    if let Some(notice) = opts.precision.fallback_notice() {
+        return Err(Error::Config(
+            format!("--precision: {notice}")
+                .replace("; training in f32 instead", "; measure f32 instead"),
+        ));
+    }
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -275,7 +284,7 @@ pub fn run(opts: &BenchOptions, mut report: impl FnMut(&BenchResult)) -> Result<
         .iter()
         .filter(|c| opts.cases.is_empty() || opts.cases.iter().any(|n| n == c.name))
     {
-        let result = pool.install(|| run_case(case, threads))?;
+        let result = pool.install(|| run_case(case, threads, opts.precision))?;
         report(&result);
     }
     Ok(())
@@ -285,9 +294,10 @@ fn random3(shape: (usize, usize, usize), rng: &mut ChaCha8Rng) -> Array3<f32> {
     Array3::from_shape_simple_fn(shape, || rng.random_range(-1.0..1.0))
 }
 
-fn run_case(case: &BenchCase, threads: usize) -> Result<BenchResult> {
+fn run_case(case: &BenchCase, threads: usize, precision: Precision) -> Result<BenchResult> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let rnn = Rnn::new(case.config.clone(), &Init::default(), 1)?;
+    let mut rnn = Rnn::new(case.config.clone(), &Init::default(), 1)?;
+    rnn.set_precision(precision);
     let times = match case.kind {
         BenchKind::Train => {
             let x = random3((case.steps, case.batch, case.config.input_size), &mut rng);
@@ -315,7 +325,7 @@ fn run_case(case: &BenchCase, threads: usize) -> Result<BenchResult> {
             let mut state = RnnState::zeros(rnn.config(), 1);
             time_iterations(|| rnn.step(x.view(), &mut state).map(|_| ()))?
         }
-        BenchKind::LmTrain { vocab } => time_lm_step(case, vocab, &mut rng)?,
+        BenchKind::LmTrain { vocab } => time_lm_step(case, vocab, precision, &mut rng)?,
     };
     let iters = times.len();
     let secs = median(times);
@@ -333,9 +343,15 @@ fn run_case(case: &BenchCase, threads: usize) -> Result<BenchResult> {
 /// A Zaremba et al. (2014) LM step: embedding vocab→I, the case's stack (with its dropout),
 /// decoder to vocab, cross-entropy over `steps × batch` random tokens, state carried (detached),
 /// global-norm clipping at 5, SGD with lr 1.
-fn time_lm_step(case: &BenchCase, vocab: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f64>> {
+fn time_lm_step(
+    case: &BenchCase,
+    vocab: usize,
+    precision: Precision,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<f64>> {
     let config = case.config.clone().dropout(case.dropout);
     let mut lm = LanguageModel::new(vocab, config, 1)?;
+    crate::models::TrainStep::set_precision(&mut lm, precision);
     lm.set_dropout(crate::models::LmDropout {
         input: case.dropout,
         output: case.dropout,

@@ -35,6 +35,7 @@ pub mod optim;
 pub mod params;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod precision;
 pub mod recurrent;
 pub mod reference;
 pub mod resources;
@@ -47,4 +48,5 @@ pub use config::{CellKind, RnnConfig};
 pub use error::{Error, Result};
 pub use init::{BiasInit, Init, WeightInit};
 pub use params::{LayerParams, RnnParams};
+pub use precision::Precision;
 pub use recurrent::{InputGrads, Rnn, RnnCache, RnnOutput, RnnState, Upstream};

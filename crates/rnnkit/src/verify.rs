@@ -6,6 +6,7 @@ use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::io::{TensorFile, config_from_metadata};
 use crate::params::RnnParams;
+use crate::precision::Precision;
 use crate::recurrent::{Rnn, RnnState, Upstream};
 use ndarray::{Array3, ArrayD, Ix3};
 use std::collections::BTreeMap;
@@ -149,7 +150,14 @@ impl VerifyCase {
 
     /// Runs forward and backward; returns the RESULT tensors by their contract names.
     pub fn run(&self) -> Result<BTreeMap<String, ArrayD<f32>>> {
-        let rnn = Rnn::from_params(self.config.clone(), self.params.clone())?;
+        self.run_in(Precision::F32)
+    }
+
+    /// [`VerifyCase::run`] with the products in `precision`, run even where the CPU lacks its
+    /// fast kernels ([`Rnn::force_precision`]).
+    pub fn run_in(&self, precision: Precision) -> Result<BTreeMap<String, ArrayD<f32>>> {
+        let mut rnn = Rnn::from_params(self.config.clone(), self.params.clone())?;
+        rnn.force_precision(precision);
         let batch = self.input.dim().1;
         // Missing h0 or c0 mean zeros (PyTorch's default), each on its own.
         let state0 = (self.h0.is_some() || self.c0.is_some()).then(|| {

@@ -7,10 +7,12 @@
 //! RNN 1), `P` the size of `h` (`proj_size` when projecting, else `H`).
 
 pub mod activation;
+pub mod bf16;
 #[macro_use]
 pub(crate) mod dispatch;
 pub mod elementwise;
 pub mod gemm;
+pub mod packed;
 pub(crate) mod shared;
 pub mod small_gemm;
 

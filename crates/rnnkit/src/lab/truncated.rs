@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::models::{BatchLoss, Forecaster, TrainStep};
 use crate::module::{Grads, Module, TensorMut, TensorRef};
 use crate::nn::Regression;
+use crate::precision::Precision;
 use crate::recurrent::{RnnState, Upstream};
 use ndarray::{Array2, Array3, s};
 use rand::RngCore;
@@ -43,6 +44,10 @@ impl Module for TruncatedForecaster {
 
 impl TrainStep for TruncatedForecaster {
     type Batch = WindowBatch;
+
+    fn set_precision(&mut self, precision: Precision) -> Precision {
+        self.inner.set_precision(precision)
+    }
 
     fn train_batch(
         &self,

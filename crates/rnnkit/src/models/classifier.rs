@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::module::{Grads, Module, TensorMut, TensorRef, join};
 use crate::nn::loss::CrossEntropyOutput;
 use crate::nn::{CrossEntropy, Linear};
+use crate::precision::Precision;
 use crate::recurrent::{Rnn, RnnState};
 use ndarray::{Array2, Array3, Axis, s};
 use rand::RngCore;
@@ -240,6 +241,10 @@ fn class_labels(batch: &PaddedBatch) -> Result<&[usize]> {
 
 impl TrainStep for SequenceClassifier {
     type Batch = PaddedBatch;
+
+    fn set_precision(&mut self, precision: Precision) -> Precision {
+        self.encoder.rnn_mut().set_precision(precision)
+    }
 
     /// `ln(classes)`: a uniform guess over the classes.
     fn chance_loss(&self) -> Option<f64> {

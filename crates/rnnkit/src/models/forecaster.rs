@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::module::{Grads, Module, TensorMut, TensorRef, join};
 use crate::nn::loss::LossOutput;
 use crate::nn::{Linear, Regression};
+use crate::precision::Precision;
 use crate::recurrent::{Rnn, RnnState};
 use ndarray::{Array2, Array3, ArrayView3, Axis, s};
 use rand::RngCore;
@@ -273,6 +274,10 @@ impl Forecaster {
 
 impl TrainStep for Forecaster {
     type Batch = WindowBatch;
+
+    fn set_precision(&mut self, precision: Precision) -> Precision {
+        self.encoder.rnn_mut().set_precision(precision)
+    }
 
     fn train_batch(
         &self,

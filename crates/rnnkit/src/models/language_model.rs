@@ -29,6 +29,7 @@ use crate::nn::{
     CrossEntropy, Dropout, Embedding, EmbeddingDropout, Linear, LockedDropout, WeightDrop,
 };
 use crate::params::RnnParams;
+use crate::precision::Precision;
 use crate::recurrent::{Rnn, RnnState, Upstream};
 use ndarray::{Array1, Array2, Array3, ArrayD, ArrayView2};
 use rand::RngCore;
@@ -698,6 +699,10 @@ impl LanguageModel {
 
 impl TrainStep for LanguageModel {
     type Batch = StreamChunk;
+
+    fn set_precision(&mut self, precision: Precision) -> Precision {
+        self.rnn.set_precision(precision)
+    }
 
     /// `ln(vocabulary size)`: a uniform guess over the tokens.
     fn chance_loss(&self) -> Option<f64> {

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::module::{Grads, Module, TensorMut, TensorRef, join};
 use crate::nn::loss::CrossEntropyOutput;
 use crate::nn::{CrossEntropy, Linear};
+use crate::precision::Precision;
 use crate::recurrent::{Rnn, RnnState};
 use ndarray::{Array2, Array3, ArrayView2};
 use rand::RngCore;
@@ -186,6 +187,10 @@ fn batch_tags(batch: &PaddedBatch) -> Result<ArrayView2<'_, usize>> {
 /// no measure of it, so it has no diagnosis.
 impl TrainStep for SequenceTagger {
     type Batch = PaddedBatch;
+
+    fn set_precision(&mut self, precision: Precision) -> Precision {
+        self.encoder.rnn_mut().set_precision(precision)
+    }
 
     fn train_batch(
         &self,

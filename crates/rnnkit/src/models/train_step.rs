@@ -4,6 +4,7 @@
 use crate::diagnostics::Diagnosis;
 use crate::error::Result;
 use crate::module::{Grads, Module};
+use crate::precision::Precision;
 use crate::recurrent::RnnState;
 use rand::RngCore;
 
@@ -113,6 +114,13 @@ pub trait TrainStep: Module + Clone {
     /// for a regression loss).
     fn chance_loss(&self) -> Option<f64> {
         None
+    }
+
+    /// Runs the recurrent layers' matrix products in `precision` where this CPU can (see
+    /// [`crate::Rnn::set_precision`]) and returns what runs. Default: f32 (models without
+    /// recurrent layers).
+    fn set_precision(&mut self, _precision: Precision) -> Precision {
+        Precision::F32
     }
 
     /// Gradient-through-time and gate diagnostics on `batch`, for models that have them

@@ -13,10 +13,12 @@
 use super::workspace::Workspace;
 use crate::cell::{gru, lstm, rnn};
 use crate::config::{CellKind, RnnConfig};
+use crate::kernels::bf16::{PackedBf16, gemm_bf16_at};
 use crate::kernels::gemm::{MatRef, add_column_sums, matmul};
+use crate::kernels::packed::PackedWeights;
 use crate::kernels::shared::{RowsHandle, SharedRows};
-use crate::kernels::small_gemm::{PackedB, gemm_packed, gemm_packed_rows};
 use crate::params::LayerParams;
+use crate::precision::Precision;
 
 /// Read-only view of one layer-direction's weights, with biases folded for the fast path.
 pub(crate) struct DirWeights<'a> {
@@ -36,10 +38,12 @@ pub(crate) struct DirWeights<'a> {
     pub bias_hn: Vec<f32>, // [H]
     /// The recurrent weights packed once per pass for the per-step products
     /// (`kernels::small_gemm`): forward `W_hhᵀ` `[P, G*H]`, backward `W_hh` `[G*H, P]`.
-    pub packed_hh: Option<PackedB>,
+    pub packed_hh: Option<PackedWeights>,
     /// Likewise the projection: forward `W_hrᵀ` `[H, P]`, backward `W_hr` `[P, H]`.
-    pub packed_hr: Option<PackedB>,
+    pub packed_hr: Option<PackedWeights>,
     pub reverse: bool,
+    /// The products' arithmetic (already [`Precision::effective`]).
+    pub precision: Precision,
 }
 
 /// Which per-step products a [`DirWeights`] prepares packed weights for.
@@ -60,6 +64,7 @@ impl<'a> DirWeights<'a> {
         p: &'a LayerParams,
         reverse: bool,
         pack: Pack,
+        precision: Precision,
     ) -> Self {
         let (h, gh) = (config.hidden_size, config.gate_size());
         let mut bias_x = vec![0.0; gh];
@@ -82,12 +87,16 @@ impl<'a> DirWeights<'a> {
         let (packed_hh, packed_hr) = match pack {
             Pack::None => (None, None),
             Pack::Forward => (
-                Some(PackedB::from_transposed(w_hh, gates, p_out)),
-                w_hr.map(|w| PackedB::from_transposed(w, p_out, h)),
+                Some(PackedWeights::from_transposed(
+                    w_hh, gates, p_out, precision,
+                )),
+                w_hr.map(|w| PackedWeights::from_transposed(w, p_out, h, precision)),
             ),
             Pack::Backward => (
-                Some(PackedB::from_row_major(w_hh, p_out, gates, p_out)),
-                w_hr.map(|w| PackedB::from_row_major(w, h, p_out, h)),
+                Some(PackedWeights::from_row_major(
+                    w_hh, p_out, gates, p_out, precision,
+                )),
+                w_hr.map(|w| PackedWeights::from_row_major(w, h, p_out, h, precision)),
             ),
         };
         DirWeights {
@@ -103,6 +112,7 @@ impl<'a> DirWeights<'a> {
             bias_x,
             bias_hn,
             reverse,
+            precision,
         }
     }
 
@@ -127,11 +137,11 @@ impl<'a> DirWeights<'a> {
         for _ in 0..rows {
             gx.extend_from_slice(&self.bias_x);
         }
-        if crate::kernels::has_avx512f() && rows >= 256 {
+        if self.precision == Precision::Bf16 || (crate::kernels::has_avx512f() && rows >= 256) {
             // Our AVX-512 block beats the GEMM library's AVX2 kernels by about 10% here; packing
             // W_ihᵀ costs one pass over the weights against `rows` passes of the product.
-            let packed = PackedB::from_transposed(self.w_ih, gh, self.input);
-            gemm_packed_rows(&mut gx, gh, x, self.input, rows, &packed, true, threads);
+            let packed = PackedWeights::from_transposed(self.w_ih, gh, self.input, self.precision);
+            packed.gemm_rows(&mut gx, gh, x, self.input, rows, true, threads);
             return gx;
         }
         let w_ih_t = MatRef::row_major(self.w_ih, gh, self.input).t();
@@ -270,12 +280,12 @@ pub(crate) fn forward_task(
     let times_t = |y: &mut [f32],
                    x: &[f32],
                    n: usize,
-                   packed: Option<&PackedB>,
+                   packed: Option<&PackedWeights>,
                    w: &[f32],
                    k: usize,
                    cols: usize| {
         match packed {
-            Some(pb) => gemm_packed(y, cols, x, k, n, pb, false, gemm_threads),
+            Some(pw) => pw.gemm(y, cols, x, k, n, false, gemm_threads),
             None => matmul(
                 y,
                 cols,
@@ -416,22 +426,22 @@ pub(crate) fn backward_task<'c>(
                         store.rows_mut(t, n).copy_from_slice(dhc);
                         let dm = &mut dm_tmp[..n * hid];
                         let packed_hr = w.packed_hr.as_ref().expect("backward packs W_hr");
-                        gemm_packed(dm, hid, dhc, p, n, packed_hr, false, gemm_threads);
+                        packed_hr.gemm(dm, hid, dhc, p, n, false, gemm_threads);
                         lstm::backward_rows(gates, c_prev, dm, dc, dg, hid);
                     }
                 }
-                gemm_packed(dhc, p, dg, gh, n, packed_hh, false, gemm_threads);
+                packed_hh.gemm(dhc, p, dg, gh, n, false, gemm_threads);
             }
             CellKind::Gru => {
                 let a = at(&cache.a, hid);
                 let h_prev = at(&cache.h_prev, p);
                 let dgh = dgh.as_mut().expect("gru buffers").rows_mut(t, n);
                 gru::backward_rows(gates, a, h_prev, dhc, dg, dgh, hid);
-                gemm_packed(dhc, p, dgh, gh, n, packed_hh, true, gemm_threads);
+                packed_hh.gemm(dhc, p, dgh, gh, n, true, gemm_threads);
             }
             CellKind::RnnTanh | CellKind::RnnRelu => {
                 rnn::backward_rows(gates, dhc, dg, w.cell == CellKind::RnnRelu);
-                gemm_packed(dhc, p, dg, gh, n, packed_hh, false, gemm_threads);
+                packed_hh.gemm(dhc, p, dg, gh, n, false, gemm_threads);
             }
         }
     }
@@ -451,54 +461,61 @@ pub(crate) fn weight_grads(
     threads: usize,
 ) {
     let (i, hid, p, gh) = (w.input, w.hidden, w.h_out, w.gates());
-    let dgx = MatRef::row_major(&bufs.dgx, rows, gh);
-    let dgh = if bufs.dgh.is_empty() {
-        dgx
+    let dgh_buf = if bufs.dgh.is_empty() {
+        &bufs.dgx
     } else {
-        MatRef::row_major(&bufs.dgh, rows, gh)
+        &bufs.dgh
     };
-    matmul(
+    // `grad[m, n] += dᵀ · v` for `d` `[rows, m]` and `v` `[rows, n]`, both row-major.
+    let add_at_b = |grad: &mut [f32], d: &[f32], m: usize, v: &[f32], n: usize| match w.precision {
+        Precision::Bf16 => {
+            let packed = PackedBf16::from_row_major(v, n, rows, n);
+            gemm_bf16_at(grad, n, d, m, m, &packed, true, threads);
+        }
+        Precision::F32 => matmul(
+            grad,
+            n,
+            MatRef::row_major(d, rows, m).t(),
+            MatRef::row_major(v, rows, n),
+            true,
+            threads,
+        ),
+    };
+    add_at_b(
         grads.weight_ih.as_slice_mut().expect("standard layout"),
+        &bufs.dgx,
+        gh,
+        x,
         i,
-        dgx.t(),
-        MatRef::row_major(x, rows, i),
-        true,
-        threads,
     );
-    matmul(
+    add_at_b(
         grads.weight_hh.as_slice_mut().expect("standard layout"),
+        dgh_buf,
+        gh,
+        &cache.h_prev,
         p,
-        dgh.t(),
-        MatRef::row_major(&cache.h_prev, rows, p),
-        true,
-        threads,
     );
     if let Some(b) = &mut grads.bias_ih {
         add_column_sums(b.as_slice_mut().expect("standard layout"), &bufs.dgx, gh);
     }
     if let Some(b) = &mut grads.bias_hh {
-        let src = if bufs.dgh.is_empty() {
-            &bufs.dgx
-        } else {
-            &bufs.dgh
-        };
-        add_column_sums(b.as_slice_mut().expect("standard layout"), src, gh);
+        add_column_sums(b.as_slice_mut().expect("standard layout"), dgh_buf, gh);
     }
     if let Some(g) = &mut grads.weight_hr {
-        matmul(
+        add_at_b(
             g.as_slice_mut().expect("standard layout"),
+            &bufs.dh_out,
+            p,
+            &cache.m,
             hid,
-            MatRef::row_major(&bufs.dh_out, rows, p).t(),
-            MatRef::row_major(&cache.m, rows, hid),
-            true,
-            threads,
         );
     }
-    if crate::kernels::has_avx512f() && rows >= 256 {
+    if w.precision == Precision::Bf16 || (crate::kernels::has_avx512f() && rows >= 256) {
         // As in `project_inputs`: our AVX-512 block over the packed `W_ih` `[G*H, I]`.
-        let packed = PackedB::from_row_major(w.w_ih, i, gh, i);
-        gemm_packed_rows(dx, i, &bufs.dgx, gh, rows, &packed, true, threads);
+        let packed = PackedWeights::from_row_major(w.w_ih, i, gh, i, w.precision);
+        packed.gemm_rows(dx, i, &bufs.dgx, gh, rows, true, threads);
         return;
     }
+    let dgx = MatRef::row_major(&bufs.dgx, rows, gh);
     matmul(dx, i, dgx, MatRef::row_major(w.w_ih, gh, i), true, threads);
 }

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::kernels::shared::SharedRows;
 use crate::params::RnnParams;
+use crate::precision::Precision;
 use direction::{DirCache, DirGradBufs, DirWeights, Pack, Rows, SharedCache};
 use lengths::BatchOrder;
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
@@ -52,6 +53,8 @@ pub struct Rnn {
     params: RnnParams,
     /// Big per-pass buffers recycled between calls (shared with the caches and with clones).
     workspace: Arc<Workspace>,
+    /// The matrix products' arithmetic, already what this CPU runs.
+    precision: Precision,
 }
 
 /// Hidden (and cell) state of every layer and direction.
@@ -185,6 +188,7 @@ impl Rnn {
             config,
             params,
             workspace: Arc::default(),
+            precision: Precision::F32,
         })
     }
 
@@ -196,6 +200,7 @@ impl Rnn {
             config,
             params,
             workspace: Arc::default(),
+            precision: Precision::F32,
         })
     }
 
@@ -213,6 +218,33 @@ impl Rnn {
     /// standard-layout ones; forward checks and reports otherwise.
     pub fn params_mut(&mut self) -> &mut RnnParams {
         &mut self.params
+    }
+
+    /// Sets the arithmetic of the matrix products of forward and backward and returns what this
+    /// CPU will run ([`Precision::effective`]: bf16 needs AVX512-BF16, else f32). A single
+    /// streaming [`Rnn::step`] stays f32.
+    ///
+    /// ```
+    /// use rnnkit::{CellKind, Init, Precision, Rnn, RnnConfig};
+    /// let mut rnn = Rnn::new(RnnConfig::new(CellKind::Lstm, 4, 8), &Init::default(), 1).unwrap();
+    /// let runs = rnn.set_precision(Precision::Bf16);
+    /// assert_eq!(runs, Precision::Bf16.effective());
+    /// assert_eq!(rnn.precision(), runs);
+    /// ```
+    pub fn set_precision(&mut self, precision: Precision) -> Precision {
+        self.precision = precision.effective();
+        self.precision
+    }
+
+    /// Like [`Rnn::set_precision`] but runs `precision` even where the CPU lacks its fast kernels
+    /// (in plain loops, slowly): for tests and for checking the numerics on any machine.
+    pub fn force_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+    }
+
+    /// The arithmetic the matrix products run in.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Sets the inter-layer dropout probability (e.g. 0 to evaluate without it); it must be in
@@ -345,6 +377,7 @@ impl Rnn {
                         &self.params.layers[layer * d + dir],
                         dir == 1,
                         pack,
+                        self.precision,
                     )
                 })
                 .collect();
@@ -523,6 +556,7 @@ impl Rnn {
                         &self.params.layers[layer * d + dir],
                         dir == 1,
                         Pack::Backward,
+                        self.precision,
                     )
                 })
                 .collect();

@@ -3,6 +3,7 @@
 use crate::data::stream::ChunkLength;
 use crate::error::{Error, Result};
 use crate::optim::{OptimizerConfig, ScheduleConfig};
+use crate::precision::Precision;
 use serde::{Deserialize, Serialize};
 
 /// How a model is trained. `Default` suits a small classifier or forecaster;
@@ -72,6 +73,11 @@ pub struct TrainConfig {
     /// [`crate::diagnostics`]). Models without a diagnosis (taggers) skip it. Default `None`:
     /// off, and costs nothing.
     pub diagnostics_every: Option<u64>,
+    /// The arithmetic of the recurrent layers' matrix products: `"f32"`, or `"bf16"` (mixed
+    /// precision as PyTorch's autocast: bfloat16 operands, f32 accumulation, f32 master weights,
+    /// gate math and cell state; needs AVX512-BF16, else f32 with a notice). The decoder and
+    /// heads stay f32. Default `"f32"`.
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -95,6 +101,7 @@ impl Default for TrainConfig {
             checkpoint_every: None,
             max_steps: None,
             diagnostics_every: None,
+            precision: Precision::F32,
         }
     }
 }

@@ -93,8 +93,10 @@ pub struct Trainer<M: TrainStep> {
 impl<M: TrainStep> Trainer<M> {
     /// A fresh run. With a `run_dir`, metrics go to `run_dir/metrics/` and checkpoints to
     /// `run_dir/checkpoints/{latest,best}.safetensors`. Example on [`Trainer`].
-    pub fn new(model: M, config: TrainConfig, run_dir: Option<PathBuf>) -> Result<Self> {
+    pub fn new(mut model: M, config: TrainConfig, run_dir: Option<PathBuf>) -> Result<Self> {
         config.validate()?;
+        // What this CPU cannot run falls back to f32; `Precision::fallback_notice` says so.
+        model.set_precision(config.precision);
         let optimizer = config.optimizer.build()?;
         let schedule = Schedule::new(config.schedule.clone(), config.optimizer.lr())?;
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
