@@ -16,6 +16,7 @@ case to case and round to round, so both sides share the machine's noise), then 
 tokens/s of the rounds as a markdown table: case, threads, rnnkit tok/s, torch tok/s, rnnkit/torch,
 and GFLOP/s where the case's FLOPs per token are known.
 A case missing on either side (no JSON line, a failed run, no binary) shows "n/a".
+A second table gives each side's run-to-run spread: (max - min) / median of its rounds.
 Unless --no-build is given it first runs `cargo build --release`.
 
 PyTorch runs at its best allocator (--torch-alloc): "auto" (the default) preloads jemalloc
@@ -24,9 +25,11 @@ exists, else tells glibc to keep its memory (MALLOC_MMAP_THRESHOLD_=134217728
 MALLOC_TRIM_THRESHOLD_=268435456, "glibc-tuned"); "jemalloc" and "glibc-tuned" force one, "default"
 leaves torch's environment as it is.  rnnkit always runs with the environment unchanged.
 
---bf16 adds a third side, "torch-bf16" (`bench_torch.py --bf16`: forward passes under
-torch.autocast("cpu", dtype=torch.bfloat16)), run in the same rotation, and the columns
-"torch bf16 tok/s" and "rnnkit/torch-bf16".
+--bf16 adds two sides in the same rotation: "rnnkit-bf16" (`rnnkit bench --precision bf16`:
+bfloat16 GEMMs with f32 accumulation; refused, so "n/a", on a CPU without AVX512-BF16) and
+"torch-bf16" (`bench_torch.py --bf16`: forward passes under torch.autocast("cpu",
+dtype=torch.bfloat16)), and the columns "rnnkit bf16 tok/s", "torch bf16 tok/s" and
+"bf16 rnnkit/torch" (bf16 against bf16).
 
 The header line of the table names the torch version, date, CPU model and its relevant flags
 (avx2 fma avx512f avx512_bf16 avx512_vnni amx_tile amx_bf16 amx_int8, those present), the torch
@@ -57,7 +60,7 @@ from bench_torch import CASES, JEMALLOC, allocator_name, cpu_flags  # noqa: E402
 # CPU features that matter to the kernels of either side, in the order the header lists them.
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8")
 GLIBC_TUNED = {"MALLOC_MMAP_THRESHOLD_": "134217728", "MALLOC_TRIM_THRESHOLD_": "268435456"}
-SIDES = ("rnnkit", "torch", "torch-bf16")
+SIDES = ("rnnkit", "torch", "rnnkit-bf16", "torch-bf16")
 
 
 def log(*a):
@@ -203,9 +206,9 @@ def header_line(meta: dict, bf16: bool) -> str:
 def render_table(meta: dict, med, cases: list, threads: list, bf16: bool) -> str:
     """The markdown table; med(side, case, threads) is the median tokens/s or None."""
     if bf16:
-        head = ("| case | threads | rnnkit tok/s | torch tok/s | torch bf16 tok/s | rnnkit/torch | "
-                "rnnkit/torch-bf16 | rnnkit GFLOP/s | torch GFLOP/s |")
-        rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        head = ("| case | threads | rnnkit tok/s | torch tok/s | rnnkit/torch | rnnkit bf16 tok/s | "
+                "torch bf16 tok/s | bf16 rnnkit/torch | rnnkit GFLOP/s | torch GFLOP/s |")
+        rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     else:
         head = "| case | threads | rnnkit tok/s | torch tok/s | rnnkit/torch | rnnkit GFLOP/s | torch GFLOP/s |"
         rule = "|---|---:|---:|---:|---:|---:|---:|"
@@ -218,12 +221,32 @@ def render_table(meta: dict, med, cases: list, threads: list, bf16: bool) -> str
         for case in cases:
             a, b = med("rnnkit", case, n), med("torch", case, n)
             if bf16:
-                c = med("torch-bf16", case, n)
-                lines.append(f"| {case} | {n} | {fmt_tok(a)} | {fmt_tok(b)} | {fmt_tok(c)} | {ratio(a, b)} | "
-                             f"{ratio(a, c)} | {fmt_gflops(case, a)} | {fmt_gflops(case, b)} |")
+                c, d = med("rnnkit-bf16", case, n), med("torch-bf16", case, n)
+                lines.append(f"| {case} | {n} | {fmt_tok(a)} | {fmt_tok(b)} | {ratio(a, b)} | {fmt_tok(c)} | "
+                             f"{fmt_tok(d)} | {ratio(c, d)} | {fmt_gflops(case, a)} | {fmt_gflops(case, b)} |")
             else:
                 lines.append(f"| {case} | {n} | {fmt_tok(a)} | {fmt_tok(b)} | {ratio(a, b)} | "
                              f"{fmt_gflops(case, a)} | {fmt_gflops(case, b)} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_spread(samples: dict, cases: list, threads: list, sides: list) -> str:
+    """Run-to-run spread per side: (max - min) / median of the rounds' tokens/s, in percent.
+
+    samples[(side, case, threads)] is the list of every round's tokens/s."""
+    head = "| case | threads | " + " | ".join(f"{s} spread" for s in sides) + " |"
+    rule = "|---|---:|" + "---:|" * len(sides)
+    lines = ["Run-to-run spread, (max - min) / median of the rounds:", "", head, rule]
+    for n in threads:
+        for case in cases:
+            cells = []
+            for side in sides:
+                v = samples.get((side, case, n)) or []
+                if len(v) >= 2:
+                    cells.append(f"{100 * (max(v) - min(v)) / statistics.median(v):.1f}%")
+                else:
+                    cells.append("n/a")
+            lines.append(f"| {case} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -236,8 +259,11 @@ def render_saved(path: str, out: str | None) -> int:
     seen = {k[1] for k in medians}
     cases = [c for c in CASES if c in seen] + sorted(seen - set(CASES))
     threads = saved.get("threads") or sorted({k[2] for k in medians})
-    bf16 = bool(saved.get("bf16")) or any(k[0] == "torch-bf16" for k in medians)
+    bf16 = bool(saved.get("bf16")) or any(k[0].endswith("-bf16") for k in medians)
     table = render_table(saved, lambda side, case, n: medians.get((side, case, n)), cases, threads, bf16)
+    rounds = {(r["side"], r["case"], r["threads"]): r["tokens_per_s"] for r in saved["samples"]}
+    sides = [s for s in SIDES if any(k[0] == s for k in rounds)]
+    table += "\n" + render_spread(rounds, cases, threads, sides)
     print(table, end="")
     if out:
         with open(out, "w") as f:
@@ -262,7 +288,8 @@ def main(argv=None) -> int:
                          "jemalloc (LD_PRELOAD), glibc-tuned (MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_), "
                          "default (the environment unchanged)")
     ap.add_argument("--bf16", action="store_true",
-                    help="also run bench_torch.py --bf16 (autocast bfloat16) as a third side, torch-bf16")
+                    help="also run `rnnkit bench --precision bf16` and bench_torch.py --bf16 (autocast "
+                         "bfloat16) as the sides rnnkit-bf16 and torch-bf16")
     ap.add_argument("--rnnkit-args", default="", help="extra arguments for `rnnkit bench`")
     ap.add_argument("--timeout", type=float, default=600, help="seconds allowed for one run (default 600)")
     ap.add_argument("--out", help="also write the markdown table to this file")
@@ -303,10 +330,12 @@ def main(argv=None) -> int:
                 # rotate the order of the sides from case to case and from round to round
                 k = (ci + r) % len(sides)
                 for side in sides[k:] + sides[:k]:
-                    if side == "rnnkit":
+                    if side.startswith("rnnkit"):
                         if not have_rnnkit:
                             continue
                         cmd = rnnkit_cmd + ["bench", "--json", "--threads", str(n), "--case", case] + rnnkit_extra
+                        if side == "rnnkit-bf16":
+                            cmd += ["--precision", "bf16"]
                         env = None
                     else:
                         cmd = torch_cmd + ["--json", "--threads", str(n), "--case", case]
@@ -317,9 +346,9 @@ def main(argv=None) -> int:
                                   reported_alloc if env is not None else None)
                     if case in res:
                         samples.setdefault((side, case, n), []).append(res[case])
-                        log(f"threads={n} round={r + 1} {side:10} {case:16} {res[case][0]:14.1f} tok/s")
+                        log(f"threads={n} round={r + 1} {side:11} {case:16} {res[case][0]:14.1f} tok/s")
                     else:
-                        log(f"threads={n} round={r + 1} {side:10} {case:16} n/a")
+                        log(f"threads={n} round={r + 1} {side:11} {case:16} n/a")
     if reported_alloc and reported_alloc != {torch_alloc}:
         log(f"warning: torch reported allocator(s) {', '.join(sorted(reported_alloc))}, not {torch_alloc}")
         torch_alloc = ", ".join(sorted(reported_alloc))
@@ -350,6 +379,8 @@ def main(argv=None) -> int:
         "load_average_start": load_start,
     }
     table = render_table(meta, med, cases, threads, args.bf16)
+    rounds = {k: [t for t, _ in v] for k, v in samples.items()}
+    table += "\n" + render_spread(rounds, cases, threads, [s for s in sides if s != "rnnkit" or have_rnnkit])
     print(table, end="")
     if args.out:
         with open(args.out, "w") as f:

@@ -14,6 +14,9 @@ How to run (from the repository root, CPU, 2 threads by default)
     /work/venv/bin/python tools/torch_char_lm.py --epochs N
     /work/venv/bin/python tools/torch_char_lm.py --epochs N --json-out torch_lm.json --save torch_lm.safetensors
     /work/venv/bin/python tools/torch_char_lm.py --time-steps 5      # time full-size chunks, estimate s/epoch
+    /work/venv/bin/python tools/torch_char_lm.py --epochs 7 --bf16   # mixed precision (autocast bfloat16)
+    # PyTorch at its best (its CPU performance guide): preload jemalloc (Debian's libjemalloc2)
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /work/venv/bin/python tools/torch_char_lm.py --epochs 7
     # tiny smoke run (seconds):
     /work/venv/bin/python tools/torch_char_lm.py --max-chars 20000 --hidden 32 --embed 8 --batch 8 --bptt 20 --epochs 2
 
@@ -41,14 +44,18 @@ Exact pipeline
                 embedding = nn.Embedding(V, 64)
                 rnn       = nn.LSTM(64, 512, num_layers=2, dropout=0.2)   # dropout between layers only
                 decoder   = nn.Linear(512, V)
-              no other dropout, PyTorch default initialization, float32,
+              no other dropout, PyTorch default initialization, float32 (with --bf16 the forward
+              passes and the loss of training and validation run under
+              torch.autocast("cpu", dtype=torch.bfloat16): bfloat16 matrix products, float32
+              master weights and optimizer),
               torch.manual_seed(--seed, default 0) right before the model is built.
     Threads   torch.set_num_threads(--threads, default 2), torch.set_num_interop_threads(1).
 
 Output
     One line per epoch: epoch, train loss, validation loss (nats/char) and bits/char, elapsed wall
     time.  At the end one JSON line:
-      {"val_loss", "train_loss", "epochs", "wall_s", "tokens_per_s", "threads", "torch"}
+      {"val_loss", "train_loss", "epochs", "wall_s", "tokens_per_s", "threads", "torch", "precision",
+       "allocator"}
     val_loss / train_loss are from the last epoch.  wall_s = wall time of the whole training loop
     (all epochs, training and per-epoch validation included; data loading, model construction and
     saving excluded).  tokens_per_s = training tokens (targets) processed / time spent in training
@@ -93,6 +100,15 @@ class CharLM(nn.Module):
         return self.decoder(out), state
 
 
+def allocator() -> str:
+    """The allocator this process runs with: jemalloc/tcmalloc when preloaded, else glibc."""
+    pre = os.environ.get("LD_PRELOAD", "")
+    for name in ("jemalloc", "tcmalloc"):
+        if name in pre:
+            return name
+    return "glibc"
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description="PyTorch reference: char-level LSTM LM on Tiny Shakespeare",
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -108,6 +124,8 @@ def parse_args(argv=None):
     ap.add_argument("--dropout", type=float, default=0.2, help="between LSTM layers only")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--clip", type=float, default=5.0)
+    ap.add_argument("--bf16", action="store_true",
+                    help="mixed precision: forward passes under torch.autocast('cpu', dtype=torch.bfloat16)")
     ap.add_argument("--max-chars", type=int, default=None, help="use only the first N characters")
     ap.add_argument("--save", default=None, help="write the final state_dict here (safetensors)")
     ap.add_argument("--json-out", default=None, help="also write the final JSON line here")
@@ -143,12 +161,19 @@ def detach(state):
     return tuple(s.detach() for s in state)
 
 
-def train_step(model, opt, params, data, i, k, state, clip):
+def autocast(bf16: bool):
+    """bfloat16 autocast on the CPU when asked for, else a no-op context."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
+
+def train_step(model, opt, params, data, i, k, state, clip, bf16=False):
     x, y = data[i : i + k], data[i + 1 : i + 1 + k]
     state = detach(state)
     opt.zero_grad(set_to_none=True)
-    logits, state = model(x, state)
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+    with autocast(bf16):
+        logits, state = model(x, state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+    state = tuple(s.float() for s in state)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, clip)
     opt.step()
@@ -156,14 +181,17 @@ def train_step(model, opt, params, data, i, k, state, clip):
 
 
 @torch.no_grad()
-def evaluate(model, data, bptt):
+def evaluate(model, data, bptt, bf16=False):
     model.eval()
     state = model.init_state(data.size(1))
     total, count = 0.0, 0
     for i, k in chunks(data.size(0), bptt):
         x, y = data[i : i + k], data[i + 1 : i + 1 + k]
-        logits, state = model(x, state)
-        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
+        with autocast(bf16):
+            logits, state = model(x, state)
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
+        state = tuple(s.float() for s in state)
+        total += loss.item()
         count += y.numel()
     model.train()
     return total / count
@@ -195,7 +223,8 @@ def main(argv=None):
           f"val {len(val_ids)} -> [{val.size(0)} x {val.size(1)}]", flush=True)
     print(f"model embed {args.embed} lstm {args.layers}x{args.hidden} dropout {args.dropout}, "
           f"{n_params} params; batch {args.batch} bptt {args.bptt} ({n_chunks} chunks/epoch) "
-          f"Adam lr {args.lr} clip {args.clip}; threads {args.threads}; torch {torch.__version__}",
+          f"Adam lr {args.lr} clip {args.clip}; threads {args.threads}; torch {torch.__version__}; "
+          f"{'bf16 autocast' if args.bf16 else 'float32'}; allocator {allocator()}",
           flush=True)
 
     if args.time_steps > 0:
@@ -205,14 +234,14 @@ def main(argv=None):
             if j > args.time_steps:
                 break
             t0 = time.perf_counter()
-            loss, state = train_step(model, opt, params, train, i, k, state, args.clip)
+            loss, state = train_step(model, opt, params, train, i, k, state, args.clip, args.bf16)
             dt = time.perf_counter() - t0
             if j > 0:  # first chunk is warm-up
                 times.append(dt)
             print(f"chunk {j} ({k} steps): {dt:.3f} s  loss {loss:.4f}", flush=True)
         med = statistics.median(times)
         t0 = time.perf_counter()
-        vloss = evaluate(model, val, args.bptt)
+        vloss = evaluate(model, val, args.bptt, args.bf16)
         tv = time.perf_counter() - t0
         est = med * n_chunks + tv
         print(json.dumps({"s_per_chunk_median": round(med, 4), "s_per_chunk": [round(t, 4) for t in times],
@@ -229,13 +258,13 @@ def main(argv=None):
         total, count = 0.0, 0
         t0 = time.perf_counter()
         for i, k in chunks(train.size(0), args.bptt):
-            loss, state = train_step(model, opt, params, train, i, k, state, args.clip)
+            loss, state = train_step(model, opt, params, train, i, k, state, args.clip, args.bf16)
             total += loss * k * args.batch
             count += k * args.batch
         train_time += time.perf_counter() - t0
         train_tokens += count
         train_loss = total / count
-        val_loss = evaluate(model, val, args.bptt)
+        val_loss = evaluate(model, val, args.bptt, args.bf16)
         elapsed = time.perf_counter() - t_start
         print(f"epoch {epoch:3d} | train loss {train_loss:.4f} | val loss {val_loss:.4f} nats/char "
               f"({val_loss / math.log(2):.4f} bits/char) | elapsed {elapsed:.1f} s", flush=True)
@@ -243,7 +272,8 @@ def main(argv=None):
 
     result = {"val_loss": val_loss, "train_loss": train_loss, "epochs": args.epochs,
               "wall_s": round(wall, 3), "tokens_per_s": round(train_tokens / train_time, 1),
-              "threads": args.threads, "torch": torch.__version__}
+              "threads": args.threads, "torch": torch.__version__,
+              "precision": "bf16" if args.bf16 else "f32", "allocator": allocator()}
     line = json.dumps(result)
     print(line, flush=True)
     if args.json_out:

@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo run --release -p rnnkit --example char_lm -- --epochs 7 [--threads 2] [--max-chars N]
 //!     [--hidden 512] [--embed 64] [--batch 64] [--bptt 100] [--run-dir DIR] [--seed 0]
+//!     [--precision f32|bf16]
 //! ```
 //!
 //! Prints a line per epoch and a final JSON line with the same fields as the PyTorch script:
@@ -31,6 +32,7 @@ struct Args {
     seed: u64,
     run_dir: Option<std::path::PathBuf>,
     data: std::path::PathBuf,
+    precision: rnnkit::Precision,
 }
 
 fn parse() -> Args {
@@ -46,6 +48,7 @@ fn parse() -> Args {
         run_dir: None,
         data: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../data/tinyshakespeare/input.txt"),
+        precision: rnnkit::Precision::F32,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -60,6 +63,7 @@ fn parse() -> Args {
             "--batch" => a.batch = v.parse().expect("--batch N"),
             "--bptt" => a.bptt = v.parse().expect("--bptt N"),
             "--seed" => a.seed = v.parse().expect("--seed N"),
+            "--precision" => a.precision = v.parse().expect("--precision f32|bf16"),
             "--run-dir" => a.run_dir = Some(v.into()),
             "--data" => a.data = v.into(),
             other => panic!("unknown argument {other}"),
@@ -138,10 +142,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..AdamConfig::default()
         }),
         seed: a.seed,
+        precision: a.precision,
         ..TrainConfig::language_model()
     };
     eprintln!(
-        "data {}: {} chars, vocab {}, train {} / valid {}; embed {} lstm 2x{} dropout 0.2; batch {} bptt {}; Adam 2e-3, clip 5; {} threads",
+        "data {}: {} chars, vocab {}, train {} / valid {}; embed {} lstm 2x{} dropout 0.2; batch {} bptt {}; Adam 2e-3, clip 5; {} threads; {}",
         a.data.display(),
         chars.len(),
         vocab.len(),
@@ -151,7 +156,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         a.hidden,
         a.batch,
         a.bptt,
-        a.threads
+        a.threads,
+        a.precision.effective()
     );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads)
@@ -183,6 +189,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "tokens_per_s": report.tokens as f64 / report.train_seconds,
             "threads": a.threads,
             "best_val": summary.best_val.map(|b| b.0),
+            "precision": a.precision.effective().as_str(),
         })
     );
     Ok(())

@@ -17,6 +17,7 @@
 
 #[macro_use]
 pub mod kernels;
+pub mod audio;
 pub mod bench;
 pub mod cell;
 pub mod config;

@@ -10,10 +10,15 @@
 //! are rounded into `k`-pairs just before the product (a pass over `m·k` values against the
 //! product's `m·k·n`).
 //!
-//! Without AVX512-BF16 the same arithmetic runs in plain loops (slow; the models fall back to
-//! f32 there, see [`has_bf16_dot`]); the tests compare the two.
+//! Where the CPU has AMX (Sapphire Rapids and later Xeons) the products run on its tiles
+//! instead ([`amx`]): same operands, same per-pair arithmetic, 8× the multiply-adds per
+//! instruction. Without AVX512-BF16 the same arithmetic runs in plain loops (slow; the models
+//! fall back to f32 there, see [`has_bf16_dot`]); the tests compare the paths.
 
 use std::cell::Cell;
+
+#[cfg(target_arch = "x86_64")]
+mod amx;
 
 const NR: usize = 16;
 /// Rows of `C` per register block (AVX-512 path).
@@ -71,6 +76,30 @@ pub fn round_bf16(x: f32) -> f32 {
     from_bf16(to_bf16(x))
 }
 
+/// Whether the bf16 products run on AMX tiles: the CPU has AMX-BF16, the OS granted tile
+/// state, AVX512-BF16 is on (it rounds the operands) and `RNNKIT_NO_AMX=1` is not set.
+///
+/// ```
+/// let tiles = rnnkit::kernels::bf16::has_amx();
+/// assert!(!tiles || rnnkit::kernels::bf16::has_bf16_dot());
+/// ```
+#[inline]
+pub fn has_amx() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_bf16_dot() && amx::has_amx()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Pairs of `k` per panel, padded to whole AMX tiles (16 pairs) with zeros.
+fn padded_pairs(k: usize) -> usize {
+    k.div_ceil(2).div_ceil(16) * 16
+}
+
 /// A `[k, n]` matrix rounded to bfloat16 and packed for [`gemm_bf16`].
 ///
 /// ```
@@ -84,17 +113,19 @@ pub fn round_bf16(x: f32) -> f32 {
 /// ```
 #[derive(Clone, Debug)]
 pub struct PackedBf16 {
-    data: Vec<u32>, // [⌈n/16⌉, ⌈k/2⌉, 16]
+    data: Vec<u32>, // [⌈n/16⌉, kpp, 16], pairs past ⌈k/2⌉ zero
     k: usize,
     n: usize,
+    /// Pairs per panel: `⌈k/2⌉` rounded up to a multiple of 16 (an AMX tile's rows).
+    kpp: usize,
 }
 
 impl PackedBf16 {
     /// Packs a row-major `b[k, n]` with row stride `ldb`.
     pub fn from_row_major(b: &[f32], ldb: usize, k: usize, n: usize) -> Self {
         assert!(k == 0 || n == 0 || b.len() >= (k - 1) * ldb + n);
-        let (panels, kp) = (n.div_ceil(NR), k.div_ceil(2));
-        let mut data = Vec::with_capacity(panels * kp * NR);
+        let (panels, kp, kpp) = (n.div_ceil(NR), k.div_ceil(2), padded_pairs(k));
+        let mut data = Vec::with_capacity(panels * kpp * NR);
         for panel in 0..panels {
             let j0 = panel * NR;
             let width = (n - j0).min(NR);
@@ -105,34 +136,30 @@ impl PackedBf16 {
                 data.resize(start + NR, 0);
                 round_pairs(&mut data[start..start + width], lo, hi);
             }
+            data.resize(data.len() + (kpp - kp) * NR, 0);
         }
-        PackedBf16 { data, k, n }
+        PackedBf16 { data, k, n, kpp }
     }
 
     /// Packs `wᵀ` for a row-major `w[rows, cols]`: the result is `[cols, rows]`.
     pub fn from_transposed(w: &[f32], rows: usize, cols: usize) -> Self {
-        Self::pack(cols, rows, |p, j| w[j * cols + p])
-    }
-
-    fn pack(k: usize, n: usize, at: impl Fn(usize, usize) -> f32) -> Self {
-        let (panels, kp) = (n.div_ceil(NR), k.div_ceil(2));
-        let mut data = vec![0u32; panels * kp * NR];
-        for (panel, chunk) in data.chunks_exact_mut(kp * NR).enumerate() {
-            let j0 = panel * NR;
-            let width = n.saturating_sub(j0).min(NR);
-            for (q, row) in chunk.chunks_exact_mut(NR).enumerate() {
-                for (jj, v) in row.iter_mut().enumerate().take(width) {
-                    let lo = to_bf16(at(2 * q, j0 + jj)) as u32;
-                    let hi = if 2 * q + 1 < k {
-                        to_bf16(at(2 * q + 1, j0 + jj)) as u32
-                    } else {
-                        0
-                    };
-                    *v = lo | hi << 16;
-                }
+        assert!(w.len() >= rows * cols);
+        // Column j of the result is row j of `w`, and its k-pairs are adjacent in that row:
+        // read each row once, in order, and scatter its pairs into lane j % 16 of its panel.
+        let (k, n) = (cols, rows);
+        let (panels, kpp) = (n.div_ceil(NR), padded_pairs(k));
+        let mut data = vec![0u32; panels * kpp * NR];
+        for (j, row) in w.chunks_exact(cols.max(1)).take(n).enumerate() {
+            let lanes = &mut data[(j / NR) * kpp * NR + j % NR..];
+            let (pairs, odd) = row[..k].as_chunks::<2>();
+            for (slot, p) in lanes.iter_mut().step_by(NR).zip(pairs) {
+                *slot = to_bf16(p[0]) as u32 | (to_bf16(p[1]) as u32) << 16;
+            }
+            if let [last] = odd {
+                lanes[pairs.len() * NR] = to_bf16(*last) as u32;
             }
         }
-        PackedBf16 { data, k, n }
+        PackedBf16 { data, k, n, kpp }
     }
 
     /// Rows `k` of the unpacked matrix.
@@ -191,12 +218,17 @@ pub fn gemm_bf16(
         k == 0 || (lda >= k && a.len() >= (m - 1) * lda + k),
         "gemm_bf16: a too short"
     );
-    let kp = k.div_ceil(2);
-    with_pairs(m * kp, |pairs| {
-        round_rows(pairs, kp, a, lda, m, k);
+    // Row-major pairs; on AMX with the panels' padded stride and zero rows up to whole tiles.
+    let (stride, rows) = match has_amx() {
+        true => (b.kpp, m.div_ceil(16) * 16),
+        false => (k.div_ceil(2), m),
+    };
+    with_pairs(rows * stride, |pairs| {
+        round_rows(pairs, stride, a, lda, m, k);
+        pairs[m * stride..].fill(0);
         let a = Pairs {
             data: pairs,
-            row_stride: kp,
+            row_stride: stride,
             pair_stride: 1,
         };
         gemm_pairs(c, ldc, a, m, b, accumulate, threads);
@@ -237,6 +269,21 @@ pub fn gemm_bf16_at(
         "gemm_bf16_at: a too short"
     );
     let kp = k.div_ceil(2);
+    if has_amx() {
+        // Tiles take `A` row-major: transpose while rounding, padded as in `gemm_bf16`.
+        let (stride, rows) = (b.kpp, m.div_ceil(16) * 16);
+        with_pairs(rows * stride, |pairs| {
+            transpose_pairs(pairs, stride, a, lda, m, k);
+            pairs[m * stride..].fill(0);
+            let a = Pairs {
+                data: pairs,
+                row_stride: stride,
+                pair_stride: 1,
+            };
+            gemm_pairs(c, ldc, a, m, b, accumulate, threads);
+        });
+        return;
+    }
     // `k`-major pairs (`[kp][m]`): rows 2q and 2q + 1 of `a` interleave into pair row q, so
     // the rounding reads and writes memory in order.
     with_pairs(m * kp, |pairs| {
@@ -270,9 +317,36 @@ fn round_pairs(out: &mut [u32], lo: &[f32], hi: Option<&[f32]>) {
     }
 }
 
-/// Rounds `m` rows of `a` (stride `lda`, `k` values) into `k`-pairs, `kp` words per row.
-fn round_rows(pairs: &mut [u32], kp: usize, a: &[f32], lda: usize, m: usize, k: usize) {
-    for (r, out) in pairs.chunks_exact_mut(kp).enumerate().take(m) {
+/// `pairs[r·stride + q]` = the pair (`a[2q, r]`, `a[2q + 1, r]`) for `a` stored `[k, m]` (row
+/// stride `lda`): `aᵀ` rounded into row-major pairs, zero from pair `⌈k/2⌉` to `stride`.
+/// Blocks of 16 rows of `aᵀ` at a time, so the scattered writes stay in a few cache lines.
+fn transpose_pairs(pairs: &mut [u32], stride: usize, a: &[f32], lda: usize, m: usize, k: usize) {
+    let kp = k.div_ceil(2);
+    const RB: usize = 16;
+    let mut word = [0u32; RB];
+    for r0 in (0..m).step_by(RB) {
+        let rb = (m - r0).min(RB);
+        for q in 0..kp {
+            let lo = &a[2 * q * lda + r0..][..rb];
+            let hi = (2 * q + 1 < k).then(|| &a[(2 * q + 1) * lda + r0..][..rb]);
+            round_pairs(&mut word[..rb], lo, hi);
+            for (r, w) in word[..rb].iter().enumerate() {
+                pairs[(r0 + r) * stride + q] = *w;
+            }
+        }
+        for r in r0..r0 + rb {
+            pairs[r * stride + kp..(r + 1) * stride].fill(0);
+        }
+    }
+}
+
+/// Rounds `m` rows of `a` (stride `lda`, `k` values) into `k`-pairs, `stride ≥ ⌈k/2⌉` words
+/// per row, zero past `⌈k/2⌉`.
+fn round_rows(pairs: &mut [u32], stride: usize, a: &[f32], lda: usize, m: usize, k: usize) {
+    let kp = k.div_ceil(2);
+    for (r, out) in pairs.chunks_exact_mut(stride).enumerate().take(m) {
+        let (out, pad) = out.split_at_mut(kp);
+        pad.fill(0);
         let row = &a[r * lda..r * lda + k];
         #[cfg(target_arch = "x86_64")]
         if has_bf16_dot() {
@@ -360,7 +434,9 @@ fn gemm_pairs(
     let cp = CPtr(c.as_mut_ptr());
     let worth = m * n * k >= 1 << 17;
     // Many rows: blocks of rows, about 128 KB of `A` each, a multiple of the register block.
-    let block = ((128 * 1024 / 4 / kp) / MR * MR).clamp(MR, 256);
+    // On AMX, whole pairs of tiles (32 rows), so no block but the last has padding rows.
+    let unit = if has_amx() { 32 } else { MR };
+    let block = ((128 * 1024 / 4 / kp) / unit * unit).clamp(unit, 256);
     if threads > 1 && worth && m >= 2 * block {
         use rayon::prelude::*;
         let blocks = m.div_ceil(block);
@@ -405,6 +481,12 @@ unsafe fn panels_pairs(
     range: (usize, usize),
 ) {
     #[cfg(target_arch = "x86_64")]
+    if has_amx() && pairs.pair_stride == 1 && pairs.row_stride == b.kpp {
+        // SAFETY: same contract; AMX present; the operand is laid out as `gemm_bf16` pads it.
+        unsafe { amx::panels(c, ldc, pairs, m, b, range) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_bf16_dot() {
         // SAFETY: same contract; AVX512-BF16 present.
         unsafe { avx512::panels(c, ldc, pairs, m, b, range) };
@@ -427,11 +509,11 @@ unsafe fn panels_plain(
     b: &PackedBf16,
     (p0, p1): (usize, usize),
 ) {
-    let kp = b.k.div_ceil(2);
+    let (kp, kpp) = (b.k.div_ceil(2), b.kpp);
     for panel in p0..p1 {
         let j0 = panel * NR;
         let width = (b.n - j0).min(NR);
-        let bp = &b.data[panel * kp * NR..(panel + 1) * kp * NR];
+        let bp = &b.data[panel * kpp * NR..(panel + 1) * kpp * NR];
         for r in 0..m {
             let mut acc = [0.0f32; NR];
             for q in 0..kp {
@@ -525,14 +607,14 @@ mod avx512 {
         b: &PackedBf16,
         (p0, p1): (usize, usize),
     ) {
-        let kp = b.k.div_ceil(2);
+        let (kp, kpp) = (b.k.div_ceil(2), b.kpp);
         let mut tmp = [0.0f32; MR * W];
         let mut panel = p0;
         while panel < p1 {
             let np = (p1 - panel).min(NP);
             let j0 = panel * NR;
             let width = (b.n - j0).min(np * NR);
-            let bp = &b.data[panel * kp * NR..(panel + np) * kp * NR];
+            let bp = &b.data[panel * kpp * NR..(panel + np) * kpp * NR];
             let mut i = 0;
             while i < m {
                 let rows = (m - i).min(MR);
@@ -541,9 +623,9 @@ mod avx512 {
                 // SAFETY: `a` holds `rows` rows of kp pairs, `bp` np panels; AVX512-BF16.
                 unsafe {
                     match np {
-                        3 => tile_rows::<3>(&mut tmp, a, kp, rows, bp),
-                        2 => tile_rows::<2>(&mut tmp, a, kp, rows, bp),
-                        _ => tile_rows::<1>(&mut tmp, a, kp, rows, bp),
+                        3 => tile_rows::<3>(&mut tmp, a, (kp, kpp), rows, bp),
+                        2 => tile_rows::<2>(&mut tmp, a, (kp, kpp), rows, bp),
+                        _ => tile_rows::<1>(&mut tmp, a, (kp, kpp), rows, bp),
                     }
                 }
                 for r in 0..rows {
@@ -563,12 +645,12 @@ mod avx512 {
 
     /// # Safety
     /// AVX512-BF16 present; `a` holds `rows ≤ 8` rows of `kp` pairs; `bp` `P` panels of
-    /// `kp * 16` words.
+    /// `kpp * 16` words (`kp ≤ kpp`).
     #[target_feature(enable = "avx512f,avx512bf16")]
     unsafe fn tile_rows<const P: usize>(
         tmp: &mut [f32; MR * W],
         a: Pairs,
-        kp: usize,
+        kp: (usize, usize),
         rows: usize,
         bp: &[u32],
     ) {
@@ -595,19 +677,19 @@ mod avx512 {
     unsafe fn tile<const R: usize, const P: usize>(
         tmp: &mut [f32; MR * W],
         a: Pairs,
-        kp: usize,
+        (kp, kpp): (usize, usize),
         bp: &[u32],
     ) {
-        assert!(a.holds(R, kp) && bp.len() >= P * kp * NR);
+        assert!(a.holds(R, kp) && kp <= kpp && bp.len() >= P * kpp * NR);
         let (ap, bptr) = (a.data.as_ptr(), bp.as_ptr());
         let (rs, qs) = (a.row_stride, a.pair_stride);
         let mut acc = [[_mm512_setzero_ps(); P]; R];
-        // SAFETY: offsets stay below R·kp in a and P·kp·16 in bp (asserted above).
+        // SAFETY: offsets stay below R·kp in a and P·kpp·16 in bp (asserted above).
         unsafe {
             for q in 0..kp {
                 let mut bv = [_mm512_setzero_si512(); P];
                 for (s, bv) in bv.iter_mut().enumerate() {
-                    *bv = _mm512_loadu_si512(bptr.add(s * kp * NR + q * NR) as *const _);
+                    *bv = _mm512_loadu_si512(bptr.add(s * kpp * NR + q * NR) as *const _);
                 }
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let av: __m512bh =
@@ -688,7 +770,12 @@ mod tests {
                 PackedBf16::from_row_major(&b, n, k, n),
                 PackedBf16::from_transposed(&bt, n, k),
             ] {
-                for (path, threads) in [(0, 1), (0, 2), (1, 1), (1, 2), (2, 1)] {
+                // 0, 1: the public products (on AMX where present); 2: plain loops; 3: the
+                // AVX512-BF16 kernel, also where AMX would take the public ones.
+                for (path, threads) in [(0, 1), (0, 2), (1, 1), (1, 2), (2, 1), (3, 1)] {
+                    if path == 3 && !has_bf16_dot() {
+                        continue;
+                    }
                     let ldc = n + 3;
                     let mut c = vec![1.0f32; m * ldc];
                     match path {
@@ -703,17 +790,26 @@ mod tests {
                                 row_stride: kp,
                                 pair_stride: 1,
                             };
+                            let cp = CPtr(c.as_mut_ptr());
+                            #[cfg(target_arch = "x86_64")]
+                            if path == 3 {
+                                let all = (0, n.div_ceil(NR));
+                                // SAFETY: as below; AVX512-BF16 present (checked above).
+                                unsafe { avx512::panels(cp, ldc, pairs, m, &packed, all) };
+                            }
                             // SAFETY: c holds m rows of stride ldc >= n; pairs m rows of kp.
-                            unsafe {
-                                panels_plain(
-                                    CPtr(c.as_mut_ptr()),
-                                    ldc,
-                                    pairs,
-                                    m,
-                                    &packed,
-                                    (0, n.div_ceil(NR)),
-                                )
-                            };
+                            if path == 2 {
+                                unsafe {
+                                    panels_plain(
+                                        CPtr(c.as_mut_ptr()),
+                                        ldc,
+                                        pairs,
+                                        m,
+                                        &packed,
+                                        (0, n.div_ceil(NR)),
+                                    )
+                                };
+                            }
                         }
                     }
                     for i in 0..m {

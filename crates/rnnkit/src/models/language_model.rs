@@ -316,7 +316,9 @@ impl LanguageModel {
             .rnn
             .workspace()
             .take_capacity(h.nrows() * self.vocab_size());
-        crate::nn::linear::forward_into(h, self.decoder_weight(), bias, buffer)
+        // The decoder runs in the stack's precision, as autocast runs `linear` in bf16 too.
+        let precision = self.rnn.precision();
+        crate::nn::linear::forward_into_in(h, self.decoder_weight(), bias, buffer, precision)
     }
 
     /// Gives a [`LanguageModel::decode`] buffer back to the workspace.
@@ -487,15 +489,19 @@ impl LanguageModel {
         // The logits buffer becomes dL/dlogits: the only [T·B, V] array of the step.
         let mut dlogits = self.decode(h2.view())?; // [T·B, V]
         let ce = CrossEntropy::default().forward_backward_in_place(&mut dlogits, &targets)?;
+        let precision = self.rnn.precision();
         let dh = match (&self.decoder, &mut grads.decoder) {
-            (Decoder::Untied(d), Decoder::Untied(g)) => d.backward(h2.view(), dlogits.view(), g)?,
+            (Decoder::Untied(d), Decoder::Untied(g)) => {
+                d.backward_in(h2.view(), dlogits.view(), g, precision)?
+            }
             // The tied matrix gets the decoder's gradient here and the embedding's below.
-            (Decoder::Tied { .. }, Decoder::Tied { bias }) => crate::nn::linear::backward(
+            (Decoder::Tied { .. }, Decoder::Tied { bias }) => crate::nn::linear::backward_in(
                 h2.view(),
                 dlogits.view(),
                 self.embedding.weight.view(),
                 &mut grads.embedding.weight,
                 bias.as_mut(),
+                precision,
             )?,
             _ => {
                 return Err(Error::Shape(

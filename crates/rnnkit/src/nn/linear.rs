@@ -20,8 +20,10 @@
 //! [`crate::nn::embedding`].
 
 use crate::error::{Error, Result};
+use crate::kernels::bf16::{PackedBf16, gemm_bf16, gemm_bf16_at};
 use crate::kernels::gemm::{MatRef, add_column_sums, matmul};
 use crate::module::{Module, TensorMut, TensorRef, join};
+use crate::precision::Precision;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -230,6 +232,26 @@ impl Linear {
         dy: ArrayView2<'_, f32>,
         grads: &mut Linear,
     ) -> Result<Array2<f32>> {
+        self.backward_in(x, dy, grads, Precision::F32)
+    }
+
+    /// [`Linear::backward`] with its products in `precision` (see [`backward_in`]).
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// let l = rnnkit::nn::Linear::from_parts(array![[1.0, 2.0]], None).unwrap();
+    /// let mut g = l.zeros_like();
+    /// let (x, dy) = (array![[3.0, 4.0]], array![[1.0]]);
+    /// let dx = l.backward_in(x.view(), dy.view(), &mut g, rnnkit::Precision::Bf16).unwrap();
+    /// assert_eq!(dx, array![[1.0, 2.0]]);
+    /// ```
+    pub fn backward_in(
+        &self,
+        x: ArrayView2<'_, f32>,
+        dy: ArrayView2<'_, f32>,
+        grads: &mut Linear,
+        precision: Precision,
+    ) -> Result<Array2<f32>> {
         if grads.weight.dim() != self.weight.dim() || grads.bias.is_some() != self.bias.is_some() {
             return Err(Error::Shape(format!(
                 "linear gradient buffer has weight {:?} (bias {}), the layer has {:?} (bias {})",
@@ -239,12 +261,13 @@ impl Linear {
                 self.bias.is_some()
             )));
         }
-        let dx = backward(
+        let dx = backward_in(
             x,
             dy,
             self.weight.view(),
             &mut grads.weight,
             grads.bias.as_mut(),
+            precision,
         )?;
         Ok(dx)
     }
@@ -335,6 +358,32 @@ pub fn forward_into(
     bias: Option<ArrayView1<'_, f32>>,
     buffer: Vec<f32>,
 ) -> Result<Array2<f32>> {
+    forward_into_in(x, weight, bias, buffer, Precision::F32)
+}
+
+/// [`forward_into`] in `precision`: with [`Precision::Bf16`] the product rounds `x` and the
+/// weight to bfloat16 and accumulates in f32 (autocast's `linear`); the bias is added in f32.
+///
+/// ```
+/// use ndarray::array;
+/// use rnnkit::Precision;
+/// let y = rnnkit::nn::linear::forward_into_in(
+///     array![[1.0f32, 1.0]].view(),
+///     array![[1.0f32, 2.0]].view(),
+///     Some(array![0.5f32].view()),
+///     Vec::new(),
+///     Precision::Bf16,
+/// )
+/// .unwrap();
+/// assert_eq!(y, array![[3.5]]); // small integers are exact in bfloat16
+/// ```
+pub fn forward_into_in(
+    x: ArrayView2<'_, f32>,
+    weight: ArrayView2<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    buffer: Vec<f32>,
+    precision: Precision,
+) -> Result<Array2<f32>> {
     check(x.dim(), weight.dim(), bias.map(|b| b.len()))?;
     let ((n, k), out) = (x.dim(), weight.nrows());
     let (x, w) = (x.as_standard_layout(), weight.as_standard_layout());
@@ -357,14 +406,22 @@ pub fn forward_into(
     }
     let mut y = Array2::from_shape_vec((n, out), buf).expect("n rows of out"); // [N, out]
     let ys = y.as_slice_mut().expect("fresh");
-    matmul(
-        ys,
-        out,
-        MatRef::row_major(x, n, k),
-        MatRef::row_major(w, out, k).t(),
-        bias.is_some(),
-        rayon::current_num_threads(),
-    );
+    let threads = rayon::current_num_threads();
+    match precision {
+        Precision::F32 => matmul(
+            ys,
+            out,
+            MatRef::row_major(x, n, k),
+            MatRef::row_major(w, out, k).t(),
+            bias.is_some(),
+            threads,
+        ),
+        Precision::Bf16 => {
+            // Wᵀ [in, out] packed once per call: O(out·in) against the product's O(N·out·in).
+            let wt = PackedBf16::from_transposed(w, out, k);
+            gemm_bf16(ys, out, x, k, n, &wt, bias.is_some(), threads);
+        }
+    }
     Ok(y)
 }
 
@@ -389,6 +446,30 @@ pub fn backward(
     weight: ArrayView2<'_, f32>,
     dweight: &mut Array2<f32>,
     dbias: Option<&mut Array1<f32>>,
+) -> Result<Array2<f32>> {
+    backward_in(x, dy, weight, dweight, dbias, Precision::F32)
+}
+
+/// [`backward`] in `precision`: with [`Precision::Bf16`] the two products (`dyᵀ x` and `dy W`)
+/// round their operands to bfloat16 and accumulate in f32; the bias gradient stays f32.
+///
+/// ```
+/// use ndarray::{array, Array2};
+/// use rnnkit::Precision;
+/// let w = array![[1.0f32, 2.0]];
+/// let mut dw = Array2::zeros((1, 2));
+/// let dx = rnnkit::nn::linear::backward_in(
+///     array![[3.0, 4.0]].view(), array![[2.0]].view(), w.view(), &mut dw, None, Precision::Bf16,
+/// ).unwrap();
+/// assert_eq!((dx, dw), (array![[2.0, 4.0]], array![[6.0, 8.0]]));
+/// ```
+pub fn backward_in(
+    x: ArrayView2<'_, f32>,
+    dy: ArrayView2<'_, f32>,
+    weight: ArrayView2<'_, f32>,
+    dweight: &mut Array2<f32>,
+    dbias: Option<&mut Array1<f32>>,
+    precision: Precision,
 ) -> Result<Array2<f32>> {
     check(x.dim(), weight.dim(), dbias.as_ref().map(|b| b.len()))?;
     let ((n, k), out) = (x.dim(), weight.nrows());
@@ -418,14 +499,21 @@ pub fn backward(
     if !dweight.is_standard_layout() {
         *dweight = dweight.as_standard_layout().into_owned();
     }
-    matmul(
-        dweight.as_slice_mut().expect("standard layout"),
-        k,
-        MatRef::row_major(dy, n, out).t(),
-        MatRef::row_major(x, n, k),
-        true,
-        threads,
-    );
+    let dw = dweight.as_slice_mut().expect("standard layout");
+    match precision {
+        Precision::F32 => matmul(
+            dw,
+            k,
+            MatRef::row_major(dy, n, out).t(),
+            MatRef::row_major(x, n, k),
+            true,
+            threads,
+        ),
+        Precision::Bf16 => {
+            let xp = PackedBf16::from_row_major(x, k, n, k); // [N, in]
+            gemm_bf16_at(dw, k, dy, out, out, &xp, true, threads);
+        }
+    }
     if let Some(db) = dbias {
         if !db.is_standard_layout() {
             *db = db.as_standard_layout().into_owned();
@@ -434,14 +522,21 @@ pub fn backward(
     }
     // dx [N, in] = dy [N, out] · W [out, in]
     let mut dx = Array2::<f32>::zeros((n, k));
-    matmul(
-        dx.as_slice_mut().expect("fresh"),
-        k,
-        MatRef::row_major(dy, n, out),
-        MatRef::row_major(w, out, k),
-        false,
-        threads,
-    );
+    let dxs = dx.as_slice_mut().expect("fresh");
+    match precision {
+        Precision::F32 => matmul(
+            dxs,
+            k,
+            MatRef::row_major(dy, n, out),
+            MatRef::row_major(w, out, k),
+            false,
+            threads,
+        ),
+        Precision::Bf16 => {
+            let wp = PackedBf16::from_row_major(w, k, out, k); // [out, in]
+            gemm_bf16(dxs, k, dy, out, n, &wp, false, threads);
+        }
+    }
     Ok(dx)
 }
 
@@ -570,5 +665,72 @@ mod tests {
             l.backward(x.view(), Array2::zeros((3, 2)).view(), &mut g)
                 .is_err()
         );
+    }
+
+    /// The bf16 paths compute the products of the bfloat16-rounded operands, accumulated in
+    /// f32: against the same products in f64 they agree to f32 accumulation error, while the
+    /// f32 path differs from them by bfloat16 rounding.
+    #[test]
+    fn bf16_products_are_rounded_operands_accumulated_in_f32() {
+        use crate::kernels::bf16::round_bf16;
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let (n, i, o) = (37, 45, 53); // ragged against the kernels' blocks
+        let x = rand_array(&mut rng, (n, i));
+        let w = rand_array(&mut rng, (o, i));
+        let b = Array1::from_shape_fn(o, |_| rng.random_range(-1.0f32..1.0));
+        let dy = rand_array(&mut rng, (n, o));
+        let r = |a: &Array2<f32>| a.mapv(round_bf16);
+        let (xr, wr, dyr) = (r(&x), r(&w), r(&dy));
+        // f64 references of y = x Wᵀ + b, dW = dyᵀ x, dx = dy W over rounded operands.
+        let dot = |a: &[f32], c: &[f32]| -> (f64, f64) {
+            a.iter().zip(c).fold((0.0, 0.0), |(s, m), (p, q)| {
+                let v = *p as f64 * *q as f64;
+                (s + v, m + v.abs())
+            })
+        };
+        let check = |got: f32, (want, mag): (f64, f64), what: &str| {
+            assert!(
+                (got as f64 - want).abs() <= 1e-6 * mag + 1e-7,
+                "{what}: {got} vs {want}"
+            );
+        };
+        let y =
+            forward_into_in(x.view(), w.view(), Some(b.view()), vec![], Precision::Bf16).unwrap();
+        for p in 0..n {
+            for q in 0..o {
+                let (s, m) = dot(xr.row(p).as_slice().unwrap(), wr.row(q).as_slice().unwrap());
+                check(y[[p, q]], (s + b[q] as f64, m + b[q].abs() as f64), "y");
+            }
+        }
+        let mut dw = Array2::from_elem((o, i), 0.25f32);
+        let mut db = Array1::zeros(o);
+        let dx = backward_in(
+            x.view(),
+            dy.view(),
+            w.view(),
+            &mut dw,
+            Some(&mut db),
+            Precision::Bf16,
+        )
+        .unwrap();
+        for q in 0..o {
+            for c in 0..i {
+                let (xc, dyq) = (xr.column(c).to_vec(), dyr.column(q).to_vec());
+                let (s, m) = dot(&dyq, &xc);
+                check(dw[[q, c]], (s + 0.25, m + 0.25), "dW accumulates");
+            }
+            let want: f64 = dy.column(q).iter().map(|v| *v as f64).sum();
+            assert!((db[q] as f64 - want).abs() < 1e-4, "db is f32");
+        }
+        for p in 0..n {
+            for c in 0..i {
+                let wc = wr.column(c).to_vec();
+                check(dx[[p, c]], dot(dyr.row(p).as_slice().unwrap(), &wc), "dx");
+            }
+        }
+        // The f32 path is visibly different: bf16 keeps 8 bits of mantissa.
+        let y32 = forward(x.view(), w.view(), Some(b.view())).unwrap();
+        let worst = (&y32 - &y).iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(worst > 1e-4, "bf16 rounding should show: {worst}");
     }
 }
