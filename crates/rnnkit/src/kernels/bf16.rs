@@ -125,18 +125,16 @@ impl PackedBf16 {
     pub fn from_row_major(b: &[f32], ldb: usize, k: usize, n: usize) -> Self {
         assert!(k == 0 || n == 0 || b.len() >= (k - 1) * ldb + n);
         let (panels, kp, kpp) = (n.div_ceil(NR), k.div_ceil(2), padded_pairs(k));
-        let mut data = Vec::with_capacity(panels * kpp * NR);
-        for panel in 0..panels {
-            let j0 = panel * NR;
-            let width = (n - j0).min(NR);
-            for q in 0..kp {
-                let lo = &b[2 * q * ldb + j0..][..width];
-                let hi = (2 * q + 1 < k).then(|| &b[(2 * q + 1) * ldb + j0..][..width]);
-                let start = data.len();
-                data.resize(start + NR, 0);
-                round_pairs(&mut data[start..start + width], lo, hi);
+        let mut data = vec![0u32; panels * kpp * NR];
+        // Round a whole pair of rows at once, then deal its 16-word runs out to the panels.
+        let mut row = vec![0u32; panels * NR];
+        for q in 0..kp {
+            let lo = &b[2 * q * ldb..][..n];
+            let hi = (2 * q + 1 < k).then(|| &b[(2 * q + 1) * ldb..][..n]);
+            round_pairs(&mut row[..n], lo, hi);
+            for (panel, run) in row.chunks_exact(NR).enumerate() {
+                data[(panel * kpp + q) * NR..][..NR].copy_from_slice(run);
             }
-            data.resize(data.len() + (kpp - kp) * NR, 0);
         }
         PackedBf16 { data, k, n, kpp }
     }
@@ -260,10 +258,59 @@ pub fn gemm_bf16_at(
     accumulate: bool,
     threads: usize,
 ) {
-    let (k, n) = (b.k, b.n);
-    if m == 0 || n == 0 {
+    if m == 0 || b.n == 0 {
         return;
     }
+    with_pairs_t(a, lda, m, b.k, b.kpp, |pairs| {
+        gemm_pairs(c, ldc, pairs, m, b, accumulate, threads)
+    });
+}
+
+/// Two weight-gradient products that share `a`: `c1 (+)= aᵀ · b1` and `c2 (+)= aᵀ · b2`,
+/// `a` rounded (and on AMX transposed) once. An LSTM's `dW_ih = dGᵀ · X` and
+/// `dW_hh = dGᵀ · H` share `dG`.
+///
+/// ```
+/// use rnnkit::kernels::bf16::{PackedBf16, gemm_bf16_at2};
+/// let dg = [1.0f32, 2.0, 3.0, 4.0]; // [k = 2, m = 2]
+/// let eye = PackedBf16::from_row_major(&[1.0f32, 0.0, 0.0, 1.0], 2, 2, 2);
+/// let ones = PackedBf16::from_row_major(&[1.0f32, 1.0], 1, 2, 1);
+/// let (mut d1, mut d2) = ([0.0f32; 4], [0.0f32; 2]);
+/// gemm_bf16_at2((&mut d1, 2, &eye), (&mut d2, 1, &ones), &dg, 2, 2, false, 1);
+/// assert_eq!(d1, [1.0, 3.0, 2.0, 4.0]); // dgᵀ
+/// assert_eq!(d2, [4.0, 6.0]); // column sums
+/// ```
+///
+/// # Panics
+/// If `b1` and `b2` differ in `k`, or a slice is too short for its shape.
+#[allow(clippy::type_complexity)]
+pub fn gemm_bf16_at2(
+    (c1, ldc1, b1): (&mut [f32], usize, &PackedBf16),
+    (c2, ldc2, b2): (&mut [f32], usize, &PackedBf16),
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    accumulate: bool,
+    threads: usize,
+) {
+    assert_eq!(b1.k, b2.k, "gemm_bf16_at2: the two products differ in k");
+    assert_eq!(b1.kpp, b2.kpp);
+    if m == 0 {
+        return;
+    }
+    with_pairs_t(a, lda, m, b1.k, b1.kpp, |pairs| {
+        if b1.n > 0 {
+            gemm_pairs(c1, ldc1, pairs, m, b1, accumulate, threads);
+        }
+        if b2.n > 0 {
+            gemm_pairs(c2, ldc2, pairs, m, b2, accumulate, threads);
+        }
+    });
+}
+
+/// Runs `f` with `aᵀ` (`a` stored `[k, m]`, row stride `lda`) rounded into pairs: row-major
+/// with stride `kpp` and zero rows up to whole tiles on AMX, `k`-major elsewhere.
+fn with_pairs_t(a: &[f32], lda: usize, m: usize, k: usize, kpp: usize, f: impl FnOnce(Pairs)) {
     assert!(
         k == 0 || (lda >= m && a.len() >= (k - 1) * lda + m),
         "gemm_bf16_at: a too short"
@@ -271,16 +318,15 @@ pub fn gemm_bf16_at(
     let kp = k.div_ceil(2);
     if has_amx() {
         // Tiles take `A` row-major: transpose while rounding, padded as in `gemm_bf16`.
-        let (stride, rows) = (b.kpp, m.div_ceil(16) * 16);
+        let (stride, rows) = (kpp, m.div_ceil(16) * 16);
         with_pairs(rows * stride, |pairs| {
             transpose_pairs(pairs, stride, a, lda, m, k);
             pairs[m * stride..].fill(0);
-            let a = Pairs {
+            f(Pairs {
                 data: pairs,
                 row_stride: stride,
                 pair_stride: 1,
-            };
-            gemm_pairs(c, ldc, a, m, b, accumulate, threads);
+            })
         });
         return;
     }
@@ -292,12 +338,11 @@ pub fn gemm_bf16_at(
             let hi = (2 * q + 1 < k).then(|| &a[(2 * q + 1) * lda..][..m]);
             round_pairs(out, lo, hi);
         }
-        let a = Pairs {
+        f(Pairs {
             data: pairs,
             row_stride: 1,
             pair_stride: m,
-        };
-        gemm_pairs(c, ldc, a, m, b, accumulate, threads);
+        })
     });
 }
 
@@ -318,24 +363,58 @@ fn round_pairs(out: &mut [u32], lo: &[f32], hi: Option<&[f32]>) {
 }
 
 /// `pairs[r·stride + q]` = the pair (`a[2q, r]`, `a[2q + 1, r]`) for `a` stored `[k, m]` (row
-/// stride `lda`): `aᵀ` rounded into row-major pairs, zero from pair `⌈k/2⌉` to `stride`.
-/// Blocks of 16 rows of `aᵀ` at a time, so the scattered writes stay in a few cache lines.
+/// stride `lda`): `aᵀ` rounded into row-major pairs, zero from pair `⌈k/2⌉` to `stride`
+/// (`stride` a multiple of 16).
+///
+/// By 16 × 16 blocks: 16 pair rows are rounded into a block, which is written out transposed as
+/// 16 runs of 16 words (a cache line each). Writing word by word down the columns instead
+/// touches 16 lines per 16 words, and when `stride` is a multiple of 1 KB those lines fight
+/// over the same cache sets.
 fn transpose_pairs(pairs: &mut [u32], stride: usize, a: &[f32], lda: usize, m: usize, k: usize) {
-    let kp = k.div_ceil(2);
+    #[cfg(target_arch = "x86_64")]
+    if has_bf16_dot() {
+        // SAFETY: AVX512-BF16 present.
+        unsafe { avx512::transpose_pairs(pairs, stride, a, lda, m, k) };
+        return;
+    }
+    transpose_pairs_with(round_pairs, pairs, stride, a, lda, m, k);
+}
+
+/// [`transpose_pairs`] with the given rounding, inlined into its caller so the AVX-512 build
+/// rounds without a call per 16 words.
+#[inline(always)]
+fn transpose_pairs_with(
+    round: impl Fn(&mut [u32], &[f32], Option<&[f32]>),
+    pairs: &mut [u32],
+    stride: usize,
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+) {
     const RB: usize = 16;
-    let mut word = [0u32; RB];
+    assert!(stride.is_multiple_of(RB) && stride >= k.div_ceil(2));
+    assert!(pairs.len() >= m * stride);
+    let mut block = [[0u32; RB]; RB]; // [q][r]
     for r0 in (0..m).step_by(RB) {
         let rb = (m - r0).min(RB);
-        for q in 0..kp {
-            let lo = &a[2 * q * lda + r0..][..rb];
-            let hi = (2 * q + 1 < k).then(|| &a[(2 * q + 1) * lda + r0..][..rb]);
-            round_pairs(&mut word[..rb], lo, hi);
-            for (r, w) in word[..rb].iter().enumerate() {
-                pairs[(r0 + r) * stride + q] = *w;
+        for q0 in (0..stride).step_by(RB) {
+            for (dq, words) in block.iter_mut().enumerate() {
+                let q = q0 + dq;
+                if 2 * q >= k {
+                    words.fill(0);
+                    continue;
+                }
+                let lo = &a[2 * q * lda + r0..][..rb];
+                let hi = (2 * q + 1 < k).then(|| &a[(2 * q + 1) * lda + r0..][..rb]);
+                round(&mut words[..rb], lo, hi);
             }
-        }
-        for r in r0..r0 + rb {
-            pairs[r * stride + kp..(r + 1) * stride].fill(0);
+            for r in 0..rb {
+                let out = &mut pairs[(r0 + r) * stride + q0..][..RB];
+                for (o, words) in out.iter_mut().zip(&block) {
+                    *o = words[r];
+                }
+            }
         }
     }
 }
@@ -564,14 +643,35 @@ mod avx512 {
         }
     }
 
+    /// [`super::transpose_pairs`] with the rounding below inlined.
+    ///
+    /// # Safety
+    /// AVX512-BF16 present.
+    #[target_feature(enable = "avx512f,avx512bf16,avx512vl")]
+    pub unsafe fn transpose_pairs(
+        pairs: &mut [u32],
+        stride: usize,
+        a: &[f32],
+        lda: usize,
+        m: usize,
+        k: usize,
+    ) {
+        // SAFETY: AVX512-BF16 present; `round` gets slices of equal length.
+        let round =
+            |o: &mut [u32], lo: &[f32], hi: Option<&[f32]>| unsafe { round_pairs(o, lo, hi) };
+        super::transpose_pairs_with(round, pairs, stride, a, lda, m, k);
+    }
+
     /// `out[i] = bf16(lo[i]) | bf16(hi[i]) << 16`, 16 words per step.
     ///
     /// # Safety
     /// AVX512-BF16 present; `lo` (and `hi`) hold at least `out.len()` values.
     #[target_feature(enable = "avx512f,avx512bf16,avx512vl")]
+    #[inline]
     pub unsafe fn round_pairs(out: &mut [u32], lo: &[f32], hi: Option<&[f32]>) {
         let n = out.len();
         let full = n / 16 * 16;
+        debug_assert!(lo.len() >= n && hi.is_none_or(|h| h.len() >= n));
         // SAFETY: 16 values read and written at i < full ≤ n (caller's contract).
         unsafe {
             for i in (0..full).step_by(16) {
@@ -826,6 +926,29 @@ mod tests {
                             "padding touched"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_pairs_are_the_pairs_of_the_transpose() {
+        for (m, k) in [(1, 1), (5, 3), (16, 32), (17, 33), (40, 70)] {
+            let a = data(k * m, 5); // [k, m]
+            let stride = padded_pairs(k);
+            let mut pairs = vec![7u32; m * stride];
+            transpose_pairs(&mut pairs, stride, &a, m, m, k);
+            for r in 0..m {
+                for q in 0..stride {
+                    let at = |p: usize| {
+                        if p < k {
+                            to_bf16(a[p * m + r]) as u32
+                        } else {
+                            0
+                        }
+                    };
+                    let want = at(2 * q) | at(2 * q + 1) << 16;
+                    assert_eq!(pairs[r * stride + q], want, "{m}x{k}: row {r}, pair {q}");
                 }
             }
         }

@@ -13,7 +13,7 @@
 use super::workspace::Workspace;
 use crate::cell::{gru, lstm, rnn};
 use crate::config::{CellKind, RnnConfig};
-use crate::kernels::bf16::{PackedBf16, gemm_bf16_at};
+use crate::kernels::bf16::{PackedBf16, gemm_bf16_at, gemm_bf16_at2};
 use crate::kernels::gemm::{MatRef, add_column_sums, matmul};
 use crate::kernels::packed::PackedWeights;
 use crate::kernels::shared::{RowsHandle, SharedRows};
@@ -481,20 +481,27 @@ pub(crate) fn weight_grads(
             threads,
         ),
     };
-    add_at_b(
+    let (dw_ih, dw_hh) = (
         grads.weight_ih.as_slice_mut().expect("standard layout"),
-        &bufs.dgx,
-        gh,
-        x,
-        i,
-    );
-    add_at_b(
         grads.weight_hh.as_slice_mut().expect("standard layout"),
-        dgh_buf,
-        gh,
-        &cache.h_prev,
-        p,
     );
+    if w.precision == Precision::Bf16 && std::ptr::eq(dgh_buf, &bufs.dgx) {
+        // One `dG` for both (all cells but the GRU): round and lay it out once.
+        let packed_x = PackedBf16::from_row_major(x, i, rows, i);
+        let packed_h = PackedBf16::from_row_major(&cache.h_prev, p, rows, p);
+        gemm_bf16_at2(
+            (dw_ih, i, &packed_x),
+            (dw_hh, p, &packed_h),
+            &bufs.dgx,
+            gh,
+            gh,
+            true,
+            threads,
+        );
+    } else {
+        add_at_b(dw_ih, &bufs.dgx, gh, x, i);
+        add_at_b(dw_hh, dgh_buf, gh, &cache.h_prev, p);
+    }
     if let Some(b) = &mut grads.bias_ih {
         add_column_sums(b.as_slice_mut().expect("standard layout"), &bufs.dgx, gh);
     }
