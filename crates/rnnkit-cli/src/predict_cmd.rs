@@ -5,6 +5,7 @@ use crate::run_config::{load_run_config, usage};
 use anyhow::{Context, Result};
 use rnnkit::data::text::load::{MAX_LINE_BYTES, read_lines};
 use rnnkit::run::{RunDir, Weights};
+use rnnkit::tasks::audio::{Audio, AudioConfig, AudioQuery};
 use rnnkit::tasks::classify::{Classify, ClassifyConfig, ClassifyQuery};
 use rnnkit::tasks::forecast::{Forecast, ForecastConfig};
 use rnnkit::tasks::{AnyConfig, TaskKind};
@@ -26,8 +27,12 @@ pub struct ClassifyArgs {
 }
 
 /// Prints `text<TAB>class<TAB>probability` per text (with `top` > 1, further class and
-/// probability pairs follow).
+/// probability pairs follow). A `task = "audio"` run takes WAV files instead of texts, and
+/// `--input` is then a list of files (one per line) or a CSV manifest with a `path` column.
 pub fn classify(args: ClassifyArgs) -> Result<()> {
+    if load_run_config(&args.model)?.kind() == TaskKind::Audio {
+        return classify_audio(args);
+    }
     let (cfg, run) = open_run::<ClassifyConfig>(&args.model, |kind| {
         wrong_task(&args.model, kind, "classify")
     })?;
@@ -67,6 +72,73 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
     }
     crate::stdout::emit(&out)?; // a reader that has gone (`| head -1`) ends the command quietly
     Ok(())
+}
+
+/// `rnnkit classify` on an audio run: `file<TAB>class<TAB>probability` per WAV file.
+fn classify_audio(args: ClassifyArgs) -> Result<()> {
+    let (cfg, run) = open_run::<AudioConfig>(&args.model, |kind| {
+        wrong_task(&args.model, kind, "classify")
+    })?;
+    let mut paths: Vec<PathBuf> = args.texts.iter().map(PathBuf::from).collect();
+    if let Some(list) = &args.input {
+        paths.extend(read_path_list(list)?);
+    }
+    if paths.is_empty() {
+        return Err(usage(
+            "nothing to classify: give WAV files as arguments or --input FILE (a list of files,              one per line, or a CSV manifest with a path column)"
+                .into(),
+        ));
+    }
+    let query = AudioQuery {
+        paths: &paths,
+        top: args.top,
+    };
+    let answer =
+        rnnkit::tasks::predict::<Audio>(&cfg, &run, Weights::latest_if(args.latest), query)?;
+    let mut out = String::new();
+    for (path, classes) in paths.iter().zip(answer) {
+        out.push_str(&path.display().to_string());
+        for (class, p) in classes {
+            out.push_str(&format!("\t{class}\t{p:.4}"));
+        }
+        out.push('\n');
+    }
+    crate::stdout::emit(&out)?;
+    Ok(())
+}
+
+/// The files a list names: one path per line, or, when the first line is a CSV header with a
+/// `path` column, that column. Relative paths are relative to the list's folder.
+fn read_path_list(list: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(list)
+        .map_err(|e| usage(format!("reading {}: {e}", list.display())))?;
+    let base = list.parent().unwrap_or(Path::new(""));
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    let header: Vec<&str> = first.split(',').map(str::trim).collect();
+    let (column, rows): (Option<usize>, Vec<&str>) = match header.iter().position(|h| *h == "path")
+    {
+        Some(c) if header.len() > 1 || first == "path" => (Some(c), lines.collect()),
+        _ => (None, std::iter::once(first).chain(lines).collect()),
+    };
+    rows.iter()
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(i, line)| {
+            let field = match column {
+                Some(c) => line.split(',').nth(c).map(str::trim).ok_or_else(|| {
+                    usage(format!(
+                        "{}: line {} has no path column",
+                        list.display(),
+                        i + 2
+                    ))
+                })?,
+                None => line,
+            };
+            let p = PathBuf::from(field);
+            Ok(if p.is_relative() { base.join(p) } else { p })
+        })
+        .collect()
 }
 
 /// What `rnnkit forecast` was given.
@@ -140,9 +212,10 @@ pub fn open_run<C: TryFrom<AnyConfig, Error = AnyConfig>>(
 }
 
 /// The commands that read a trained run of one task, beside `evaluate`.
-const PREDICT_COMMANDS: [(&str, TaskKind); 3] = [
+const PREDICT_COMMANDS: [(&str, TaskKind); 4] = [
     ("generate", TaskKind::Lm),
     ("classify", TaskKind::Classify),
+    ("classify", TaskKind::Audio),
     ("forecast", TaskKind::Forecast),
 ];
 

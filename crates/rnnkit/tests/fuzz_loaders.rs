@@ -304,3 +304,59 @@ fn checkpoint_and_safetensors() {
         }
     });
 }
+
+/// WAV files of every depth and format `hound` writes, mono and stereo, 8 and 16 kHz.
+fn wavs() -> Vec<Vec<u8>> {
+    use hound::SampleFormat::{Float, Int};
+    let mut out = Vec::new();
+    for (channels, rate, bits, format) in [
+        (1, 8000, 16, Int),
+        (2, 16000, 16, Int),
+        (1, 8000, 8, Int),
+        (1, 8000, 24, Int),
+        (2, 8000, 32, Int),
+        (1, 16000, 32, Float),
+    ] {
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: bits,
+            sample_format: format,
+        };
+        let mut cursor = std::io::Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut cursor, spec).unwrap();
+        for i in 0..300 * channels as i32 {
+            let v = ((i as f32) * 0.37).sin() * 0.8;
+            match format {
+                Float => w.write_sample(v).unwrap(),
+                Int => w
+                    .write_sample((v * ((1i64 << (bits - 1)) - 1) as f32) as i32)
+                    .unwrap(),
+            }
+        }
+        w.finalize().unwrap();
+        out.push(cursor.into_inner());
+    }
+    out
+}
+
+#[test]
+fn wav_audio_and_its_features() {
+    use rnnkit::audio::{FeatureConfig, FeatureExtractor, WavLimits, decode_wav};
+    let limits = WavLimits { max_seconds: 30.0 };
+    fuzz("wav", wavs(), |bytes| {
+        let Ok(clip) = decode_wav(bytes, "fuzz.wav", &limits) else {
+            return;
+        };
+        assert!(!clip.samples.is_empty() && clip.sample_rate > 0);
+        assert!(clip.samples.iter().all(|v| v.is_finite()));
+        // Features of whatever decodes: an error for a rate they cannot use, never a panic.
+        if clip.sample_rate <= 192_000
+            && let Ok(fx) = FeatureExtractor::new(&FeatureConfig::default(), clip.sample_rate)
+        {
+            let f = fx.compute(&clip.samples, 1);
+            assert_eq!(f.ncols(), fx.dim());
+            assert!(f.iter().all(|v| v.is_finite()), "non-finite features");
+        }
+    });
+}

@@ -18,16 +18,20 @@
 //! assert_eq!(feats.ncols(), fx.dim());
 //! ```
 
+mod batches;
 mod dataset;
 mod features;
 mod mel;
+mod normalize;
 mod resample;
 mod wav;
 
+pub use batches::{FeatureBatches, SpecAugment};
 pub use dataset::{AudioItem, NameFields, NamePattern, read_manifest, scan_folder};
 pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, FeatureStyle, with_deltas};
 pub use mel::{
     MelBank, Window, dct_matrix, kaldi_mel, kaldi_mel_to_hz, lifter, slaney_mel, slaney_mel_to_hz,
 };
+pub use normalize::{Cmvn, Normalize, normalize_all, normalize_utterance};
 pub use resample::resample;
 pub use wav::{Clip, WavLimits, decode_wav, read_wav};

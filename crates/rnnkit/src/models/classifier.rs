@@ -258,7 +258,7 @@ impl TrainStep for SequenceClassifier {
         grads: &mut Grads<Self>,
         rng: &mut dyn RngCore,
     ) -> Result<BatchLoss> {
-        let input = SeqInput::Tokens(b.ids.view());
+        let input = SeqInput::of_batch(b);
         let labels = class_labels(b)?;
         Ok(
             SequenceClassifier::train_batch(self, input, Some(&b.lengths), labels, grads, rng)?
@@ -267,7 +267,7 @@ impl TrainStep for SequenceClassifier {
     }
 
     fn eval_batch(&self, b: &PaddedBatch, _carry: &mut Option<RnnState>) -> Result<BatchLoss> {
-        let input = SeqInput::Tokens(b.ids.view());
+        let input = SeqInput::of_batch(b);
         Ok(self
             .evaluate(input, Some(&b.lengths), class_labels(b)?)?
             .into())

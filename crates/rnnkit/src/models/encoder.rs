@@ -37,6 +37,26 @@ pub enum SeqInput<'a> {
     Features(ArrayView3<'a, f32>),
 }
 
+impl<'a> SeqInput<'a> {
+    /// A padded batch's inputs: its feature frames when it has them, else its token ids.
+    ///
+    /// ```
+    /// use rnnkit::data::batch::{Example, PadConfig, PaddedBatch};
+    /// use rnnkit::models::SeqInput;
+    /// let examples = vec![Example::class(vec![4, 5], 0)];
+    /// let mut b = PaddedBatch::from_examples(&examples, &[0], &PadConfig::default()).unwrap();
+    /// assert!(matches!(SeqInput::of_batch(&b), SeqInput::Tokens(_)));
+    /// b.features = Some(ndarray::Array3::zeros((2, 1, 13)));
+    /// assert!(matches!(SeqInput::of_batch(&b), SeqInput::Features(_)));
+    /// ```
+    pub fn of_batch(b: &'a crate::data::batch::PaddedBatch) -> Self {
+        match &b.features {
+            Some(f) => SeqInput::Features(f.view()),
+            None => SeqInput::Tokens(b.ids.view()),
+        }
+    }
+}
+
 impl SeqInput<'_> {
     /// `(T, B)`.
     pub fn dims(&self) -> (usize, usize) {

@@ -546,7 +546,7 @@ impl LoadedClassifier {
         for b in batches.epoch(0)? {
             let logits = self
                 .model
-                .predict(SeqInput::Tokens(b.ids.view()), Some(&b.lengths))?;
+                .predict(SeqInput::of_batch(&b), Some(&b.lengths))?;
             for (row, &k) in logits.rows().into_iter().zip(&b.indices) {
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let e: Vec<f32> = row.iter().map(|&z| (z - max).exp()).collect();
@@ -655,7 +655,7 @@ impl Evaluate for Classify {
         let b = batches.epoch(0)?.remove(0);
         let logits = trained
             .model
-            .predict(SeqInput::Tokens(b.ids.view()), Some(&b.lengths))?;
+            .predict(SeqInput::of_batch(&b), Some(&b.lengths))?;
         let mut file = TensorFile::default();
         file.i64
             .insert("input_ids".into(), b.ids.mapv(i64::from).into_dyn());

@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+pub mod audio;
 pub mod classify;
 mod driver;
 pub mod forecast;

@@ -227,4 +227,5 @@ tasks! {
     Classify => classify::ClassifyConfig, "A label per text (padded, length-bucketed batches).";
     Forecast => forecast::ForecastConfig, "The next values of a time series from a window of its past.";
     Synthetic => synthetic::SyntheticConfig, "A built-in long-memory task (adding problem, copy memory, temporal order).";
+    Audio => audio::AudioConfig, "A label per recording: WAV files to features to a recurrent classifier.";
 }

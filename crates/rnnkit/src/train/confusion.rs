@@ -102,7 +102,7 @@ impl ConfusionMatrix {
                     "a confusion matrix needs one label per sequence, not tags".into(),
                 ));
             };
-            let logits = model.predict(SeqInput::Tokens(b.ids.view()), Some(&b.lengths))?;
+            let logits = model.predict(SeqInput::of_batch(b), Some(&b.lengths))?;
             for (row, &y) in logits.rows().into_iter().zip(ys) {
                 m.add(y, argmax(row.iter().copied()));
             }

@@ -4,7 +4,7 @@
 //! Dimensions: `T` steps (the longest kept length in the batch), `B` sequences in the batch.
 
 use crate::error::{Error, Result};
-use ndarray::Array2;
+use ndarray::{Array2, Array3};
 use serde::{Deserialize, Serialize};
 
 /// The tag written into padded cells of [`BatchTargets::Tags`]: the counterpart of PyTorch's
@@ -153,7 +153,7 @@ pub enum BatchTargets {
 /// assert_eq!(b.targets, BatchTargets::Classes(vec![0, 2]));
 /// assert!((b.padding_fraction() - 2.0 / 6.0).abs() < 1e-12);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PaddedBatch {
     /// `[T, B]` token ids, `pad_id` after each sequence's end.
     pub ids: Array2<u32>,
@@ -163,6 +163,9 @@ pub struct PaddedBatch {
     pub targets: BatchTargets,
     /// `[B]` the position of each sequence in the example list it was built from.
     pub indices: Vec<usize>,
+    /// `[T, B, F]` feature frames, zero after each sequence's end, when the sequences are
+    /// vectors (audio features) rather than tokens; `ids` is then all padding.
+    pub features: Option<Array3<f32>>,
 }
 
 impl PaddedBatch {
@@ -232,6 +235,7 @@ impl PaddedBatch {
             lengths,
             targets,
             indices: indices.to_vec(),
+            features: None,
         })
     }
 
