@@ -123,10 +123,19 @@ pub(super) unsafe fn panels(
             let nr = (m16 - i).min(2 * TILE) / TILE;
             let a = pairs.data[i * kpp..].as_ptr();
             let bp = b.data[panel * kpp * NR..].as_ptr();
+            let rows = (m - i).min(nr * TILE);
+            if rows == nr * TILE && width == np * NR {
+                // A whole block inside C: the tiles accumulate straight into it.
+                // SAFETY: rows i..i + 16·nr < m and columns j0..j0 + 16·np ≤ n are inside C and
+                // ours; `a`, `bp` as below.
+                let out = Out::Direct(unsafe { c.0.add(i * ldc + j0) }, ldc);
+                unsafe { block(out, a, kpp, bp, nr, np) };
+                i += nr * TILE;
+                continue;
+            }
             // SAFETY: `a` holds nr·16 rows of kpp pairs from row i (i + nr·16 ≤ m16), `bp` np
             // panels of kpp·16 words (panel + np ≤ p1); tiles configured above.
-            unsafe { block(&mut tmp, a, kpp, bp, nr, np) };
-            let rows = (m - i).min(nr * TILE);
+            unsafe { block(Out::Staged(&mut tmp), a, kpp, bp, nr, np) };
             for r in 0..rows {
                 // SAFETY: row i + r < m, columns j0..j0 + width ≤ n, exclusively ours.
                 let out =
@@ -147,19 +156,43 @@ pub(super) unsafe fn panels(
 #[repr(C, align(64))]
 struct Block([f32; 2 * TILE * 2 * NR]);
 
-/// `tmp[32 × 32] = A[nr·16 rows] · B[np panels]` over all `kpp` pairs (`nr`, `np` ∈ {1, 2}).
+/// Where a block's products go.
+enum Out<'a> {
+    /// Into C itself (`+=`): the block's top-left element and C's row stride in elements; the
+    /// block is whole (`nr·16` rows, `np·16` columns inside C).
+    Direct(*mut f32, usize),
+    /// Into a 32 × 32 buffer (`=`), for the caller to add the part inside C.
+    Staged(&'a mut Block),
+}
+
+/// `out (+)= A[nr·16 rows] · B[np panels]` over all `kpp` pairs (`nr`, `np` ∈ {1, 2}).
 ///
 /// # Safety
 /// Tiles configured as [`TileConfig::full_tiles`]; `a` readable for `nr·16` rows of `kpp`
-/// words, `b` for `np` panels of `kpp·16` words.
-unsafe fn block(tmp: &mut Block, a: *const u32, kpp: usize, b: *const u32, nr: usize, np: usize) {
+/// words, `b` for `np` panels of `kpp·16` words; a `Direct` block readable and writable for
+/// `nr·16` rows of `np·16` elements at its stride.
+unsafe fn block(out: Out, a: *const u32, kpp: usize, b: *const u32, nr: usize, np: usize) {
     let sa = kpp * 4; // bytes between rows of A
     let sb = NR * 4; // bytes between pair rows of a B panel
     let a1 = a.wrapping_add(TILE * kpp);
     let b1 = b.wrapping_add(kpp * NR);
+    let direct = matches!(out, Out::Direct(..));
+    // Where C's four tiles live: their top-left elements and the row stride in bytes.
+    let (t, st) = match out {
+        Out::Direct(p, ldc) => (p, ldc * 4),
+        Out::Staged(tmp) => (tmp.0.as_mut_ptr(), 2 * NR * 4),
+    };
+    let ld = st / 4;
+    let corners = [
+        t,
+        t.wrapping_add(NR),
+        t.wrapping_add(TILE * ld),
+        t.wrapping_add(TILE * ld + NR),
+    ];
     // SAFETY: every load below reads 16 rows at the given stride inside the caller's extents
-    // (tiles of A row-block 1 and B panel 1 only when nr, np say they exist); the stores write
-    // inside `tmp` (32 rows of 128 bytes).
+    // (tiles of A row-block 1 and B panel 1 only when nr, np say they exist; C's tiles only
+    // those inside the block); the stores write the same C tiles, or inside `tmp` (32 rows of
+    // 128 bytes).
     unsafe {
         asm!(
             "tilezero tmm0",
@@ -168,6 +201,18 @@ unsafe fn block(tmp: &mut Block, a: *const u32, kpp: usize, b: *const u32, nr: u
             "tilezero tmm3",
             options(nostack, nomem)
         );
+        if direct {
+            asm!("tileloadd tmm0, [{c} + {st} * 1]", c = in(reg) corners[0], st = in(reg) st, options(nostack, readonly));
+            if np == 2 {
+                asm!("tileloadd tmm1, [{c} + {st} * 1]", c = in(reg) corners[1], st = in(reg) st, options(nostack, readonly));
+            }
+            if nr == 2 {
+                asm!("tileloadd tmm2, [{c} + {st} * 1]", c = in(reg) corners[2], st = in(reg) st, options(nostack, readonly));
+            }
+            if nr == 2 && np == 2 {
+                asm!("tileloadd tmm3, [{c} + {st} * 1]", c = in(reg) corners[3], st = in(reg) st, options(nostack, readonly));
+            }
+        }
         for q in (0..kpp).step_by(TILE) {
             let (ak, bk) = (q, q * NR);
             asm!(
@@ -202,19 +247,15 @@ unsafe fn block(tmp: &mut Block, a: *const u32, kpp: usize, b: *const u32, nr: u
                 }
             }
         }
-        let t = tmp.0.as_mut_ptr();
-        let st = 2 * NR * 4; // bytes between rows of tmp
-        asm!(
-            "tilestored [{t0} + {st} * 1], tmm0",
-            "tilestored [{t1} + {st} * 1], tmm1",
-            "tilestored [{t2} + {st} * 1], tmm2",
-            "tilestored [{t3} + {st} * 1], tmm3",
-            t0 = in(reg) t,
-            t1 = in(reg) t.add(NR),
-            t2 = in(reg) t.add(TILE * 2 * NR),
-            t3 = in(reg) t.add(TILE * 2 * NR + NR),
-            st = in(reg) st,
-            options(nostack)
-        );
+        asm!("tilestored [{c} + {st} * 1], tmm0", c = in(reg) corners[0], st = in(reg) st, options(nostack));
+        if np == 2 || !direct {
+            asm!("tilestored [{c} + {st} * 1], tmm1", c = in(reg) corners[1], st = in(reg) st, options(nostack));
+        }
+        if nr == 2 || !direct {
+            asm!("tilestored [{c} + {st} * 1], tmm2", c = in(reg) corners[2], st = in(reg) st, options(nostack));
+        }
+        if (nr == 2 && np == 2) || !direct {
+            asm!("tilestored [{c} + {st} * 1], tmm3", c = in(reg) corners[3], st = in(reg) st, options(nostack));
+        }
     }
 }
