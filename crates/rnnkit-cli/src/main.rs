@@ -15,6 +15,7 @@ mod predict_cmd;
 mod progress;
 mod run_config;
 mod stdout;
+mod stream_cmd;
 mod train_cmd;
 
 #[derive(Parser)]
@@ -109,6 +110,35 @@ enum Command {
         latest: bool,
         /// Texts to classify.
         texts: Vec<String>,
+    },
+    /// Run a trained audio classifier over a long recording frame by frame and print each
+    /// detection as it is decided: start, end, label, probability, and when it was emitted (s).
+    Stream {
+        /// The run directory of a `task = "audio"` run (unidirectional, Kaldi-style features).
+        #[arg(long, value_name = "RUN_DIR")]
+        model: PathBuf,
+        /// A WAV file, or `-` for raw 16-bit little-endian mono PCM at the model's sample rate
+        /// on standard input.
+        input: PathBuf,
+        /// Smoothed posterior a detection needs.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f32,
+        /// Posteriors averaged into the score (frames of 10 ms).
+        #[arg(long, default_value_t = 5)]
+        smooth: usize,
+        /// Frames louder than this (dB relative to full scale) are speech.
+        #[arg(long, default_value_t = -55.0, allow_hyphen_values = true)]
+        vad_db: f32,
+        /// Quiet frames that end a segment.
+        #[arg(long, default_value_t = 15)]
+        hangover: usize,
+        /// Decide early, after this many frames of a segment, when the score is already high
+        /// enough (lower latency, lower accuracy). Default: at each segment's end.
+        #[arg(long, value_name = "FRAMES")]
+        early: Option<usize>,
+        /// Use the latest checkpoint instead of the best weights.
+        #[arg(long)]
+        latest: bool,
     },
     /// Forecast the steps after the end of a CSV with a trained forecaster, in original units.
     Forecast {
@@ -325,6 +355,27 @@ fn run(cli: Cli) -> Result<()> {
             input,
             texts,
             top,
+            latest,
+        })?,
+        Command::Stream {
+            model,
+            input,
+            threshold,
+            smooth,
+            vad_db,
+            hangover,
+            early,
+            latest,
+        } => stream_cmd::run(stream_cmd::StreamArgs {
+            model,
+            input,
+            config: rnnkit::tasks::audio_stream::StreamConfig {
+                vad_db,
+                hangover_frames: hangover,
+                smooth_frames: smooth,
+                threshold,
+                min_frames: early,
+            },
             latest,
         })?,
         Command::Forecast {

@@ -212,10 +212,11 @@ pub fn open_run<C: TryFrom<AnyConfig, Error = AnyConfig>>(
 }
 
 /// The commands that read a trained run of one task, beside `evaluate`.
-const PREDICT_COMMANDS: [(&str, TaskKind); 4] = [
+const PREDICT_COMMANDS: [(&str, TaskKind); 5] = [
     ("generate", TaskKind::Lm),
     ("classify", TaskKind::Classify),
     ("classify", TaskKind::Audio),
+    ("stream", TaskKind::Audio),
     ("forecast", TaskKind::Forecast),
 ];
 

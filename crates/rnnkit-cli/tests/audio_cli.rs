@@ -203,3 +203,51 @@ fn audio_task_trains_classifies_evaluates_and_refuses_bad_audio() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("test_speaker") && err.contains("bob"), "{err}");
 }
+
+#[test]
+fn a_trained_audio_model_streams_over_a_long_recording() {
+    use rnnkit::run::{RunDir, Weights};
+    use rnnkit::tasks::audio::{AudioConfig, LoadedAudio};
+    use rnnkit::tasks::audio_stream::{StreamConfig, StreamDetector};
+    let dir = temp("stream");
+    std::fs::create_dir_all(dir.join("wav")).unwrap();
+    write_corpus(&dir.join("wav"));
+    let (code, _, err) = train(&dir, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let run = RunDir::open(dir.join("runs/a")).unwrap();
+    let config: AudioConfig = rnnkit::config_file::read_run_config(&run)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let model = LoadedAudio::load(&run, config, Weights::Best).unwrap();
+    // Silence, a low tone, silence, a high tone, silence: two detections, in order, each
+    // inside its tone's span.
+    let read = |name: &str| {
+        rnnkit::audio::read_wav(&dir.join("wav").join(name), &Default::default())
+            .unwrap()
+            .samples
+    };
+    let (low, high) = (read("low_ann_0.wav"), read("high_bob_1.wav"));
+    let quiet = vec![0.0f32; 4000];
+    let stream: Vec<f32> = [&quiet, &low, &quiet, &high, &quiet]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+    let mut det = StreamDetector::new(&model, StreamConfig::default()).unwrap();
+    let mut found = Vec::new();
+    for chunk in stream.chunks(80) {
+        found.extend(det.push(chunk).unwrap());
+    }
+    found.extend(det.finish().unwrap());
+    let labels: Vec<&str> = found.iter().map(|d| d.label.as_str()).collect();
+    assert_eq!(labels, ["low", "high"], "{found:?}");
+    let low_start = 0.5;
+    let high_start = (8000 + low.len()) as f64 / 8000.0;
+    assert!((found[0].start_s - low_start).abs() < 0.05, "{found:?}");
+    assert!((found[1].start_s - high_start).abs() < 0.05, "{found:?}");
+    assert!(
+        found.iter().all(|d| d.emitted_s >= d.end_s),
+        "decided at segment ends: {found:?}"
+    );
+}

@@ -30,6 +30,7 @@
 //! ```
 
 pub mod audio;
+pub mod audio_stream;
 pub mod classify;
 mod driver;
 pub mod forecast;
