@@ -134,15 +134,12 @@ impl FeatureBatches {
         labels: Vec<usize>,
         batch_size: usize,
     ) -> Result<Self> {
-        let config = BatcherConfig {
-            batch_size,
-            shuffle: false,
-            bucket_size: 0,
-            sort_within_batch: false,
-            drop_last: false,
-            seed: 0,
-        };
-        Self::new(clips, labels, config, SpecAugment::default())
+        Self::new(
+            clips,
+            labels,
+            BatcherConfig::fixed_order(batch_size),
+            SpecAugment::default(),
+        )
     }
 
     /// The clips.

@@ -322,18 +322,12 @@ impl<'m> StreamDetector<'m> {
         if seg.recent.len() > keep {
             seg.recent.remove(0);
         }
-        if !seg.emitted && self.config.min_frames.is_some_and(|n| seg.steps >= n) {
-            let (label, prob) = self.score(&seg);
-            if prob >= self.config.threshold {
-                seg.emitted = true;
-                out.push(Detection {
-                    start_s: self.seconds(seg.start_frame),
-                    end_s: self.seconds(seg.last_speech + 1) + self.window as f64 / self.rate,
-                    label,
-                    prob,
-                    emitted_s: self.seconds(self.frame) + self.window as f64 / self.rate,
-                });
-            }
+        if !seg.emitted
+            && self.config.min_frames.is_some_and(|n| seg.steps >= n)
+            && let Some(d) = self.decide(&seg)
+        {
+            seg.emitted = true;
+            out.push(d);
         }
         self.segment = Some(seg);
         Ok(())
@@ -367,17 +361,22 @@ impl<'m> StreamDetector<'m> {
             && !seg.emitted
             && seg.steps > 0
         {
-            let (label, prob) = self.score(&seg);
-            if prob >= self.config.threshold {
-                out.push(Detection {
-                    start_s: self.seconds(seg.start_frame),
-                    end_s: self.seconds(seg.last_speech + 1) + self.window as f64 / self.rate,
-                    label,
-                    prob,
-                    emitted_s: self.seconds(self.frame) + self.window as f64 / self.rate,
-                });
-            }
+            out.extend(self.decide(&seg));
         }
         Ok(())
+    }
+
+    /// The segment's detection now, if its score reaches the threshold. A frame's time span
+    /// ends a window's length after its start.
+    fn decide(&self, seg: &Segment) -> Option<Detection> {
+        let (label, prob) = self.score(seg);
+        let window_s = self.window as f64 / self.rate;
+        (prob >= self.config.threshold).then(|| Detection {
+            start_s: self.seconds(seg.start_frame),
+            end_s: self.seconds(seg.last_speech + 1) + window_s,
+            label,
+            prob,
+            emitted_s: self.seconds(self.frame) + window_s,
+        })
     }
 }

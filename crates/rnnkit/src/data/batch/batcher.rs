@@ -59,6 +59,24 @@ impl Default for BatcherConfig {
 }
 
 impl BatcherConfig {
+    /// Batches of `batch_size` in the examples' own order: no shuffling, bucketing or sorting
+    /// (evaluation and prediction, where outputs map back to inputs by position).
+    ///
+    /// ```
+    /// let c = rnnkit::data::batch::BatcherConfig::fixed_order(64);
+    /// assert!(!c.shuffle && c.bucket_size == 0 && !c.sort_within_batch);
+    /// ```
+    pub fn fixed_order(batch_size: usize) -> Self {
+        BatcherConfig {
+            batch_size,
+            shuffle: false,
+            bucket_size: 0,
+            sort_within_batch: false,
+            drop_last: false,
+            seed: 0,
+        }
+    }
+
     /// Checks the settings: `batch_size` at least 1.
     pub fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {

@@ -30,15 +30,7 @@ impl ClassBatches {
 
     /// The same examples in a fixed order (for evaluation and prediction).
     pub fn in_order(examples: Vec<Example>, batch_size: usize, pad: PadConfig) -> Result<Self> {
-        let config = BatcherConfig {
-            batch_size,
-            shuffle: false,
-            bucket_size: 0,
-            sort_within_batch: false,
-            drop_last: false,
-            seed: 0,
-        };
-        Self::new(examples, config, pad)
+        Self::new(examples, BatcherConfig::fixed_order(batch_size), pad)
     }
 
     /// The examples.
