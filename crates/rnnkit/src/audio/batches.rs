@@ -1,13 +1,18 @@
 //! Batches of feature sequences for a classifier: length-bucketed like the text batches (the
-//! same [`Batcher`] plans them), padded with zero frames into `[T, B, F]`, with SpecAugment
-//! masks drawn per epoch on the training batches.
+//! same [`Batcher`] plans them), padded with zero frames into `[T, B, F]`. Training batches
+//! can be augmented per epoch: the waveforms perturbed and featurized afresh ([`Refeaturize`]),
+//! then SpecAugment masks drawn on the features.
 
+use super::features::FeatureExtractor;
+use super::normalize::{Cmvn, Normalize, normalize_all};
+use super::perturb::Perturber;
 use crate::data::Batches;
 use crate::data::batch::{BatchTargets, Batcher, BatcherConfig, Example, PadConfig, PaddedBatch};
 use crate::error::{Error, Result};
 use ndarray::{Array2, Array3};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// SpecAugment (Park et al., 2019) on normalized features: `time_masks` spans of up to
@@ -77,6 +82,46 @@ pub struct FeatureBatches {
     batcher: Batcher,
     augment: SpecAugment,
     seed: u64,
+    refeaturize: Option<Refeaturize>,
+}
+
+/// What turns a training clip's waveform into perturbed features each epoch: the waveforms (at
+/// the model's rate, one per clip), the [`Perturber`], and the front end's extractor and
+/// normalization (statistics fitted on the unperturbed training split).
+pub struct Refeaturize {
+    /// One waveform per clip, in the clips' order.
+    pub waves: Vec<Vec<f32>>,
+    /// The perturbation.
+    pub perturber: Perturber,
+    /// The feature extractor.
+    pub extractor: FeatureExtractor,
+    /// The normalization and its statistics.
+    pub normalize: Normalize,
+    /// Global statistics (`Normalize::Global`).
+    pub cmvn: Option<Cmvn>,
+}
+
+impl Refeaturize {
+    /// The perturbed, normalized features of every clip for `epoch`, on all cores.
+    fn epoch(&self, epoch: usize) -> Result<Vec<Array2<f32>>> {
+        let frame = self.extractor.frame_len();
+        let mut clips = self
+            .waves
+            .par_iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let mut x = self.perturber.apply(w, epoch as u64, i as u64)?;
+                if x.len() < frame {
+                    x.resize(frame, 0.0);
+                }
+                // Dither seeded per (epoch, clip) as well, away from the unperturbed seeds.
+                let seed = ((epoch as u64 + 1) << 32) ^ i as u64;
+                Ok(self.extractor.compute(&x, seed))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        normalize_all(&mut clips, self.normalize, self.cmvn.as_ref());
+        Ok(clips)
+    }
 }
 
 impl FeatureBatches {
@@ -122,7 +167,25 @@ impl FeatureBatches {
             batcher,
             augment,
             seed,
+            refeaturize: None,
         })
+    }
+
+    /// Perturbs the waveforms and featurizes them afresh every epoch (training only); the
+    /// clips given to [`FeatureBatches::new`] stay what evaluation-style readers see.
+    ///
+    /// # Errors
+    /// Not one waveform per clip.
+    pub fn with_refeaturize(mut self, r: Refeaturize) -> Result<Self> {
+        if r.waves.len() != self.clips.len() {
+            return Err(Error::Shape(format!(
+                "{} waveforms for {} clips",
+                r.waves.len(),
+                self.clips.len()
+            )));
+        }
+        self.refeaturize = Some(r);
+        Ok(self)
     }
 
     /// The same clips in a fixed order, never augmented (evaluation, prediction).
@@ -157,28 +220,29 @@ impl FeatureBatches {
         self.batcher.plan(epoch as u64).padding_fraction()
     }
 
-    /// Pads the clips `indices` (in that order) into one batch.
-    fn batch(&self, indices: &[usize], rng: Option<&mut ChaCha8Rng>) -> PaddedBatch {
-        let steps = indices
-            .iter()
-            .map(|&i| self.clips[i].nrows())
-            .max()
-            .unwrap_or(0);
-        let dims = self.clips.first().map_or(0, |c| c.ncols());
+    /// Pads `clips[indices]` (in that order) into one batch.
+    fn batch(
+        &self,
+        clips: &[Array2<f32>],
+        indices: &[usize],
+        rng: Option<&mut ChaCha8Rng>,
+    ) -> PaddedBatch {
+        let steps = indices.iter().map(|&i| clips[i].nrows()).max().unwrap_or(0);
+        let dims = clips.first().map_or(0, |c| c.ncols());
         let mut x = Array3::<f32>::zeros((steps, indices.len(), dims));
         for (b, &i) in indices.iter().enumerate() {
-            let clip = &self.clips[i];
+            let clip = &clips[i];
             x.slice_mut(ndarray::s![..clip.nrows(), b, ..]).assign(clip);
         }
         if let Some(rng) = rng {
             for (b, &i) in indices.iter().enumerate() {
                 let mut view = x.slice_mut(ndarray::s![.., b, ..]);
-                self.augment.apply(&mut view, self.clips[i].nrows(), rng);
+                self.augment.apply(&mut view, clips[i].nrows(), rng);
             }
         }
         PaddedBatch {
             ids: Array2::zeros((steps, indices.len())),
-            lengths: indices.iter().map(|&i| self.clips[i].nrows()).collect(),
+            lengths: indices.iter().map(|&i| clips[i].nrows()).collect(),
             targets: BatchTargets::Classes(indices.iter().map(|&i| self.labels[i]).collect()),
             indices: indices.to_vec(),
             features: Some(x),
@@ -195,10 +259,93 @@ impl Batches for FeatureBatches {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x5bec_a0c0);
         rng.set_stream(epoch as u64);
         let on = self.augment.is_on();
+        let perturbed = match &self.refeaturize {
+            Some(r) => Some(r.epoch(epoch)?),
+            None => None,
+        };
+        let clips = perturbed.as_deref().unwrap_or(&self.clips);
         Ok(plan
             .batches
             .iter()
-            .map(|idx| self.batch(idx, on.then_some(&mut rng)))
+            .map(|idx| self.batch(clips, idx, on.then_some(&mut rng)))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::{FeatureConfig, Perturb};
+
+    fn refeaturized(waves: &[Vec<f32>], seed: u64) -> FeatureBatches {
+        let fx = FeatureExtractor::new(&FeatureConfig::default(), 8000).unwrap();
+        let clips: Vec<Array2<f32>> = waves.iter().map(|w| fx.compute(w, 0)).collect();
+        let labels = (0..waves.len()).map(|i| i % 2).collect();
+        let perturb = Perturb {
+            speeds: vec![0.9, 1.0, 1.1],
+            noise_prob: 0.5,
+            ..Perturb::default()
+        };
+        let config = BatcherConfig {
+            batch_size: 2,
+            seed,
+            ..Default::default()
+        };
+        FeatureBatches::new(clips, labels, config, SpecAugment::default())
+            .unwrap()
+            .with_refeaturize(Refeaturize {
+                waves: waves.to_vec(),
+                perturber: Perturber::new(&perturb, 8000, seed).unwrap(),
+                extractor: fx,
+                normalize: Normalize::Utterance,
+                cmvn: None,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn perturbed_epochs_are_a_function_of_seed_and_epoch() {
+        let waves: Vec<Vec<f32>> = (0..4)
+            .map(|k| {
+                (0..4000)
+                    .map(|i| ((i * (k + 1)) as f32 * 0.01).sin() * 0.3)
+                    .collect()
+            })
+            .collect();
+        let a = refeaturized(&waves, 1);
+        let b = refeaturized(&waves, 1);
+        let feats = |x: &FeatureBatches, e: usize| -> Vec<Array3<f32>> {
+            x.epoch(e)
+                .unwrap()
+                .into_iter()
+                .map(|b| b.features.unwrap())
+                .collect()
+        };
+        // What a resumed run relies on: epoch e is the same whenever it is drawn.
+        assert_eq!(feats(&a, 3), feats(&b, 3));
+        assert_ne!(feats(&a, 3), feats(&a, 4));
+        // Speed perturbation changes lengths in some epoch.
+        let lengths = |e: usize| -> Vec<usize> {
+            let mut l: Vec<usize> = a
+                .epoch(e)
+                .unwrap()
+                .into_iter()
+                .flat_map(|b| b.lengths)
+                .collect();
+            l.sort();
+            l
+        };
+        assert!((0..6).any(|e| lengths(e) != lengths(e + 1)));
+        // Not one waveform per clip is an error.
+        let fx = FeatureExtractor::new(&FeatureConfig::default(), 8000).unwrap();
+        let one = FeatureBatches::in_order(vec![fx.compute(&waves[0], 0)], vec![0], 1).unwrap();
+        let r = Refeaturize {
+            waves: waves.clone(),
+            perturber: Perturber::new(&Perturb::default(), 8000, 0).unwrap(),
+            extractor: fx,
+            normalize: Normalize::None,
+            cmvn: None,
+        };
+        assert!(one.with_refeaturize(r).is_err());
     }
 }

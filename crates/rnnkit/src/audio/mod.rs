@@ -5,6 +5,7 @@
 //! - [`scan_folder`] / [`read_manifest`]: labelled recordings, from a folder whose file names
 //!   carry the label ([`NamePattern`]) or a CSV manifest.
 //! - [`resample`]: a clip to the model's rate (`rubato`'s FFT resampler).
+//! - [`Perturber`]: training-only speed perturbation and additive noise ([`Perturb`]).
 //! - [`FeatureExtractor`]: log-mel filterbank energies and MFCCs with deltas, in Kaldi's
 //!   definitions (`torchaudio.compliance.kaldi.fbank`/`mfcc`) or librosa's, checked against
 //!   both by golden fixtures from `tools/gen_audio_fixtures.py`.
@@ -23,15 +24,17 @@ mod dataset;
 mod features;
 mod mel;
 mod normalize;
+mod perturb;
 mod resample;
 mod wav;
 
-pub use batches::{FeatureBatches, SpecAugment};
+pub use batches::{FeatureBatches, Refeaturize, SpecAugment};
 pub use dataset::{AudioItem, NameFields, NamePattern, read_manifest, scan_folder};
 pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, FeatureStyle, with_deltas};
 pub use mel::{
     MelBank, Window, dct_matrix, kaldi_mel, kaldi_mel_to_hz, lifter, slaney_mel, slaney_mel_to_hz,
 };
 pub use normalize::{Cmvn, Normalize, normalize_all, normalize_utterance};
+pub use perturb::{Perturb, Perturber};
 pub use resample::resample;
 pub use wav::{Clip, WavLimits, decode_wav, read_wav};

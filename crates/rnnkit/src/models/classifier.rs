@@ -7,8 +7,10 @@
 //! L = (1/B) Σ_b −log softmax(z[b])[y_b]                  dz = (softmax(z) − onehot(y)) / B
 //! ```
 
+use super::attention_pool::{AttentionPool, OnlinePool};
 use super::encoder::resolve_lengths;
-use super::encoder::{Encoder, InputSpec, Pooling, SeqInput, pool_backward, pool_forward};
+use super::encoder::{Encoder, InputSpec, SeqInput};
+use super::pooling::{Pooling, pool_backward, pool_forward};
 use super::train_step::{BatchLoss, DIAGNOSIS_ROWS, TrainStep};
 use crate::config::RnnConfig;
 use crate::data::batch::{BatchTargets, PaddedBatch};
@@ -49,22 +51,31 @@ pub struct SequenceClassifier {
     encoder: Encoder,
     head: Linear,
     pooling: Pooling,
+    /// Present exactly when `pooling` is `Attention`.
+    attention: Option<AttentionPool>,
 }
 
 impl Module for SequenceClassifier {
     fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, TensorRef<'a>)) {
         self.encoder.visit_params(prefix, f);
+        if let Some(a) = &self.attention {
+            a.visit_params(&join(prefix, "attention."), f);
+        }
         self.head.visit_params(&join(prefix, "head."), f);
     }
 
     fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, TensorMut<'a>)) {
         self.encoder.visit_params_mut(prefix, f);
+        if let Some(a) = &mut self.attention {
+            a.visit_params_mut(&join(prefix, "attention."), f);
+        }
         self.head.visit_params_mut(&join(prefix, "head."), f);
     }
 }
 
 impl SequenceClassifier {
     /// A model with PyTorch's default initialization, seeded, for `num_classes` classes.
+    /// Attention pooling's parameters are drawn from `seed + 2`.
     pub fn new(
         input: InputSpec,
         rnn: RnnConfig,
@@ -73,10 +84,14 @@ impl SequenceClassifier {
         seed: u64,
     ) -> Result<Self> {
         let (encoder, head) = Encoder::with_head(input, rnn, num_classes, seed)?;
+        let attention = (pooling == Pooling::Attention).then(|| {
+            AttentionPool::new(encoder.rnn().config().output_size(), seed.wrapping_add(2))
+        });
         Ok(SequenceClassifier {
             encoder,
             head,
             pooling,
+            attention,
         })
     }
 
@@ -103,6 +118,24 @@ impl SequenceClassifier {
     /// How outputs are reduced over valid steps.
     pub fn pooling(&self) -> Pooling {
         self.pooling
+    }
+
+    /// Attention pooling's parameters (`Pooling::Attention` only).
+    pub fn attention(&self) -> Option<&AttentionPool> {
+        self.attention.as_ref()
+    }
+
+    /// An empty [`OnlinePool`] for this model's pooling: push the stack's outputs step by step.
+    pub fn online_pool(&self) -> OnlinePool {
+        OnlinePool::new(self.pooling)
+    }
+
+    /// Logits `[C]` from a pooled vector `[F]` (the head alone, as a streaming detector needs).
+    pub fn head_logits(&self, pooled: ndarray::ArrayView1<f32>) -> Result<ndarray::Array1<f32>> {
+        Ok(self
+            .head
+            .forward(pooled.insert_axis(Axis(0)))?
+            .index_axis_move(Axis(0), 0))
     }
 
     /// Forward and backward over one batch: `labels` `[B]`. Adds every gradient into `grads`;
@@ -135,7 +168,9 @@ impl SequenceClassifier {
         check_labels(labels, batch)?;
         let (out, cache) = self.encoder.forward_train(input, &lens, rng)?;
         let bidir = self.rnn().config().bidirectional;
-        let (pooled, argmax) = pool_forward(self.pooling, out.output.view(), &lens, bidir);
+        let att = self.attention.as_ref();
+        let (pooled, pool_cache) =
+            pool_forward(self.pooling, att, out.output.view(), &lens, bidir)?;
         let logits = self.head.forward(pooled.view())?;
         let mut dz = Array2::zeros(logits.dim());
         let ce = CrossEntropy::default().forward_backward(logits.view(), labels, &mut dz)?;
@@ -143,12 +178,14 @@ impl SequenceClassifier {
         let dp = self.head.backward(pooled.view(), dz.view(), &mut g.head)?;
         let dh = pool_backward(
             self.pooling,
-            dp.view(),
+            att,
+            g.attention.as_mut(),
+            out.output.view(),
             &lens,
             bidir,
-            argmax.as_ref(),
-            steps,
-        );
+            &pool_cache,
+            dp.view(),
+        )?;
         let dx = self.encoder.backward(&cache, dh.view(), &mut g.encoder)?;
         Ok((ce, dx))
     }
@@ -159,7 +196,8 @@ impl SequenceClassifier {
         let lens = resolve_lengths(lengths, steps, batch)?;
         let out = self.encoder.forward(input, &lens)?;
         let bidir = self.rnn().config().bidirectional;
-        let (pooled, _) = pool_forward(self.pooling, out.output.view(), &lens, bidir);
+        let att = self.attention.as_ref();
+        let (pooled, _) = pool_forward(self.pooling, att, out.output.view(), &lens, bidir)?;
         self.head.forward(pooled.view())
     }
 

@@ -1,6 +1,6 @@
 //! The front of every sequence model: token ids through an [`Embedding`] (or features as they
-//! are) into the recurrent stack, with packed-sequence `lengths`; and the pooling that reduces
-//! the stack's outputs over valid steps. The classifier, tagger and forecaster put a head on it.
+//! are) into the recurrent stack, with packed-sequence `lengths`. The classifier, tagger and
+//! forecaster put a head on it.
 //!
 //! ```text
 //! forward                                   backward
@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 /// features `[T, B, I]` (for a model without one).
 ///
 /// ```
-/// use ndarray::{Array2, Array3};
+/// use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 /// use rnnkit::models::SeqInput;
 /// let ids = Array2::<u32>::zeros((5, 2));
 /// assert_eq!(SeqInput::Tokens(ids.view()).dims(), (5, 2));
@@ -85,38 +85,6 @@ pub enum InputSpec {
     },
     /// Feature vectors of the stack's `input_size`.
     Features,
-}
-
-/// How a classifier reduces the stack's outputs over the valid steps of each sequence to one
-/// vector (padded steps are never read).
-///
-/// `Last` follows PyTorch practice over a bidirectional stack: the forward direction's output
-/// at the last valid step concatenated with the reverse direction's output at step 0. Both are
-/// the directions' final states (`h_n` of the top layer), i.e. each direction after it has read
-/// the whole valid sequence.
-///
-/// ```text
-/// Last (1 direction):  p[b] = h[ℓ_b−1, b]                dh[ℓ_b−1, b] += dp[b]
-/// Last (2 directions): p[b] = [h→[ℓ_b−1, b], h←[0, b]]   dh→[ℓ_b−1, b] += dp→[b], dh←[0, b] += dp←[b]
-/// Mean:                p[b] = (1/ℓ_b) Σ_{t<ℓ_b} h[t, b]  dh[t, b] += dp[b] / ℓ_b   (t < ℓ_b)
-/// Max:                 p[b,f] = max_{t<ℓ_b} h[t, b, f]   dh[a[b,f], b, f] += dp[b,f]  (first argmax)
-/// ```
-///
-/// ```
-/// use rnnkit::models::Pooling;
-/// assert_eq!(Pooling::default(), Pooling::Last);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Pooling {
-    /// The output at the last valid step; for a bidirectional stack the forward direction's
-    /// output there and the reverse direction's output at step 0 (each direction's `h_n`).
-    #[default]
-    Last,
-    /// The mean over valid steps.
-    Mean,
-    /// The elementwise maximum over valid steps (gradient to the first argmax step).
-    Max,
 }
 
 /// (Embedding →) recurrent stack: the shared front of the sequence models. Its parameters are
@@ -307,102 +275,6 @@ pub(crate) fn resolve_lengths(
             Ok(l.to_vec())
         }
     }
-}
-
-/// Pools `h` `[T, B, F]` over valid steps to `[B, F]`; for `Max` also returns the argmax steps.
-pub(crate) fn pool_forward(
-    pooling: Pooling,
-    h: ArrayView3<f32>,
-    lengths: &[usize],
-    bidirectional: bool,
-) -> (Array2<f32>, Option<Array2<usize>>) {
-    let (_, batch, f) = h.dim();
-    let half = f / 2;
-    let mut p = Array2::<f32>::zeros((batch, f));
-    match pooling {
-        Pooling::Last => {
-            for (b, &len) in lengths.iter().enumerate() {
-                for k in 0..f {
-                    let t = if bidirectional && k >= half {
-                        0
-                    } else {
-                        len - 1
-                    };
-                    p[[b, k]] = h[[t, b, k]];
-                }
-            }
-            (p, None)
-        }
-        Pooling::Mean => {
-            for (b, &len) in lengths.iter().enumerate() {
-                for t in 0..len {
-                    for k in 0..f {
-                        p[[b, k]] += h[[t, b, k]];
-                    }
-                }
-                let inv = 1.0 / len as f32;
-                p.row_mut(b).mapv_inplace(|v| v * inv);
-            }
-            (p, None)
-        }
-        Pooling::Max => {
-            let mut arg = Array2::<usize>::zeros((batch, f));
-            for (b, &len) in lengths.iter().enumerate() {
-                for k in 0..f {
-                    let (mut best, mut at) = (h[[0, b, k]], 0);
-                    for t in 1..len {
-                        if h[[t, b, k]] > best {
-                            best = h[[t, b, k]];
-                            at = t;
-                        }
-                    }
-                    p[[b, k]] = best;
-                    arg[[b, k]] = at;
-                }
-            }
-            (p, Some(arg))
-        }
-    }
-}
-
-/// Backward of [`pool_forward`]: `dp` `[B, F]` to `dh` `[T, B, F]`, zero at padded steps.
-pub(crate) fn pool_backward(
-    pooling: Pooling,
-    dp: ArrayView2<f32>,
-    lengths: &[usize],
-    bidirectional: bool,
-    argmax: Option<&Array2<usize>>,
-    steps: usize,
-) -> Array3<f32> {
-    let (batch, f) = dp.dim();
-    let half = f / 2;
-    let mut dh = Array3::<f32>::zeros((steps, batch, f));
-    for (b, &len) in lengths.iter().enumerate() {
-        for k in 0..f {
-            let g = dp[[b, k]];
-            match pooling {
-                Pooling::Last => {
-                    let t = if bidirectional && k >= half {
-                        0
-                    } else {
-                        len - 1
-                    };
-                    dh[[t, b, k]] += g;
-                }
-                Pooling::Mean => {
-                    let s = g / len as f32;
-                    for t in 0..len {
-                        dh[[t, b, k]] += s;
-                    }
-                }
-                Pooling::Max => {
-                    let t = argmax.expect("max pooling keeps its argmax")[[b, k]];
-                    dh[[t, b, k]] += g;
-                }
-            }
-        }
-    }
-    dh
 }
 
 /// `[T, B, F]` as `[T·B, F]` (row `t·B + b`).

@@ -8,7 +8,8 @@
 //! ```
 
 use super::encoder::resolve_lengths;
-use super::encoder::{Encoder, InputSpec, Pooling, SeqInput, pool_backward, pool_forward};
+use super::encoder::{Encoder, InputSpec, SeqInput};
+use super::pooling::{Pooling, pool_backward, pool_forward};
 use super::train_step::{BatchLoss, DIAGNOSIS_ROWS, TrainStep};
 use crate::config::RnnConfig;
 use crate::data::series::WindowBatch;
@@ -134,7 +135,8 @@ impl Forecaster {
             .encoder
             .forward_train(SeqInput::Features(input), &lens, rng)?;
         let bidir = self.rnn().config().bidirectional;
-        let (last, _) = pool_forward(Pooling::Last, out.output.view(), &lens, bidir);
+        let (last, pool_cache) =
+            pool_forward(Pooling::Last, None, out.output.view(), &lens, bidir)?;
         let pred = self.head.forward(last.view())?;
         let t2 = target
             .as_standard_layout()
@@ -145,7 +147,16 @@ impl Forecaster {
         let loss = Regression::Mse.forward_backward(pred.view(), t2.view(), None, &mut dpred)?;
         let g = &mut grads.0;
         let dlast = self.head.backward(last.view(), dpred.view(), &mut g.head)?;
-        let dh = pool_backward(Pooling::Last, dlast.view(), &lens, bidir, None, steps);
+        let dh = pool_backward(
+            Pooling::Last,
+            None,
+            None,
+            out.output.view(),
+            &lens,
+            bidir,
+            &pool_cache,
+            dlast.view(),
+        )?;
         let dx = self.encoder.backward(&cache, dh.view(), &mut g.encoder)?;
         Ok((loss, dx))
     }
@@ -172,7 +183,7 @@ impl Forecaster {
         let lens = resolve_lengths(lengths, steps, batch)?;
         let out = self.encoder.forward(SeqInput::Features(input), &lens)?;
         let bidir = self.rnn().config().bidirectional;
-        let (last, _) = pool_forward(Pooling::Last, out.output.view(), &lens, bidir);
+        let (last, _) = pool_forward(Pooling::Last, None, out.output.view(), &lens, bidir)?;
         let pred = self.head.forward(last.view())?;
         Ok(pred
             .into_shape_with_order((batch, self.horizon, self.targets))

@@ -1,7 +1,7 @@
 //! Finite-difference checks of every sequence model's gradients: each parameter and the input,
 //! every cell kind, one and two directions, every pooling, padded batches.
 
-use super::encoder::pool_forward;
+use super::pooling::pool_forward;
 use super::*;
 use crate::config::{CellKind, RnnConfig};
 use crate::module::{self, Grads, Module};
@@ -95,7 +95,12 @@ fn classifier_gradients_every_pooling() {
     let x = features(4, 3, 2, 5);
     let labels = [1, 0, 2];
     for (name, cfg) in configs() {
-        for pooling in [Pooling::Last, Pooling::Mean, Pooling::Max] {
+        for pooling in [
+            Pooling::Last,
+            Pooling::Mean,
+            Pooling::Max,
+            Pooling::Attention,
+        ] {
             let label = format!("classifier {name} {pooling:?}");
             let mut m =
                 SequenceClassifier::new(InputSpec::Features, cfg.clone(), 3, pooling, 3).unwrap();
@@ -229,7 +234,12 @@ fn padded_steps_change_nothing() {
     }
     let labels = [0, 1, 1];
     for (_, cfg) in configs() {
-        for pooling in [Pooling::Last, Pooling::Mean, Pooling::Max] {
+        for pooling in [
+            Pooling::Last,
+            Pooling::Mean,
+            Pooling::Max,
+            Pooling::Attention,
+        ] {
             let m =
                 SequenceClassifier::new(InputSpec::Features, cfg.clone(), 2, pooling, 3).unwrap();
             let run = |x: &Array3<f32>| {
@@ -278,7 +288,7 @@ fn bidirectional_last_is_h_n_of_each_direction() {
     let cfg = RnnConfig::new(CellKind::Gru, 2, 3).bidirectional(true);
     let m = SequenceClassifier::new(InputSpec::Features, cfg, 2, Pooling::Last, 0).unwrap();
     let out = m.rnn().forward(x.view(), None, Some(&LENS)).unwrap();
-    let (pooled, _) = pool_forward(Pooling::Last, out.output.view(), &LENS, true);
+    let (pooled, _) = pool_forward(Pooling::Last, None, out.output.view(), &LENS, true).unwrap();
     for b in 0..3 {
         for k in 0..3 {
             assert_eq!(pooled[[b, k]], out.state.h[[0, b, k]]);

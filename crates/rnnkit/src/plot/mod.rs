@@ -1,5 +1,5 @@
 //! PNG charts for people debugging sequence models: training curves, forecasts, confusion
-//! matrices.
+//! matrices, audio examples.
 //!
 //! Drawn in pure Rust with `plotters` and an embedded DejaVu Sans font, so no system font or
 //! graphics library is needed. Every chart has a title, labelled axes, a legend when it shows
@@ -8,12 +8,16 @@
 //! - [`line`](mod@line): [`LineChart`], named series with optional log-scale y and reference lines.
 //! - [`forecast`]: [`ForecastChart`] / [`forecast_chart`], truth and forecasts over time.
 //! - [`confusion`]: [`ConfusionMatrixChart`] / [`confusion_matrix_png`], a labelled heatmap.
+//! - [`audio_example`]: [`AudioExampleChart`], a recording's waveform, log-mel spectrogram and
+//!   model input.
 
+pub mod audio_example;
 pub mod confusion;
 pub mod forecast;
 pub mod line;
 mod style;
 
+pub use audio_example::AudioExampleChart;
 pub use confusion::{ConfusionMatrixChart, confusion_matrix_png};
 pub use forecast::{ForecastChart, forecast_chart};
 pub use line::LineChart;

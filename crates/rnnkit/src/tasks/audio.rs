@@ -32,8 +32,8 @@ use super::{
 };
 use crate::audio::{
     AudioItem, Cmvn, FeatureBatches, FeatureConfig, FeatureExtractor, FeatureKind, NamePattern,
-    Normalize, SpecAugment, WavLimits, normalize_all, read_manifest, read_wav, resample,
-    scan_folder,
+    Normalize, Perturb, Perturber, Refeaturize, SpecAugment, WavLimits, normalize_all,
+    read_manifest, read_wav, resample, scan_folder,
 };
 use crate::data::Batches;
 use crate::data::batch::{BatcherConfig, stratified_split};
@@ -124,6 +124,9 @@ pub struct AudioData {
     pub bucket_size: usize,
     /// SpecAugment masks on training batches. Default off.
     pub augment: SpecAugment,
+    /// Speed perturbation and additive noise on training waveforms, drawn afresh each epoch.
+    /// Default off.
+    pub perturb: Perturb,
 }
 
 impl Default for AudioData {
@@ -146,6 +149,7 @@ impl Default for AudioData {
             test_speaker: String::new(),
             bucket_size: 0,
             augment: SpecAugment::default(),
+            perturb: Perturb::default(),
         }
     }
 }
@@ -164,7 +168,8 @@ pub struct AudioModel {
     pub bidirectional: bool,
     /// Dropout between stacked layers. Default 0.
     pub dropout: f32,
-    /// `"last"`, `"mean"` or `"max"` over the valid frames. Default mean.
+    /// `"last"`, `"mean"`, `"max"` or `"attention"` (learned weights) over the valid frames.
+    /// Default mean.
     pub pooling: Pooling,
 }
 
@@ -278,8 +283,8 @@ impl AudioFrontEnd {
     }
 }
 
-/// Reads, resamples and featurizes `paths` on all cores, before normalization. Clips shorter
-/// than one frame are padded with silence to one frame; dither is seeded per file.
+/// Reads, resamples and featurizes `paths` on all cores, before normalization, one file at a
+/// time (no waveform is kept). Dither is seeded per file.
 fn featurize_raw(
     paths: &[PathBuf],
     rate: u32,
@@ -293,19 +298,61 @@ fn featurize_raw(
         .par_iter()
         .enumerate()
         .map(|(i, path)| {
-            let clip = read_wav(path, &limits)?;
-            let mut samples = if clip.sample_rate == rate {
-                clip.samples
-            } else {
-                resample(&clip.samples, clip.sample_rate, rate)
-                    .with_context(|| format!("resampling {}", path.display()))?
-            };
-            if samples.len() < fx.frame_len() {
-                samples.resize(fx.frame_len(), 0.0);
-            }
-            Ok(fx.compute(&samples, seed.wrapping_add(i as u64)))
+            let w = read_one(path, rate, &limits)?;
+            Ok(featurize_one(&fx, &w, seed.wrapping_add(i as u64)))
         })
         .collect()
+}
+
+/// The recordings at `paths`, read and resampled to `rate` on all cores.
+fn read_waves(paths: &[PathBuf], rate: u32, max_seconds: f64) -> Result<Vec<Vec<f32>>> {
+    let limits = WavLimits { max_seconds };
+    paths
+        .par_iter()
+        .map(|path| read_one(path, rate, &limits))
+        .collect()
+}
+
+/// Features of waveforms at `rate` on all cores, before normalization: the same as
+/// [`featurize_raw`] of their files.
+fn featurize_waves(
+    waves: &[Vec<f32>],
+    rate: u32,
+    features: &FeatureConfig,
+    seed: u64,
+) -> Result<Vec<Array2<f32>>> {
+    let fx = FeatureExtractor::new(features, rate)?;
+    Ok(waves
+        .par_iter()
+        .enumerate()
+        .map(|(i, w)| featurize_one(&fx, w, seed.wrapping_add(i as u64)))
+        .collect())
+}
+
+fn read_one(path: &Path, rate: u32, limits: &WavLimits) -> Result<Vec<f32>> {
+    let clip = read_wav(path, limits)?;
+    if clip.sample_rate == rate {
+        Ok(clip.samples)
+    } else {
+        resample(&clip.samples, clip.sample_rate, rate)
+            .with_context(|| format!("resampling {}", path.display()))
+    }
+}
+
+/// A clip shorter than one frame is padded with silence to one frame.
+fn featurize_one(fx: &FeatureExtractor, w: &[f32], seed: u64) -> Array2<f32> {
+    fx.compute(&featurize_pad(fx, w), seed)
+}
+
+/// `w`, padded with silence to at least one frame.
+fn featurize_pad<'a>(fx: &FeatureExtractor, w: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
+    if w.len() < fx.frame_len() {
+        let mut padded = w.to_vec();
+        padded.resize(fx.frame_len(), 0.0);
+        padded.into()
+    } else {
+        w.into()
+    }
 }
 
 /// The labelled recordings at `path`: a folder read by `pattern`, or a CSV manifest.
@@ -470,13 +517,27 @@ impl Task for Audio {
         let labels: Vec<usize> = items.iter().map(|i| index[i.label.as_str()]).collect();
         let parts = split_items(d, &items, &labels, config.train.seed)?;
         let paths: Vec<PathBuf> = items.iter().map(|i| i.path.clone()).collect();
-        let mut clips = featurize_raw(
-            &paths,
-            d.sample_rate,
-            d.max_seconds,
-            &d.features,
-            config.train.seed,
-        )?;
+        // Checked before the recordings are read: a bad setting fails fast.
+        let perturber = d
+            .perturb
+            .is_on()
+            .then(|| Perturber::new(&d.perturb, d.sample_rate, config.train.seed))
+            .transpose()?;
+        // Perturbation needs the training waveforms; otherwise none is kept.
+        let (mut waves, mut clips) = if perturber.is_some() {
+            let waves = read_waves(&paths, d.sample_rate, d.max_seconds)?;
+            let clips = featurize_waves(&waves, d.sample_rate, &d.features, config.train.seed)?;
+            (waves, clips)
+        } else {
+            let clips = featurize_raw(
+                &paths,
+                d.sample_rate,
+                d.max_seconds,
+                &d.features,
+                config.train.seed,
+            )?;
+            (Vec::new(), clips)
+        };
         let front = if resuming {
             run.read_json::<AudioFrontEnd>("audio.json")?
         } else {
@@ -511,7 +572,20 @@ impl Task for Audio {
         };
         let eval = config.train.eval_batch_size;
         let (x, y) = take(&parts[0]);
-        let train = FeatureBatches::new(x, y, batching, d.augment)?;
+        let mut train = FeatureBatches::new(x, y, batching, d.augment)?;
+        if let Some(perturber) = perturber {
+            train = train.with_refeaturize(Refeaturize {
+                waves: parts[0]
+                    .iter()
+                    .map(|&k| std::mem::take(&mut waves[k]))
+                    .collect(),
+                perturber,
+                extractor: FeatureExtractor::new(&front.features, front.sample_rate)?,
+                normalize: front.normalize,
+                cmvn: front.cmvn.clone(),
+            })?;
+        }
+        drop(waves);
         let (x, y) = take(&parts[1]);
         let valid = FeatureBatches::in_order(x, y, eval)?;
         let test = if parts[2].is_empty() {
@@ -661,6 +735,8 @@ impl Task for Audio {
             .size(900, 760)
             .save_png(&png)
             .context("drawing the confusion matrix")?;
+            self.draw_example(run, test, &probs)
+                .context("drawing the example recording")?;
         }
         let metrics = serde_json::json!({
             "accuracy": scores.matrix.accuracy(), "macro_f1": scores.matrix.macro_f1(),
@@ -677,6 +753,48 @@ impl Task for Audio {
             scores.matrix.total()
         ));
         Ok(())
+    }
+}
+
+impl Audio {
+    /// `plots/example_clip.png`: the first test recording's waveform, log-mel spectrogram and
+    /// model input, titled with its true and predicted class.
+    #[cfg(feature = "plot")]
+    fn draw_example(&self, run: &RunDir, test: &FeatureBatches, probs: &Array2<f32>) -> Result<()> {
+        let (Some(&k), Some(features)) = (self.parts[2].first(), test.clips().first()) else {
+            return Ok(());
+        };
+        let front = &self.front;
+        let limits = WavLimits {
+            max_seconds: front.max_seconds,
+        };
+        let path = &self.items[k].path;
+        let wave = read_one(path, front.sample_rate, &limits)?;
+        let fx = FeatureExtractor::new(&front.features, front.sample_rate)?;
+        let log_mel = fx.log_mel(&featurize_pad(&fx, &wave), 0);
+        let hop_s = fx.hop() as f64 / front.sample_rate as f64;
+        let row = probs.row(0);
+        let (pred, p) =
+            row.iter().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |b, (c, &v)| if v > b.1 { (c, v) } else { b },
+            );
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        crate::plot::AudioExampleChart::new(
+            format!(
+                "{name}: true {}, predicted {} ({p:.2})",
+                self.classes[test.labels()[0]],
+                self.classes[pred]
+            ),
+            front.sample_rate,
+            &wave,
+        )
+        .spectrogram(log_mel, hop_s)
+        .features(features.clone(), hop_s)
+        .save_png(run.plots_dir().join("example_clip.png"))
     }
 }
 

@@ -17,9 +17,9 @@
 use super::audio::LoadedAudio;
 use crate::audio::{FeatureConfig, FeatureExtractor, Normalize, with_deltas};
 use crate::error::{Error, Result};
-use crate::models::Pooling;
+use crate::models::OnlinePool;
 use crate::recurrent::RnnState;
-use ndarray::{Array1, Array2};
+use ndarray::Array2;
 
 /// How the stream is segmented and scored.
 ///
@@ -77,8 +77,7 @@ struct Segment {
     statics: Vec<Vec<f32>>,
     fed: usize,
     state: RnnState,
-    pooled: Option<Array1<f32>>,
-    steps: usize,
+    pooled: OnlinePool,
     recent: Vec<Vec<f32>>,
     emitted: bool,
 }
@@ -225,8 +224,7 @@ impl<'m> StreamDetector<'m> {
                     statics: Vec::new(),
                     fed: 0,
                     state: RnnState::zeros(self.model.model.rnn().config(), 1),
-                    pooled: None,
-                    steps: 0,
+                    pooled: self.model.model.online_pool(),
                     recent: Vec::new(),
                     emitted: false,
                 });
@@ -299,21 +297,11 @@ impl<'m> StreamDetector<'m> {
                 .view(),
             &mut seg.state,
         )?;
-        let h = h.row(0).to_owned();
-        seg.steps += 1;
-        seg.pooled = Some(match (classifier.pooling(), seg.pooled.take()) {
-            (Pooling::Mean, Some(p)) => p + &h,
-            (Pooling::Max, Some(p)) => ndarray::Zip::from(&p).and(&h).map_collect(|a, b| a.max(*b)),
-            _ => h,
-        });
-        let pooled = match classifier.pooling() {
-            Pooling::Mean => seg.pooled.as_ref().expect("set above") / seg.steps as f32,
-            _ => seg.pooled.clone().expect("set above"),
-        };
-        let logits = classifier
-            .head()
-            .forward(pooled.view().insert_axis(ndarray::Axis(0)))?;
-        let row = logits.row(0);
+        seg.pooled
+            .push(h.row(0).to_owned(), classifier.attention())?;
+        let pooled = seg.pooled.value().expect("one step was pushed");
+        let logits = classifier.head_logits(pooled.view())?;
+        let row = logits.view();
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let e: Vec<f32> = row.iter().map(|z| (z - max).exp()).collect();
         let sum: f32 = e.iter().sum();
@@ -323,7 +311,10 @@ impl<'m> StreamDetector<'m> {
             seg.recent.remove(0);
         }
         if !seg.emitted
-            && self.config.min_frames.is_some_and(|n| seg.steps >= n)
+            && self
+                .config
+                .min_frames
+                .is_some_and(|n| seg.pooled.steps() >= n)
             && let Some(d) = self.decide(&seg)
         {
             seg.emitted = true;
@@ -359,7 +350,7 @@ impl<'m> StreamDetector<'m> {
         }
         if let Some(seg) = self.segment.take()
             && !seg.emitted
-            && seg.steps > 0
+            && seg.pooled.steps() > 0
         {
             out.extend(self.decide(&seg));
         }

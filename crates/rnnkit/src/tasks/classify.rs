@@ -101,7 +101,8 @@ pub struct ClassifyModel {
     /// Dropout between stacked layers. Default 0.
     pub dropout: f32,
     /// How the outputs over time become one vector: `"last"` (the last valid step; each
-    /// direction's final state), `"mean"` or `"max"`. Default last.
+    /// direction's final state), `"mean"`, `"max"` or `"attention"` (learned weights).
+    /// Default last.
     pub pooling: Pooling,
 }
 
