@@ -42,6 +42,7 @@ import torch
 import torch.nn as nn
 import torchaudio.compliance.kaldi as kaldi
 import torchaudio.functional as AF
+import torchaudio.transforms as T
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
@@ -69,11 +70,23 @@ def features_of(x, rate):
     return torch.cat([m, d1, d2], dim=1)  # [frames, 39]
 
 
+_RESAMPLERS = {}
+
+
+def resampler(orig, new):
+    # One torchaudio Resample per speed: its sinc kernel is built once, as torchaudio's docs
+    # advise for repeated resampling with the same rates.
+    key = (orig, new)
+    if key not in _RESAMPLERS:
+        _RESAMPLERS[key] = T.Resample(orig, new)
+    return _RESAMPLERS[key]
+
+
 def perturb(x, rate, speeds, noise_prob, snr, gen):
     if speeds:
         s = speeds[int(torch.randint(len(speeds), (1,), generator=gen))]
         if s != 1.0:
-            x = AF.resample(x, int(round(rate * s)), rate)
+            x = resampler(int(round(rate * s)), rate)(x)
     if noise_prob > 0 and float(torch.rand(1, generator=gen)) < noise_prob:
         power = x.pow(2).mean()
         if power > 0:
@@ -185,9 +198,10 @@ def main():
         epoch_clips = clips
         if perturbing:
             epoch_clips = list(clips)
-            for k in parts["train"]:
-                x, r = waves[k]
-                epoch_clips[k] = (features_of(perturb(x, r, speeds, noise_prob, snr, gen), r) - mean) / std
+            with torch.no_grad():
+                for k in parts["train"]:
+                    x, r = waves[k]
+                    epoch_clips[k] = (features_of(perturb(x, r, speeds, noise_prob, snr, gen), r) - mean) / std
         for x, lengths, y in batches(epoch_clips, labels, order, 32):
             opt.zero_grad()
             loss = nn.functional.cross_entropy(model(x, lengths), y)

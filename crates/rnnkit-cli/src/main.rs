@@ -17,6 +17,7 @@ mod run_config;
 mod stdout;
 mod stream_cmd;
 mod train_cmd;
+mod tune_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -110,6 +111,33 @@ enum Command {
         latest: bool,
         /// Texts to classify.
         texts: Vec<String>,
+    },
+    /// Search hyperparameters: sample configs from a study file's space, train them as runs,
+    /// promote the promising ones rung by rung (ASHA), and write trials.csv, best/config.toml
+    /// and report.md into the study directory.
+    Tune {
+        /// A study file (base config, objective, budget, sampler, pruner, [space]).
+        #[arg(long, value_name = "FILE")]
+        study: Option<PathBuf>,
+        /// The new study's directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Continue a study (after a crash or Ctrl-C), or join one that is running.
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
+        /// Worker processes, each training one trial at a time.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Threads of each worker.
+        #[arg(long, default_value_t = 1)]
+        threads_per_worker: usize,
+        /// Print nothing but errors.
+        #[arg(long)]
+        quiet: bool,
+        #[arg(long, hide = true)]
+        worker_session: Option<u64>,
+        #[arg(long, hide = true)]
+        worker_id: Option<u32>,
     },
     /// Run a trained audio classifier over a long recording frame by frame and print each
     /// detection as it is decided: start, end, label, probability, and when it was emitted (s).
@@ -356,6 +384,24 @@ fn run(cli: Cli) -> Result<()> {
             texts,
             top,
             latest,
+        })?,
+        Command::Tune {
+            study,
+            out,
+            resume,
+            workers,
+            threads_per_worker,
+            quiet,
+            worker_session,
+            worker_id,
+        } => tune_cmd::run(tune_cmd::TuneArgs {
+            study,
+            out,
+            resume,
+            workers,
+            threads: threads_per_worker,
+            quiet,
+            worker: worker_session.zip(worker_id),
         })?,
         Command::Stream {
             model,

@@ -43,6 +43,7 @@ pub mod resources;
 pub mod run;
 pub mod tasks;
 pub mod train;
+pub mod tune;
 pub mod verify;
 
 pub use config::{CellKind, RnnConfig};

@@ -40,6 +40,14 @@ use serde_path_to_error::Track;
 use sites::Sites;
 use toml::{Table, Value};
 
+/// Where each key of `text` sits (for files that are not run configs, such as study files).
+///
+/// # Errors
+/// [`Error::ConfigAt`] at the line and column of a TOML syntax error.
+pub(crate) fn sites_of(text: &str, source: &str) -> Result<Sites> {
+    Sites::parse(text, source)
+}
+
 /// A config as the user gave it: a file's text (empty for none), its name for messages, and
 /// the `--set` overrides applied over it.
 #[derive(Debug)]

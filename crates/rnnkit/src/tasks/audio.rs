@@ -684,6 +684,16 @@ impl Task for Audio {
         )
     }
 
+    fn valid_metrics(&self, model: &SequenceClassifier) -> Result<Vec<(String, f64)>> {
+        let probs = probabilities(model, &self.valid)?;
+        let speakers = vec![None; self.valid.labels().len()];
+        let s = Scores::of(&probs, self.valid.labels(), &speakers, self.classes.len());
+        Ok(vec![
+            ("accuracy".into(), s.matrix.accuracy()),
+            ("macro_f1".into(), s.matrix.macro_f1()),
+        ])
+    }
+
     fn finish(
         &self,
         _config: &AudioConfig,

@@ -390,6 +390,14 @@ impl Task for Classify {
         )
     }
 
+    fn valid_metrics(&self, model: &SequenceClassifier) -> Result<Vec<(String, f64)>> {
+        let m = ConfusionMatrix::of_classifier(model, &self.valid.epoch(0)?)?;
+        Ok(vec![
+            ("accuracy".into(), m.accuracy()),
+            ("macro_f1".into(), m.macro_f1()),
+        ])
+    }
+
     fn finish(
         &self,
         _config: &ClassifyConfig,

@@ -22,6 +22,9 @@ pub struct Outcome {
     pub report: PathBuf,
     /// How the run ended, as the report says it.
     pub status: String,
+    /// The task's metrics on the validation split with the final weights
+    /// ([`Task::valid_metrics`]), and `loss`: the validation loss of the best epoch.
+    pub valid_metrics: Vec<(String, f64)>,
 }
 
 /// Trains task `T` per `config` in `run` (continuing from its latest checkpoint when
@@ -81,6 +84,10 @@ pub fn train<T: Task>(
         }
     };
     let counted = counting.counted;
+    let mut valid_metrics = task.valid_metrics(trainer.model())?;
+    if let Some((loss, _)) = summary.best_val {
+        valid_metrics.insert(0, ("loss".into(), loss));
+    }
     let seconds = started.elapsed().as_secs_f64();
     let model_path = run.save_model(trainer.model(), &T::KIND.to_string())?;
 
@@ -139,6 +146,7 @@ pub fn train<T: Task>(
         plots,
         report: report_path,
         status,
+        valid_metrics,
     })
 }
 

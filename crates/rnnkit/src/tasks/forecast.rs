@@ -174,6 +174,8 @@ pub struct Forecast {
     train: WindowBatches<'static>,
     valid: WindowBatches<'static>,
     test: Option<WindowBatches<'static>>,
+    /// `train.eval_batch_size`, for scoring the validation windows.
+    valid_batch: usize,
 }
 
 /// The forecaster `config` describes for `features` inputs per step, with fresh weights.
@@ -230,6 +232,7 @@ impl Task for Forecast {
             train,
             valid,
             test,
+            valid_batch: eval,
         })
     }
 
@@ -292,6 +295,15 @@ impl Task for Forecast {
             self.data.train.len() as f64 * summary.epochs.max(1) as f64 / seconds.max(1e-9),
             "windows/s (training epochs over wall time)".into(),
         )
+    }
+
+    fn valid_metrics(&self, model: &Forecaster) -> Result<Vec<(String, f64)>> {
+        let d = &self.data;
+        let s = score_windows(model, d, &d.val, self.valid_batch)?;
+        Ok(vec![
+            ("rmse".into(), s.model.rmse),
+            ("mae".into(), s.model.mae),
+        ])
     }
 
     fn finish(

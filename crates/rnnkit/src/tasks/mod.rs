@@ -181,6 +181,15 @@ pub trait Task: Sized {
     /// seconds in this sitting and the elements it trained on in this sitting.
     fn throughput(&self, summary: &RunSummary, seconds: f64, counted: u64) -> (f64, String);
 
+    /// Metrics of `model` on the validation split, by name (`accuracy`, `macro_f1`, `rmse`,
+    /// `mae`), for tuning objectives other than the validation loss. None by default.
+    ///
+    /// # Errors
+    /// A batch the model cannot score.
+    fn valid_metrics(&self, _model: &Self::Model) -> Result<Vec<(String, f64)>> {
+        Ok(Vec::new())
+    }
+
     /// After training, with the weights the run ends with (the best ones when
     /// `restore_best`): test metrics into `report`, task charts and files into `run`, lines
     /// worth showing to `observer`.

@@ -270,6 +270,13 @@ impl<M: TrainStep> Trainer<M> {
         }
         while self.progress.epoch < cfg.epochs {
             let epoch = self.progress.epoch;
+            // A stop asked for at an epoch's end (a tuner's rung) leaves before the next
+            // epoch's batches are drawn.
+            if self.progress.chunk == 0 && self.stop.is_requested() {
+                clock.stamp(&mut self.progress);
+                self.save("latest")?;
+                return Ok(self.summary(None, false, true));
+            }
             clock.start_epoch();
             let batches = train.epoch(epoch)?;
             if batches.is_empty() {
