@@ -8,6 +8,7 @@
 //! - [`line`](mod@line): [`LineChart`], named series with optional log-scale y and reference lines.
 //! - [`forecast`]: [`ForecastChart`] / [`forecast_chart`], truth and forecasts over time.
 //! - [`confusion`]: [`ConfusionMatrixChart`] / [`confusion_matrix_png`], a labelled heatmap.
+//! - [`scatter`]: [`ScatterPanels`], a score against each of several parameters.
 //! - [`audio_example`]: [`AudioExampleChart`], a recording's waveform, log-mel spectrogram and
 //!   model input.
 
@@ -15,9 +16,11 @@ pub mod audio_example;
 pub mod confusion;
 pub mod forecast;
 pub mod line;
+pub mod scatter;
 mod style;
 
 pub use audio_example::AudioExampleChart;
 pub use confusion::{ConfusionMatrixChart, confusion_matrix_png};
 pub use forecast::{ForecastChart, forecast_chart};
 pub use line::LineChart;
+pub use scatter::{Panel, PanelAxis, ScatterPanels};

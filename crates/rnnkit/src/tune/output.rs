@@ -466,6 +466,64 @@ fn draw_charts(study: &Study, state: &StudyState) -> Result<Vec<PathBuf>> {
         .save_png(&path)?;
         out.push(path);
     }
+    // The score against each searched key, each trial at its highest rung.
+    let rungs = spec.pruner.rungs();
+    let mut panels = crate::plot::ScatterPanels::new(
+        format!(
+            "Validation {} against each parameter (each trial at its highest rung)",
+            spec.objective
+        ),
+        spec.objective.clone(),
+    )
+    .groups(
+        rungs
+            .iter()
+            .enumerate()
+            .map(|(r, e)| format!("rung {r} ({e} epochs)"))
+            .collect(),
+    );
+    let mut any = false;
+    for p in spec.space.params() {
+        if matches!(p.dist, Dist::Fixed(_)) {
+            continue;
+        }
+        let categories: Option<Vec<String>> = match &p.dist {
+            Dist::Choice(c) => Some(c.iter().map(plain_value).collect()),
+            _ => None,
+        };
+        let points: Vec<(f64, f64, usize)> = final_scores(state)
+            .into_iter()
+            .filter_map(|(t, rung, value)| {
+                let (_, v) = t.params.iter().find(|(k, _)| *k == p.key)?;
+                let x = match (&categories, v) {
+                    (Some(c), v) => c.iter().position(|n| *n == plain_value(v))? as f64,
+                    (None, toml::Value::Integer(i)) => *i as f64,
+                    (None, toml::Value::Float(f)) => *f,
+                    _ => return None,
+                };
+                Some((x, value, rung))
+            })
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        any = true;
+        panels = panels.panel(crate::plot::Panel {
+            name: p.key.clone(),
+            axis: match categories {
+                Some(c) => crate::plot::PanelAxis::Categories(c),
+                None => crate::plot::PanelAxis::Numeric {
+                    log: p.dist.is_log(),
+                },
+            },
+            points,
+        });
+    }
+    if any {
+        let path = plots.join("parameters.png");
+        panels.save_png(&path)?;
+        out.push(path);
+    }
     // Learning curves of the ten best trials, by validation loss per epoch.
     let mut ranked: Vec<&TrialState> = state
         .trials
