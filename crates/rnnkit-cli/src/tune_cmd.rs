@@ -78,7 +78,8 @@ pub fn run(args: TuneArgs) -> Result<()> {
     let stop = StopSignal::new();
     crate::interrupt::stop_on_signal(stop.clone());
     let started = Instant::now();
-    let mut last_line = String::new();
+    // A line when the counts or the best change, and every 30 s regardless (for the ETA).
+    let (mut last_line, mut last_at) = (String::new(), Instant::now());
     loop {
         let mut running = 0;
         for c in &mut children {
@@ -87,10 +88,11 @@ pub fn run(args: TuneArgs) -> Result<()> {
             }
         }
         if !args.quiet {
-            let line = progress_line(&study, started)?;
-            if line != last_line {
-                eprintln!("{line}");
+            let (line, time) = progress_line(&study, started)?;
+            if line != last_line || last_at.elapsed() >= Duration::from_secs(30) {
+                eprintln!("{line} | {time}");
                 last_line = line;
+                last_at = Instant::now();
             }
         }
         if running == 0 {
@@ -161,8 +163,9 @@ fn die_with_parent() {
     }
 }
 
-/// `trials 12 (3 running, 5 pruned, 0 failed) | best 0.4321 (trial 7) | 4m10s, ETA ...`.
-fn progress_line(study: &Study, started: Instant) -> Result<String> {
+/// `trials 12 (3 running, 5 pruned, 0 failed) | best 0.4321 (trial 7)`, and apart from it the
+/// time: `4m10s, ETA 6m02s`.
+fn progress_line(study: &Study, started: Instant) -> Result<(String, String)> {
     let state = study.state()?;
     let spec = study.spec();
     let last = spec.pruner.rungs().len() - 1;
@@ -185,14 +188,16 @@ fn progress_line(study: &Study, started: Instant) -> Result<String> {
     } else {
         String::new()
     };
-    Ok(format!(
-        "trials {} ({} running, {} finished, {} pruned, {} failed) | {best} | {}{eta}",
-        state.trials.len(),
-        count(TrialStatus::Running),
-        count(TrialStatus::Finished) + count(TrialStatus::StoppedEarly),
-        count(TrialStatus::Pruned),
-        count(TrialStatus::Failed),
-        minutes(elapsed)
+    Ok((
+        format!(
+            "trials {} ({} running, {} finished, {} pruned or waiting, {} failed) | {best}",
+            state.trials.len(),
+            count(TrialStatus::Running),
+            count(TrialStatus::Finished) + count(TrialStatus::StoppedEarly),
+            count(TrialStatus::Pruned),
+            count(TrialStatus::Failed),
+        ),
+        format!("{}{eta}", minutes(elapsed)),
     ))
 }
 

@@ -258,3 +258,34 @@ fn a_bad_study_file_exits_2_naming_the_line() {
     assert!(err.contains("study.toml, line 8"), "{err}");
     assert!(!out.exists(), "nothing is created for a refused study");
 }
+
+#[test]
+fn a_spent_wall_budget_ends_the_study_and_resume_adds_nothing() {
+    let dir = temp("minutes");
+    write_task_of(&dir, 400);
+    // 3 seconds: some trials start, promotions may be cut short, and the study must end
+    // rather than claim and release jobs forever.
+    let file = study_file(
+        &dir,
+        "[budget]\nminutes = 0.05\n[sampler]\nkind = \"random\"\n[pruner]\nkind = \"asha\"\n\
+         min_epochs = 1\nmax_epochs = 27\nreduction = 3\n[space]\n\
+         \"model.hidden_size\" = { int_log = [24, 48] }\n",
+    );
+    let out = dir.join("study");
+    let t0 = std::time::Instant::now();
+    let (code, _, err) = rnnkit(&[
+        "tune",
+        "--quiet",
+        "--study",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(t0.elapsed().as_secs() < 60, "{:?}", t0.elapsed());
+    let before = results(&out);
+    assert!(!before.is_empty());
+    let (code, _, err) = rnnkit(&["tune", "--quiet", "--resume", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(results(&out), before);
+}

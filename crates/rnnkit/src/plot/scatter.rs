@@ -5,10 +5,11 @@
 //! Each point is coloured by a group (a tuning study's rung), darker for higher groups.
 
 use super::line::DrawResult;
-use super::style::{self, FAMILY, fmt_num};
+use super::style::{self, FAMILY, fmt_num, log_ticks};
 use crate::error::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 
 /// One panel's x axis.
@@ -229,44 +230,83 @@ fn draw_panel(
         let pad = 0.06 * (y1 - y0);
         (y0, y1) = (y0 - pad, y1 + pad);
     }
+    // Ticks: each category; round values of a log axis (1, 2, 5 × 10ᵏ), placed at their logs;
+    // plotters' own for a linear one.
+    let categories = match &p.axis {
+        PanelAxis::Categories(c) => Some(c.clone()),
+        _ => None,
+    };
+    let keys: Vec<f64> = match (&categories, log) {
+        (Some(c), _) => (0..c.len()).map(|k| k as f64).collect(),
+        (None, true) => log_ticks(x0.exp(), x1.exp())
+            .major
+            .iter()
+            .map(|t| t.0.ln())
+            .collect(),
+        (None, false) => nice_ticks(x0, x1),
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(&p.name, (FAMILY, 16))
         .margin(10)
         .x_label_area_size(34)
         .y_label_area_size(56)
         .build_cartesian_2d(x0..x1, y0..y1)?;
-    let categories = match &p.axis {
-        PanelAxis::Categories(c) => Some(c.clone()),
-        _ => None,
-    };
-    let n_cat = categories.as_ref().map_or(0, |c| c.len());
     chart
         .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
         .y_desc(y_label)
         .axis_desc_style((FAMILY, 14))
         .label_style((FAMILY, 12))
         .bold_line_style(style::GRID_BOLD)
         .light_line_style(style::GRID_LIGHT)
-        .x_labels(if n_cat > 0 { n_cat * 2 + 1 } else { 6 })
-        .x_label_formatter(&|v| match &categories {
-            Some(c) => {
-                let k = v.round();
-                if (v - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < c.len() {
-                    c[k as usize].clone()
-                } else {
-                    String::new()
-                }
-            }
-            None if log => fmt_num(v.exp()),
-            None => fmt_num(*v),
-        })
         .y_label_formatter(&|v| fmt_num(*v))
         .draw()?;
+    // The x ticks, drawn here: plotters places its own evenly, which on a log axis means
+    // labels like 20.09 and 54.6.
+    let base = area.get_base_pixel();
+    let font = (FAMILY, 12)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    for k in keys.into_iter().filter(|k| (x0..=x1).contains(k)) {
+        let label = match &categories {
+            Some(c) => c
+                .get(k.round().max(0.0) as usize)
+                .cloned()
+                .unwrap_or_default(),
+            None if log => fmt_num(k.exp()),
+            None => fmt_num(k),
+        };
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(k, y0), (k, y1)],
+            style::GRID_BOLD,
+        )))?;
+        let (px, py) = chart.backend_coord(&(k, y0));
+        area.draw_text(&label, &font, (px - base.0, py - base.1 + 5))?;
+    }
     chart.draw_series(
         pts.iter()
             .map(|&(x, y, g)| Circle::new((x, y), 4, shade(g, groups).filled())),
     )?;
     Ok(())
+}
+
+/// About five round ticks (1, 2 or 5 × 10ᵏ apart) in `lo..=hi`.
+fn nice_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let raw = (hi - lo) / 5.0;
+    if !(raw > 0.0 && raw.is_finite()) {
+        return vec![lo];
+    }
+    let p = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * p);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|k| k as f64 * step).collect()
 }
 
 #[cfg(test)]
@@ -282,6 +322,15 @@ mod tests {
             points: vec![(-1.0, 0.5, 0)],
         };
         assert!(ScatterPanels::new("t", "y").panel(neg).to_rgb().is_err());
+    }
+
+    #[test]
+    fn ticks_are_round() {
+        assert_eq!(
+            nice_ticks(0.0, 0.5),
+            vec![0.0, 0.1, 0.2, 0.30000000000000004, 0.4, 0.5]
+        );
+        assert_eq!(nice_ticks(1.0, 3.0).len(), 5);
     }
 
     #[test]

@@ -186,6 +186,14 @@ impl Study {
             && (b.epochs == 0 || state.epochs_committed(&rungs) + rungs[0] <= b.epochs)
     }
 
+    /// Whether the budget forbids any further work: the wall time is spent, or the epochs are
+    /// (a promotion is work too; only the trial count still lets trials be continued).
+    fn exhausted(&self, state: &StudyState) -> bool {
+        let b = &self.spec.budget;
+        (b.minutes > 0.0 && self.seconds_spent(state) >= b.minutes * 60.0)
+            || (b.epochs > 0 && state.epochs_committed(&self.spec.pruner.rungs()) >= b.epochs)
+    }
+
     /// When the wall budget runs out, if it has one.
     fn deadline(&self, state: &StudyState) -> Option<Instant> {
         let b = &self.spec.budget;
@@ -225,6 +233,9 @@ impl Study {
         loop {
             let mut l = self.journal.lock()?;
             let state = l.state().clone();
+            if self.exhausted(&state) {
+                return Ok(None);
+            }
             let orphans = state.orphaned_claims(|s, w| self.worker_alive(s, w));
             let mut may_start = self.may_start(&state);
             let mut job = next_job(
