@@ -88,6 +88,12 @@ pub fn train<T: Task>(
     if let Some((loss, _)) = summary.best_val {
         valid_metrics.insert(0, ("loss".into(), loss));
     }
+    // For tools outside rnnkit that tune or compare runs (tools/optuna_tune.py).
+    let by_name: std::collections::BTreeMap<&str, f64> = valid_metrics
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    run.write_json("valid_metrics.json", &by_name)?;
     let seconds = started.elapsed().as_secs_f64();
     let model_path = run.save_model(trainer.model(), &T::KIND.to_string())?;
 
