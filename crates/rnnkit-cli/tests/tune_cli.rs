@@ -69,6 +69,19 @@ fn study_file(dir: &Path, body: &str) -> PathBuf {
     p
 }
 
+/// `rnnkit tune --study FILE --out OUT EXTRA...`.
+fn tune_new(file: &Path, out: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let mut args = vec![
+        "tune",
+        "--study",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    rnnkit(&args)
+}
+
 const SPACE: &str = r#"
 [space]
 "model.cell" = { choice = ["lstm", "gru"] }
@@ -104,15 +117,7 @@ fn a_study_with_two_workers_writes_its_outputs_and_a_runnable_best_config() {
         ),
     );
     let out = dir.join("study");
-    let (code, _, err) = rnnkit(&[
-        "tune",
-        "--study",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--workers",
-        "2",
-    ]);
+    let (code, _, err) = tune_new(&file, &out, &["--workers", "2"]);
     assert_eq!(code, Some(0), "{err}");
     let csv = std::fs::read_to_string(out.join("trials.csv")).unwrap();
     assert_eq!(csv.lines().count(), 7, "{csv}");
@@ -148,13 +153,7 @@ fn a_promoted_trial_equals_training_it_straight_through() {
          \"model.hidden_size\" = { fixed = 8 }\n",
     );
     let out = dir.join("study");
-    let (code, _, err) = rnnkit(&[
-        "tune",
-        "--study",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, err) = tune_new(&file, &out, &[]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(results(&out).len(), 4, "one result per rung");
     let trial = out.join("trials/0000");
@@ -247,13 +246,7 @@ fn a_bad_study_file_exits_2_naming_the_line() {
          \"model.hidden_size\" = { int = [8, 2] }\n",
     );
     let out = dir.join("study");
-    let (code, _, err) = rnnkit(&[
-        "tune",
-        "--study",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, err) = tune_new(&file, &out, &[]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("study.toml, line 8"), "{err}");
     assert!(!out.exists(), "nothing is created for a refused study");
@@ -273,14 +266,7 @@ fn a_spent_wall_budget_ends_the_study_and_resume_adds_nothing() {
     );
     let out = dir.join("study");
     let t0 = std::time::Instant::now();
-    let (code, _, err) = rnnkit(&[
-        "tune",
-        "--quiet",
-        "--study",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, err) = tune_new(&file, &out, &["--quiet"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(t0.elapsed().as_secs() < 60, "{:?}", t0.elapsed());
     let before = results(&out);

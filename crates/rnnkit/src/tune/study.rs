@@ -25,6 +25,9 @@ pub struct Study {
     dir: PathBuf,
     spec: StudySpec,
     journal: Journal,
+    /// The base config's `train.seed`: every trial trains with it, so trials differ only in
+    /// their values.
+    seed: u64,
 }
 
 /// What one worker did.
@@ -69,9 +72,20 @@ impl Study {
         std::fs::write(dir.join("study.toml"), text).map_err(|e| io(dir, e))?;
         let json = serde_json::to_string_pretty(&spec).map_err(|e| Error::Config(e.to_string()))?;
         std::fs::write(dir.join("study.json"), json).map_err(|e| io(dir, e))?;
+        Study::with_spec(dir, spec)
+    }
+
+    fn with_spec(dir: &Path, spec: StudySpec) -> Result<Study> {
+        let base = crate::config_file::ConfigSource::new(
+            &spec.base_text,
+            &spec.base.display().to_string(),
+            &[],
+        )?
+        .load()?;
         Ok(Study {
             journal: Journal::new(dir),
             dir: dir.to_path_buf(),
+            seed: base.train_config().seed,
             spec,
         })
     }
@@ -98,11 +112,7 @@ impl Study {
             path: path.display().to_string(),
             msg: format!("not a study description ({e})"),
         })?;
-        Ok(Study {
-            journal: Journal::new(dir),
-            dir: dir.to_path_buf(),
-            spec,
-        })
+        Study::with_spec(dir, spec)
     }
 
     /// Its directory.
@@ -254,8 +264,7 @@ impl Study {
                     .sample(&self.spec.space, &history, trial, self.spec.seed)?
                 {
                     Some(params) => {
-                        let seed = self.base_seed()?;
-                        claim_new(&mut l, trial, params, seed, session, worker)?;
+                        claim_new(&mut l, trial, params, self.seed, session, worker)?;
                         *started += 1;
                         return Ok(Some((l.state().trials[&trial].clone(), 0)));
                     }
@@ -290,18 +299,6 @@ impl Study {
                 }
             }
         }
-    }
-
-    /// The base config's `train.seed`: every trial trains with it, so trials differ only in
-    /// their values.
-    fn base_seed(&self) -> Result<u64> {
-        let cfg = crate::config_file::ConfigSource::new(
-            &self.spec.base_text,
-            &self.spec.base.display().to_string(),
-            &[],
-        )?
-        .load()?;
-        Ok(cfg.train_config().seed)
     }
 
     /// Works as worker `worker` of `session`: claims jobs and trains them on `threads` threads
