@@ -5,8 +5,8 @@
 //! `hangover_frames` of quiet before a segment counts as over). Each segment runs through the
 //! model from a fresh state, one frame per step. Features are computed frame by frame; deltas
 //! wait for the frames they need (2 per order), with the segment's edges repeated as offline.
-//! The pooled output (the running mean, max or last step) goes through the head after every
-//! frame. A moving average of the last `smooth_frames` posteriors is the score. A segment is
+//! The pooled output (the running mean, max, last step, or attention's running softmax:
+//! [`OnlinePool`]) goes through the head after every frame. A moving average of the last `smooth_frames` posteriors is the score. A segment is
 //! reported once: at its end if the final score reaches `threshold`, or, with `min_frames` set,
 //! as soon as the score reaches it after that many frames (earlier, less accurate). Each detection carries the time it was emitted, so latency can
 //! be measured against the true boundaries.
