@@ -85,6 +85,8 @@ def main():
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads-per-worker", type=int, default=1)
     ap.add_argument("--seed", type=int, default=None, help="default: the study file's seed")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="wall budget in minutes (default: the study file's), as `rnnkit tune --minutes`")
     args = ap.parse_args()
     spec = tomllib.load(open(args.study, "rb"))
     base = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(args.study)), spec["base"]))
@@ -92,7 +94,9 @@ def main():
     maximize = spec.get("direction", "maximize" if objective in MAXIMIZED else "minimize") == "maximize"
     pruner_cfg = spec["pruner"]
     max_epochs = pruner_cfg["max_epochs"]
-    budget = spec["budget"]
+    budget = dict(spec["budget"])
+    if args.minutes is not None:
+        budget["minutes"] = args.minutes
     seed = spec.get("seed", 0) if args.seed is None else args.seed
     os.makedirs(os.path.join(args.out, "trials"), exist_ok=False)
     epochs_trained = {}
@@ -128,6 +132,12 @@ def main():
                         raise optuna.TrialPruned()
                 if done:
                     break
+                if deadline is not None and time.perf_counter() > deadline:
+                    # The budget is spent: like `rnnkit tune`, stop the trial where it is (Optuna's
+                    # own timeout only stops starting trials, and would let these run on).
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait()
+                    raise optuna.TrialPruned()
                 time.sleep(0.2)
             if proc.returncode != 0:
                 raise RuntimeError(f"rnnkit train failed: {proc.stderr.read()[-500:]}")
@@ -154,6 +164,7 @@ def main():
     timeout = budget.get("minutes", 0) * 60 or None
     n_trials = budget.get("trials", 0) or None
     t0 = time.perf_counter()
+    deadline = t0 + timeout if timeout else None
     study.optimize(run_trial, n_trials=n_trials, timeout=timeout, n_jobs=args.workers, catch=(RuntimeError,))
     wall = time.perf_counter() - t0
     states = [t.state.name for t in study.trials]

@@ -131,6 +131,16 @@ enum Command {
         /// Threads of each worker.
         #[arg(long, default_value_t = 1)]
         threads_per_worker: usize,
+        /// Change the budget: trials to start in all (0: no limit on trials). With --resume it
+        /// replaces the study's; with --study, the study file's.
+        #[arg(long, value_name = "N")]
+        trials: Option<u64>,
+        /// Change the budget: wall minutes of all sessions together (0: no time limit).
+        #[arg(long, value_name = "M")]
+        minutes: Option<f64>,
+        /// Change the budget: epochs over all trials (0: no epoch limit).
+        #[arg(long, value_name = "E")]
+        epochs: Option<usize>,
         /// Print nothing but errors.
         #[arg(long)]
         quiet: bool,
@@ -391,6 +401,9 @@ fn run(cli: Cli) -> Result<()> {
             resume,
             workers,
             threads_per_worker,
+            trials,
+            minutes,
+            epochs,
             quiet,
             worker_session,
             worker_id,
@@ -400,6 +413,7 @@ fn run(cli: Cli) -> Result<()> {
             resume,
             workers,
             threads: threads_per_worker,
+            budget: (trials, minutes, epochs),
             quiet,
             worker: worker_session.zip(worker_id),
         })?,

@@ -22,6 +22,8 @@ pub struct TuneArgs {
     pub workers: usize,
     /// `--threads-per-worker M`.
     pub threads: usize,
+    /// `--trials`, `--minutes`, `--epochs`: budget limits to change (None: keep).
+    pub budget: (Option<u64>, Option<f64>, Option<usize>),
     /// `--quiet`.
     pub quiet: bool,
     /// Internal: run as worker `(session, id)` of the study in `resume`.
@@ -59,6 +61,18 @@ pub fn run(args: TuneArgs) -> Result<()> {
         }
     };
     let session = study.begin_session()?;
+    let (trials, minutes, epochs) = args.budget;
+    if trials.is_some() || minutes.is_some() || epochs.is_some() {
+        let b = study
+            .change_budget(session, trials, minutes, epochs)
+            .map_err(|e| crate::run_config::usage(e.to_string()))?;
+        if !args.quiet {
+            eprintln!(
+                "budget: {} trials, {} minutes, {} epochs (0: no limit)",
+                b.trials, b.minutes, b.epochs
+            );
+        }
+    }
     let exe = std::env::current_exe().context("finding the rnnkit executable")?;
     let mut children: Vec<Child> = (0..args.workers as u32)
         .map(|id| {
@@ -174,17 +188,23 @@ fn progress_line(study: &Study, started: Instant) -> Result<(String, String)> {
         .map(|(n, v)| format!("best {} {v:.4} (trial {n})", spec.objective))
         .unwrap_or_else(|| "no result yet".into());
     let elapsed = started.elapsed().as_secs_f64();
-    let b = &spec.budget;
+    // The study's time over all its sessions, so a resumed study's ETA counts what is spent.
+    let spent = study.seconds_spent(&state);
+    let b = study.budget(&state);
     let mut fractions = Vec::new();
     if b.trials > 0 {
         fractions.push(state.trials.len() as f64 / b.trials as f64);
     }
     if b.minutes > 0.0 {
-        fractions.push(elapsed / (b.minutes * 60.0));
+        fractions.push(spent / (b.minutes * 60.0));
+    }
+    if b.epochs > 0 {
+        let committed = state.epochs_committed(&spec.pruner.rungs());
+        fractions.push(committed as f64 / b.epochs as f64);
     }
     let done = fractions.iter().copied().fold(0.0, f64::max).min(1.0);
     let eta = if done > 0.02 && done < 1.0 {
-        format!(", ETA {}", minutes(elapsed * (1.0 - done) / done))
+        format!(", ETA {}", minutes(spent * (1.0 - done) / done))
     } else {
         String::new()
     };

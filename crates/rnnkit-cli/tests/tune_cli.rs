@@ -89,6 +89,12 @@ const SPACE: &str = r#"
 "train.optimizer.lr" = { loguniform = [1e-3, 3e-2] }
 "#;
 
+/// How many trials the journal has started.
+fn trial_count(study: &Path) -> u64 {
+    let text = std::fs::read_to_string(study.join("journal.jsonl")).unwrap();
+    text.lines().filter(|l| l.contains(r#""event":"trial""#)).count() as u64
+}
+
 /// `(trial, rung) → number of results` from the journal.
 fn results(study: &Path) -> BTreeMap<(u64, u64), usize> {
     let mut out = BTreeMap::new();
@@ -274,4 +280,27 @@ fn a_spent_wall_budget_ends_the_study_and_resume_adds_nothing() {
     let (code, _, err) = rnnkit(&["tune", "--quiet", "--resume", out.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(results(&out), before);
+
+    // A budget with no limit left is refused, and changes nothing.
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["tune", "--quiet", "--resume", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        rnnkit(&args)
+    };
+    let (code, _, err) = resume(&["--minutes", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no budget"), "{err}");
+    assert_eq!(results(&out), before);
+
+    // More budget on resume: the time limit lifted, two more trials. The study continues
+    // where it was: every earlier result kept, exactly two new trials.
+    let trials_before = trial_count(&out);
+    let cap = (trials_before + 2).to_string();
+    let (code, _, err) = resume(&["--minutes", "0", "--trials", &cap]);
+    assert_eq!(code, Some(0), "{err}");
+    let after = results(&out);
+    for (k, v) in &before {
+        assert_eq!(after.get(k), Some(v), "result {k:?} changed");
+    }
+    assert_eq!(trial_count(&out), trials_before + 2, "{after:?}");
 }

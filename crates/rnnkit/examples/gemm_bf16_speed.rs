@@ -11,6 +11,9 @@ fn main() {
         (20, 650, 2600, 2),
         (20, 1500, 6000, 2),
         (64, 256, 1024, 1),
+        // Tiny Shakespeare 2×512's per-step product (batch 64, 4·512 gates).
+        (64, 512, 2048, 1),
+        (64, 512, 2048, 2),
     ] {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 17) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 13) as f32 * 0.1).collect();

@@ -9,6 +9,7 @@
 //! it and the next writer cuts it off before appending.
 
 use super::space::Params;
+use super::spec::Budget;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -78,6 +79,16 @@ pub enum Event {
         curve: Vec<f64>,
         /// Wall seconds of this job.
         seconds: f64,
+        /// Seconds since the Unix epoch.
+        at: f64,
+    },
+    /// The budget changed (`rnnkit tune --resume DIR --minutes M`): it replaces the study
+    /// file's from here on, for every worker.
+    Budget {
+        /// The whole new budget.
+        budget: Budget,
+        /// The session that set it.
+        session: u64,
         /// Seconds since the Unix epoch.
         at: f64,
     },
@@ -170,6 +181,8 @@ pub struct StudyState {
     pub started: Option<f64>,
     /// Each session's first and latest event (Unix seconds), in order.
     pub session_spans: Vec<(f64, f64)>,
+    /// The latest budget set after the study began, if any (the study file's holds otherwise).
+    pub budget: Option<Budget>,
 }
 
 impl StudyState {
@@ -181,6 +194,7 @@ impl StudyState {
             | Event::Claim { at, .. }
             | Event::Release { at, .. }
             | Event::Result { at, .. }
+            | Event::Budget { at, .. }
             | Event::End { at, .. } => *at,
         };
         self.started.get_or_insert(at);
@@ -257,6 +271,7 @@ impl StudyState {
                     }
                 }
             }
+            Event::Budget { budget, .. } => self.budget = Some(budget.clone()),
             Event::End {
                 trial,
                 status,

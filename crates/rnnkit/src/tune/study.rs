@@ -11,7 +11,7 @@
 use super::journal::{Event, Journal, Locked, StudyState, TrialEnd, TrialState, now};
 use super::sampler::{Observation, Sampler};
 use super::schedule::{Job, next_job};
-use super::spec::StudySpec;
+use super::spec::{Budget, StudySpec};
 use super::trial::{JobOutcome, run_job};
 use crate::error::{Error, Result};
 use crate::train::StopSignal;
@@ -170,7 +170,7 @@ impl Study {
     }
 
     /// Wall seconds the study has run: the union of its sessions' spans, this one to now.
-    fn seconds_spent(&self, state: &StudyState) -> f64 {
+    pub fn seconds_spent(&self, state: &StudyState) -> f64 {
         let mut spans = state.session_spans.clone();
         if let Some(last) = spans.last_mut() {
             last.1 = now();
@@ -187,9 +187,55 @@ impl Study {
         total
     }
 
+    /// The budget in force: the latest one set on resume, or the study file's.
+    pub fn budget(&self, state: &StudyState) -> Budget {
+        state
+            .budget
+            .clone()
+            .unwrap_or_else(|| self.spec.budget.clone())
+    }
+
+    /// Replaces the budget for every worker from now on (`--trials`, `--minutes`, `--epochs`
+    /// given with `--resume`); `None` keeps that limit as it is, `Some(0)` removes it.
+    ///
+    /// # Errors
+    /// No limit would be left; the journal cannot be written.
+    pub fn change_budget(
+        &self,
+        session: u64,
+        trials: Option<u64>,
+        minutes: Option<f64>,
+        epochs: Option<usize>,
+    ) -> Result<Budget> {
+        let mut l = self.journal.lock()?;
+        let mut b = self.budget(l.state());
+        b.trials = trials.unwrap_or(b.trials);
+        b.minutes = minutes.unwrap_or(b.minutes);
+        b.epochs = epochs.unwrap_or(b.epochs);
+        if !(b.minutes.is_finite() && b.minutes >= 0.0) {
+            return Err(Error::Config(format!(
+                "--minutes must be a number of minutes, at least 0 (got {})",
+                b.minutes
+            )));
+        }
+        if b.trials == 0 && b.minutes == 0.0 && b.epochs == 0 {
+            return Err(Error::Config(
+                "the study would have no budget left: keep at least one of --trials, \
+                 --minutes, --epochs above 0"
+                    .into(),
+            ));
+        }
+        l.append(&[Event::Budget {
+            budget: b.clone(),
+            session,
+            at: now(),
+        }])?;
+        Ok(b)
+    }
+
     /// Whether the budget allows starting a new trial.
     fn may_start(&self, state: &StudyState) -> bool {
-        let b = &self.spec.budget;
+        let b = &self.budget(state);
         let rungs = self.spec.pruner.rungs();
         (b.trials == 0 || (state.trials.len() as u64) < b.trials)
             && (b.minutes <= 0.0 || self.seconds_spent(state) < b.minutes * 60.0)
@@ -199,14 +245,14 @@ impl Study {
     /// Whether the budget forbids any further work: the wall time is spent, or the epochs are
     /// (a promotion is work too; only the trial count still lets trials be continued).
     fn exhausted(&self, state: &StudyState) -> bool {
-        let b = &self.spec.budget;
+        let b = &self.budget(state);
         (b.minutes > 0.0 && self.seconds_spent(state) >= b.minutes * 60.0)
             || (b.epochs > 0 && state.epochs_committed(&self.spec.pruner.rungs()) >= b.epochs)
     }
 
     /// When the wall budget runs out, if it has one.
     fn deadline(&self, state: &StudyState) -> Option<Instant> {
-        let b = &self.spec.budget;
+        let b = &self.budget(state);
         (b.minutes > 0.0).then(|| {
             let left = (b.minutes * 60.0 - self.seconds_spent(state)).max(0.0);
             Instant::now() + Duration::from_secs_f64(left)
