@@ -92,7 +92,9 @@ const SPACE: &str = r#"
 /// How many trials the journal has started.
 fn trial_count(study: &Path) -> u64 {
     let text = std::fs::read_to_string(study.join("journal.jsonl")).unwrap();
-    text.lines().filter(|l| l.contains(r#""event":"trial""#)).count() as u64
+    text.lines()
+        .filter(|l| l.contains(r#""event":"trial""#))
+        .count() as u64
 }
 
 /// `(trial, rung) → number of results` from the journal.
