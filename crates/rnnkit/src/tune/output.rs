@@ -358,12 +358,14 @@ fn report_md(
         .map(|t| t.results.values().map(|r| r.epochs).max().unwrap_or(0))
         .sum();
     let mut md = format!(
-        "# Study {}\n\nBase config `{}`; objective: validation {} ({}); sampler {:?}; pruner \
-         {:?} (rungs at {:?} epochs).\n\n| | |\n|---|---|\n| trials | {} |\n| finished | {} |\n\
+        "# Study {}\n\nBase config `{}`; objective: validation {} ({}); sampler {}; pruner \
+         {} (rungs at {} epochs).\n\n| | |\n|---|---|\n| trials | {} |\n| finished | {} |\n\
          | stopped early | {} |\n| pruned | {} |\n| failed | {} |\n| running | {} |\n\
          | epochs trained | {epochs} |\n",
         dir.display(),
-        spec.base.display(),
+        std::fs::canonicalize(&spec.base)
+            .unwrap_or_else(|_| spec.base.clone())
+            .display(),
         spec.objective,
         if spec.maximize() {
             "higher is better"
@@ -372,7 +374,11 @@ fn report_md(
         },
         spec.sampler,
         spec.pruner,
-        rungs,
+        rungs
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         state.trials.len(),
         count(TrialStatus::Finished),
         count(TrialStatus::StoppedEarly),

@@ -53,6 +53,24 @@ fn five() -> usize {
     5
 }
 
+/// For people: `ASHA (η = 3)`, `median (from 5 results per rung, every 2 epochs)`, `none`.
+impl std::fmt::Display for Pruner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Pruner::Asha { reduction, .. } => write!(f, "ASHA (η = {reduction})"),
+            Pruner::Median {
+                every_epochs,
+                startup_trials,
+                ..
+            } => write!(
+                f,
+                "median (from {startup_trials} results per rung, every {every_epochs} epochs)"
+            ),
+            Pruner::None { .. } => write!(f, "none"),
+        }
+    }
+}
+
 impl Pruner {
     /// The rungs' epoch counts, increasing, the last `max_epochs`.
     ///

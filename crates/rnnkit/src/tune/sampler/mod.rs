@@ -168,6 +168,32 @@ pub trait Sampler {
 /// The most combinations a grid may have; a larger one is an error, not a study that never ends.
 pub const MAX_GRID: u64 = 1_000_000;
 
+/// For people: `random`, `grid (3 points per continuous key)`, `TPE (10 random start-up
+/// trials, 24 candidates, multivariate)`.
+impl std::fmt::Display for SamplerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            SamplerKind::Random => write!(f, "random"),
+            SamplerKind::Grid { points } => {
+                write!(f, "grid ({points} points per continuous key)")
+            }
+            SamplerKind::Tpe {
+                startup_trials,
+                candidates,
+                multivariate,
+            } => write!(
+                f,
+                "TPE ({startup_trials} random start-up trials, {candidates} candidates, {})",
+                if multivariate {
+                    "multivariate"
+                } else {
+                    "independent"
+                }
+            ),
+        }
+    }
+}
+
 impl SamplerKind {
     /// Checks the settings.
     ///
