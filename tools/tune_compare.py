@@ -31,7 +31,7 @@ REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 RNNKIT = os.path.join(REPO, "target", "release", "rnnkit")
 
 
-def write_study_with_seed(study, seed, out_dir):
+def write_study_with_seed(study, seed):
     """The study file with `seed` set, written next to the original so `base` still resolves."""
     text = open(study).read()
     lines = [l for l in text.splitlines() if not l.startswith("seed")]
@@ -43,13 +43,13 @@ def write_study_with_seed(study, seed, out_dir):
     return path
 
 
-def run_rnnkit(study, out, minutes, workers, threads):
+def run_rnnkit(study, out, minutes, workers, threads, rungs):
     t0 = time.perf_counter()
     subprocess.run([RNNKIT, "tune", "--quiet", "--study", study, "--out", out, "--minutes", str(minutes),
                     "--workers", str(workers), "--threads-per-worker", str(threads)], check=True)
     wall = time.perf_counter() - t0
     rows = list(csv.DictReader(open(os.path.join(out, "trials.csv"))))
-    last = f"rung{len(RUNGS) - 1}_{RUNGS[-1]}ep"
+    last = f"rung{len(rungs) - 1}_{rungs[-1]}ep"
     full = [float(r[last]) for r in rows if r.get(last)]
     return {"trials": len(rows), "full_trials": len(full), "trial_epochs": sum(int(r["epochs"]) for r in rows),
             "values_full": full, "wall_s": wall}
@@ -68,10 +68,6 @@ def run_optuna(study, out, minutes, workers, threads, maximize):
             "values_full": full, "wall_s": wall}
 
 
-# The pruner's rungs in epochs (min_epochs · reduction^i, then max_epochs), set by main().
-RUNGS = []
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--study", required=True)
@@ -87,22 +83,23 @@ def main():
     maximize = spec.get("direction", "maximize" if objective in ("accuracy", "macro_f1") else "minimize") == "maximize"
     p = spec["pruner"]
     lo, hi, eta = p.get("min_epochs", 1), p["max_epochs"], p.get("reduction", 3)
-    r = lo
+    # The pruner's rungs in epochs: min_epochs · reduction^i below max_epochs, then max_epochs.
+    rungs, r = [], lo
     while r < hi:
-        RUNGS.append(r)
+        rungs.append(r)
         r *= eta
-    RUNGS.append(hi)
+    rungs.append(hi)
     os.makedirs(args.out)
     pick = max if maximize else min
     studies = []
     for rnd in range(args.rounds):
-        seeded = write_study_with_seed(args.study, rnd, args.out)
+        seeded = write_study_with_seed(args.study, rnd)
         try:
             order = ["rnnkit", "optuna"] if rnd % 2 == 0 else ["optuna", "rnnkit"]
             for side in order:
                 out = os.path.join(args.out, f"{side}-seed{rnd}")
                 if side == "rnnkit":
-                    res = run_rnnkit(seeded, out, args.minutes, args.workers, args.threads_per_worker)
+                    res = run_rnnkit(seeded, out, args.minutes, args.workers, args.threads_per_worker, rungs)
                 else:
                     res = run_optuna(seeded, out, args.minutes, args.workers, args.threads_per_worker, maximize)
                 res.update(side=side, seed=rnd, best=pick(res["values_full"]) if res["values_full"] else None)
@@ -122,7 +119,7 @@ def main():
         }
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
     doc = {"date": time.strftime("%Y-%m-%d"), "study": args.study, "objective": objective,
-           "direction": "maximize" if maximize else "minimize", "rungs": RUNGS, "minutes": args.minutes,
+           "direction": "maximize" if maximize else "minimize", "rungs": rungs, "minutes": args.minutes,
            "workers": args.workers, "threads_per_worker": args.threads_per_worker,
            "cpu": cpu, "cores": os.cpu_count(), "host": platform.node(),
            "command": " ".join(sys.argv), "summary": summary, "studies": studies}
