@@ -25,6 +25,7 @@ pub mod config_file;
 pub mod data;
 pub mod diagnostics;
 pub mod error;
+pub mod export;
 pub mod generate;
 pub mod init;
 pub mod io;
