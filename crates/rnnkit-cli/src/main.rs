@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod evaluate_cmd;
+mod export_cmd;
 mod generate_cmd;
 mod inspect_cmd;
 mod interrupt;
@@ -91,6 +92,31 @@ enum Command {
         /// One JSON object instead of lines.
         #[arg(long)]
         json: bool,
+        /// Use the latest checkpoint instead of the best weights.
+        #[arg(long)]
+        latest: bool,
+    },
+    /// Export a trained run's model for deployment: ONNX (opset 17) with the recurrent state
+    /// as inputs and outputs, and its preprocessing as JSON beside it.
+    Export {
+        /// The run directory of a `rnnkit train` run.
+        #[arg(long, value_name = "RUN_DIR")]
+        model: PathBuf,
+        /// The format.
+        #[arg(long, default_value = "onnx", value_name = "FORMAT")]
+        format: String,
+        /// The model file. Default: RUN_DIR/model.onnx. The preprocessing goes beside it as
+        /// FILE.preprocessing.json.
+        #[arg(long, value_name = "FILE.onnx")]
+        out: Option<PathBuf>,
+        /// How recurrent layers are written: `operators` (ONNX's LSTM/GRU/RNN, fused in
+        /// onnxruntime) or `scan` (every layer a Scan over the cell, for runtimes such as
+        /// tract whose recurrent operators take no variable lengths).
+        #[arg(long, default_value = "operators", value_name = "KIND")]
+        recurrence: rnnkit::export::Recurrence,
+        /// Leave out the `lengths` input: every sequence is T steps long.
+        #[arg(long)]
+        no_lengths: bool,
         /// Use the latest checkpoint instead of the best weights.
         #[arg(long)]
         latest: bool,
@@ -380,6 +406,21 @@ fn run(cli: Cli) -> Result<()> {
             data,
             outputs,
             json,
+            latest,
+        })?,
+        Command::Export {
+            model,
+            format,
+            out,
+            recurrence,
+            no_lengths,
+            latest,
+        } => export_cmd::run(export_cmd::ExportArgs {
+            model,
+            format,
+            out,
+            recurrence,
+            no_lengths,
             latest,
         })?,
         Command::Classify {

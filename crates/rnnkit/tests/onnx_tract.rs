@@ -96,6 +96,44 @@ fn random_state(rng: &mut ChaCha8Rng, cfg: &RnnConfig, batch: usize, given: bool
     state
 }
 
+/// With `RNNKIT_ONNX_GRID=DIR`, writes the grid's models and, beside each, its inputs and
+/// rnnkit's outputs, for `tools/onnx_check.py --grid DIR` to run in onnxruntime.
+fn save_for_onnxruntime(
+    name: &str,
+    onnx: &rnnkit::export::OnnxModel,
+    x: &Array3<f32>,
+    lengths: Option<&[usize]>,
+    state: &RnnState,
+    want: &rnnkit::RnnOutput,
+) {
+    let Some(dir) = std::env::var_os("RNNKIT_ONNX_GRID") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    onnx.write(&dir.join(format!("{name}.onnx"))).unwrap();
+    let mut file = rnnkit::io::TensorFile::default();
+    file.f32.insert("input".into(), x.clone().into_dyn());
+    file.f32.insert("h0".into(), state.h.clone().into_dyn());
+    if let Some(c) = &state.c {
+        file.f32.insert("c0".into(), c.clone().into_dyn());
+    }
+    if let Some(l) = lengths {
+        let v: Vec<i64> = l.iter().map(|&n| n as i64).collect();
+        file.i64
+            .insert("lengths".into(), ndarray::Array1::from(v).into_dyn());
+    }
+    file.f32
+        .insert("want.output".into(), want.output.clone().into_dyn());
+    file.f32
+        .insert("want.h_n".into(), want.state.h.clone().into_dyn());
+    if let Some(c) = &want.state.c {
+        file.f32.insert("want.c_n".into(), c.clone().into_dyn());
+    }
+    file.write(&dir.join(format!("{name}.safetensors")))
+        .unwrap();
+}
+
 #[test]
 fn the_stack_grid_runs_in_tract_as_in_rnnkit() {
     let (t, b, i) = (6, 3, 4);
@@ -127,20 +165,32 @@ fn the_stack_grid_runs_in_tract_as_in_rnnkit() {
             (Recurrence::Operators, None),
             (Recurrence::Scan, None),
             (Recurrence::Scan, Some(vec![6, 2, 4])),
+            (Recurrence::Operators, Some(vec![6, 2, 4])),
         ] {
-            if recurrence == Recurrence::Operators && cell == CellKind::RnnRelu {
-                // tract's `RNN` ignores the `activations` attribute and always applies tanh
-                // (tract-onnx 0.23, onnx/src/ops/rec/rnn.rs); onnxruntime checks this one.
-                continue;
-            }
             let options = OnnxOptions {
                 recurrence,
                 lengths: lengths.is_some(),
             };
-            let bytes = rnn.to_onnx(&options).unwrap().to_bytes();
+            let onnx = rnn.to_onnx(&options).unwrap();
             let want = rnn
                 .forward(x.view(), Some(&state), lengths.as_deref())
                 .unwrap();
+            let name = format!(
+                "{cell}-proj{proj}-{}-{}-{recurrence:?}-{}",
+                if bidirectional { "bi" } else { "uni" },
+                if given { "state" } else { "zero" },
+                if lengths.is_some() { "lengths" } else { "full" },
+            );
+            save_for_onnxruntime(&name, &onnx, &x, lengths.as_deref(), &state, &want);
+            if recurrence == Recurrence::Operators
+                && (lengths.is_some() || cell == CellKind::RnnRelu)
+            {
+                // tract takes only a constant `sequence_lens`, and its `RNN` ignores the
+                // `activations` attribute (always tanh; tract-onnx 0.23,
+                // onnx/src/ops/rec/rnn.rs): onnxruntime checks these (`--grid`).
+                continue;
+            }
+            let bytes = onnx.to_bytes();
             let mut inputs = vec![tensor(x.clone())];
             inputs.extend(state_inputs(&state, lengths.as_deref()));
             let got = run(&bytes, inputs);
@@ -161,7 +211,9 @@ fn the_stack_grid_runs_in_tract_as_in_rnnkit() {
             cases += 1;
         }
     }
-    assert_eq!(cases, 5 * 2 * 2 * 3 - 2 * 2);
+    // 5 cells × 2 directions × 2 states × 4 forms, less the operators with lengths (20) and
+    // the ReLU RNN's operators without (4).
+    assert_eq!(cases, 5 * 2 * 2 * 4 - 20 - 4);
 }
 
 fn ids(rng: &mut ChaCha8Rng, t: usize, b: usize, vocab: usize) -> Array2<u32> {

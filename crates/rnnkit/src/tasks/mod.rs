@@ -33,6 +33,7 @@ pub mod audio;
 pub mod audio_stream;
 pub mod classify;
 mod driver;
+pub mod export;
 pub mod forecast;
 pub mod lm;
 pub mod registry;
@@ -40,6 +41,7 @@ pub mod synthetic;
 mod trained;
 
 pub use driver::{Outcome, bundled_or_given, train};
+pub use export::Exported;
 pub use registry::{AnyConfig, ConfigVisitor, TaskKind};
 pub use trained::{EvaluateOptions, Scored, evaluate, predict};
 
