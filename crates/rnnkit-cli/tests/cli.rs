@@ -1111,3 +1111,92 @@ fn a_run_directory_is_never_clobbered() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn export_writes_an_onnx_model_that_tract_runs_as_rnnkit_evaluates() {
+    use tract_onnx::prelude::*;
+    let run = shared_lm_run();
+    let dir = temp("export");
+    let model = dir.join("lm.onnx");
+    let run_s = run.display().to_string();
+    let model_s = model.display().to_string();
+    let (code, out, err) = run_rnnkit(&[
+        "export",
+        "--model",
+        &run_s,
+        "--out",
+        &model_s,
+        "--no-lengths",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("inputs: input, h0, c0"), "{out}");
+
+    // The preprocessing beside it carries the run's vocabulary.
+    let prep = read_json(&dir.join("lm.preprocessing.json"));
+    assert_eq!(prep["format"], "rnnkit-onnx-preprocessing");
+    assert_eq!(prep["task"], "lm");
+    assert_eq!(
+        prep["text"]["vocab"]["tokens"].as_array().unwrap().len(),
+        vocab_size(run)
+    );
+
+    // tract runs it on `rnnkit evaluate --outputs`'s batch and gets rnnkit's logits.
+    let outputs = dir.join("outputs.safetensors");
+    let outputs_s = outputs.display().to_string();
+    let (code, _, err) = run_rnnkit(&["evaluate", "--model", &run_s, "--outputs", &outputs_s]);
+    assert_eq!(code, Some(0), "{err}");
+    let file = TensorFile::read(&outputs).unwrap();
+    let ids: Vec<i64> = file.i64["input_ids"].iter().copied().collect();
+    let want: Vec<f32> = file.f32["logits"].iter().copied().collect();
+    let steps = ids.len();
+    let (layers, hidden) = (1, 16);
+    let input = Tensor::from_shape(&[steps, 1], &ids).unwrap();
+    let zeros = Tensor::zero::<f32>(&[layers, 1, hidden]).unwrap();
+    let plan = tract_onnx::onnx()
+        .model_for_path(&model)
+        .unwrap()
+        .with_input_fact(0, InferenceFact::dt_shape(i64::datum_type(), [steps, 1]))
+        .unwrap()
+        .with_input_fact(
+            1,
+            InferenceFact::dt_shape(f32::datum_type(), [layers, 1, hidden]),
+        )
+        .unwrap()
+        .with_input_fact(
+            2,
+            InferenceFact::dt_shape(f32::datum_type(), [layers, 1, hidden]),
+        )
+        .unwrap()
+        .into_optimized()
+        .unwrap()
+        .into_runnable()
+        .unwrap();
+    let got = plan
+        .run(tvec!(
+            input.into_tvalue(),
+            zeros.clone().into_tvalue(),
+            zeros.into_tvalue()
+        ))
+        .unwrap();
+    let got = got[0].to_plain_array_view::<f32>().unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g - w).abs() <= 1e-5 * w.abs() + 1e-6,
+            "tract {g}, rnnkit {w}"
+        );
+    }
+
+    // Mistakes are usage errors (exit 2) that say what to do.
+    let (code, _, err) = run_rnnkit(&["export", "--model", &run_s, "--format", "tflite"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("onnx"), "{err}");
+    let dir_s = dir.display().to_string();
+    let (code, _, err) = run_rnnkit(&["export", "--model", &run_s, "--out", &dir_s]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("model.onnx"), "{err}");
+    let (code, _, err) = run_rnnkit(&["export", "--model", "/nonexistent/run"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("/nonexistent/run"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
