@@ -25,6 +25,8 @@ pub struct EvaluateArgs {
     pub json: bool,
     /// Use the latest checkpoint instead of the best weights.
     pub latest: bool,
+    /// Quantize the recurrent stack to int8 (dynamic quantization).
+    pub int8: bool,
 }
 
 /// Runs the command.
@@ -35,6 +37,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         data: args.data.clone(),
         weights: Weights::latest_if(args.latest),
         outputs: args.outputs.is_some(),
+        int8: args.int8,
     };
     let found = config.evaluate(&run, &options)?;
     if let (Some(path), Some(file)) = (&args.outputs, &found.outputs) {

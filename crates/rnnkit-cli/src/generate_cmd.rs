@@ -27,6 +27,8 @@ pub struct GenerateArgs {
     pub seed: u64,
     /// `latest` instead of `best` weights.
     pub latest: bool,
+    /// Quantize the recurrent stack to int8 (dynamic quantization).
+    pub int8: bool,
 }
 
 /// Runs the command.
@@ -69,10 +71,11 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         },
         on_text: &mut on_text,
     };
-    rnnkit::tasks::predict::<LanguageModeling>(
+    rnnkit::tasks::predict_with::<LanguageModeling>(
         &cfg,
         &run,
         Weights::latest_if(args.latest),
+        args.int8,
         prompt,
     )?;
     if let Some(e) = failed {

@@ -24,6 +24,8 @@ pub struct ClassifyArgs {
     pub top: usize,
     /// Use the latest checkpoint instead of the best weights.
     pub latest: bool,
+    /// Quantize the recurrent stack to int8 (dynamic quantization).
+    pub int8: bool,
 }
 
 /// Prints `text<TAB>class<TAB>probability` per text (with `top` > 1, further class and
@@ -60,8 +62,13 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
         texts: &texts,
         top: args.top,
     };
-    let answer =
-        rnnkit::tasks::predict::<Classify>(&cfg, &run, Weights::latest_if(args.latest), query)?;
+    let answer = rnnkit::tasks::predict_with::<Classify>(
+        &cfg,
+        &run,
+        Weights::latest_if(args.latest),
+        args.int8,
+        query,
+    )?;
     let mut out = String::new();
     for (text, classes) in texts.iter().zip(answer) {
         out.push_str(text);
@@ -93,8 +100,13 @@ fn classify_audio(args: ClassifyArgs) -> Result<()> {
         paths: &paths,
         top: args.top,
     };
-    let answer =
-        rnnkit::tasks::predict::<Audio>(&cfg, &run, Weights::latest_if(args.latest), query)?;
+    let answer = rnnkit::tasks::predict_with::<Audio>(
+        &cfg,
+        &run,
+        Weights::latest_if(args.latest),
+        args.int8,
+        query,
+    )?;
     let mut out = String::new();
     for (path, classes) in paths.iter().zip(answer) {
         out.push_str(&path.display().to_string());
@@ -153,6 +165,8 @@ pub struct ForecastArgs {
     pub plot: Option<PathBuf>,
     /// Use the latest checkpoint instead of the best weights.
     pub latest: bool,
+    /// Quantize the recurrent stack to int8 (dynamic quantization).
+    pub int8: bool,
 }
 
 /// Forecasts the `horizon` steps after the last row of the input, in original units, as CSV:
@@ -161,10 +175,11 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
     let (cfg, run) = open_run::<ForecastConfig>(&args.model, |kind| {
         wrong_task(&args.model, kind, "forecast")
     })?;
-    let next = rnnkit::tasks::predict::<Forecast>(
+    let next = rnnkit::tasks::predict_with::<Forecast>(
         &cfg,
         &run,
         Weights::latest_if(args.latest),
+        args.int8,
         &args.input,
     )?;
     let csv = next.to_csv();

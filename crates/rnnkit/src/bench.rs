@@ -69,6 +69,8 @@ pub enum BenchKind {
     Infer,
     /// One inference step with the state carried over.
     Stream,
+    /// [`BenchKind::Stream`] with the stack quantized to int8 ([`Rnn::quantize`]).
+    StreamInt8,
     /// One full training step of a Zaremba et al. word-level LM over a vocabulary of `vocab`
     /// types (Penn Treebank: 10,000; WikiText-2: 33,278).
     LmTrain {
@@ -79,8 +81,8 @@ pub enum BenchKind {
 
 /// The contract's seven cases in its order, then `ptb-medium-train` and
 /// `wikitext2-small-train` (issue 7), then the cases where PyTorch leaves its fused path
-/// (`lstm-packed`, `lstm-proj`, `bilstm-med`, `lstm-med-dropout`) and forward-only
-/// (`-infer`) versions of the five training shapes (issue 20).
+/// (`lstm-packed`, `lstm-proj`, `bilstm-med`, `lstm-med-dropout`), `lstm-stream-int8`
+/// (issue 23) and forward-only (`-infer`) versions of the five training shapes (issue 20).
 pub fn cases() -> Vec<BenchCase> {
     let train = |name, cell, layers, input, hidden, batch, steps| BenchCase {
         name,
@@ -112,6 +114,15 @@ pub fn cases() -> Vec<BenchCase> {
         BenchCase {
             config: med("").config.dropout(0.3),
             ..med("lstm-med-dropout")
+        },
+        BenchCase {
+            name: "lstm-stream-int8",
+            config: RnnConfig::new(CellKind::Lstm, 256, 256).num_layers(2),
+            batch: 1,
+            steps: 1,
+            kind: BenchKind::StreamInt8,
+            dropout: 0.0,
+            lengths: None,
         },
         infer("lstm-small-infer", CellKind::Lstm, 1, 32, 64, 16, 50),
         infer("lstm-med-infer", CellKind::Lstm, 2, 256, 256, 32, 64),
@@ -247,7 +258,7 @@ fn flops(case: &BenchCase) -> f64 {
         BenchKind::LmTrain { vocab } => {
             3.0 * (per_layer + 2.0 * rows * (c.output_size() * vocab) as f64)
         }
-        BenchKind::Stream | BenchKind::Infer => per_layer,
+        BenchKind::Stream | BenchKind::StreamInt8 | BenchKind::Infer => per_layer,
     }
 }
 
@@ -318,7 +329,10 @@ fn run_case(case: &BenchCase, threads: usize, precision: Precision) -> Result<Be
             let x = random3((case.steps, case.batch, case.config.input_size), &mut rng);
             time_iterations(|| rnn.forward(x.view(), None, None).map(|_| ()))?
         }
-        BenchKind::Stream => {
+        BenchKind::Stream | BenchKind::StreamInt8 => {
+            if case.kind == BenchKind::StreamInt8 {
+                rnn.quantize();
+            }
             let x = Array2::from_shape_simple_fn((1, case.config.input_size), || {
                 rng.random_range(-1.0..1.0)
             });

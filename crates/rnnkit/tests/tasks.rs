@@ -79,8 +79,17 @@ fn evaluate_scores_a_forecast_run_as_training_did_and_on_new_data() {
         data: Some(csv.clone()),
         weights: Weights::Latest,
         outputs: true,
+        int8: false,
     };
     let found = tasks::evaluate::<Forecast>(&saved, &run, &options).unwrap();
+    // The same with the stack in int8: close to f32, not the same numbers.
+    let int8 = EvaluateOptions {
+        int8: true,
+        ..options.clone()
+    };
+    let quantized = tasks::evaluate::<Forecast>(&saved, &run, &int8).unwrap();
+    let (a, b) = (found.metrics.rmse, quantized.metrics.rmse);
+    assert!((a - b).abs() <= 0.05 * a, "int8 RMSE {b} vs f32 {a}");
     assert_eq!(found.metrics.windows, 200 - 8 - 2 + 1);
     assert_eq!(found.metrics.data, csv.display().to_string());
     let outputs = found.outputs.unwrap();

@@ -28,7 +28,7 @@ pub(crate) enum Attr {
     String(&'static str),
     Ints(Vec<i64>),
     Strings(Vec<&'static str>),
-    Graph(GraphProto),
+    Graph(Box<GraphProto>),
 }
 
 /// The element types the exporters use.
@@ -221,7 +221,7 @@ fn attribute(name: &str, value: Attr) -> AttributeProto {
             AttributeType::Strings
         }
         Attr::Graph(g) => {
-            a.g = Some(g);
+            a.g = Some(*g);
             AttributeType::Graph
         }
     };

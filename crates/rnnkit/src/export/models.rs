@@ -2,7 +2,7 @@
 //! stack ([`super::stack`]), and the model's own head.
 
 use super::graph::{Attr, Dim, Elem, GraphBuilder};
-use super::stack::{SeqValues, StackOut, wire_stack};
+use super::stack::{SeqValues, StackIn, StackOut, wire_stack};
 use super::{OnnxModel, OnnxOptions, ToOnnx, model_proto};
 use crate::error::{Error, Result};
 use crate::models::{
@@ -53,7 +53,13 @@ fn front(
         .has_cell_state()
         .then(|| g.input("c0", Elem::F32, &state_dims(states, cfg.hidden_size)));
     let seq = SeqValues::new(&mut g, &input, lengths.as_deref());
-    let stack = wire_stack(&mut g, rnn, "rnn.", &x, &h0, c0.as_deref(), &seq, options)?;
+    let input = StackIn {
+        x: &x,
+        h0: &h0,
+        c0: c0.as_deref(),
+        seq: &seq,
+    };
+    let stack = wire_stack(&mut g, rnn, "rnn.", input, options)?;
     Ok(Body { g, seq, stack })
 }
 

@@ -66,18 +66,24 @@ pub(crate) struct StackOut {
     pub top_h: String,
 }
 
-/// Wires `rnn` over `x` `[T, B, I]` from initial states `h0` `[L·D, B, P]` and `c0`
-/// `[L·D, B, H]`.
+/// What the stack reads: `x` `[T, B, I]`, the initial states `h0` `[L·D, B, P]` and `c0`
+/// `[L·D, B, H]`, and the values computed once per graph.
+pub(crate) struct StackIn<'a> {
+    pub x: &'a str,
+    pub h0: &'a str,
+    pub c0: Option<&'a str>,
+    pub seq: &'a SeqValues,
+}
+
+/// Wires `rnn` (its initializers named under `prefix`) over `input`.
 pub(crate) fn wire_stack(
     g: &mut GraphBuilder,
     rnn: &Rnn,
     prefix: &str,
-    x: &str,
-    h0: &str,
-    c0: Option<&str>,
-    seq: &SeqValues,
+    input: StackIn,
     options: &OnnxOptions,
 ) -> Result<StackOut> {
+    let StackIn { x, h0, c0, seq } = input;
     let config = rnn.config();
     let d = if config.bidirectional { 2 } else { 1 };
     let mut x = x.to_string();
@@ -365,7 +371,7 @@ fn scan_direction(
         &inputs,
         states + 1,
         vec![
-            ("body", Attr::Graph(body)),
+            ("body", Attr::Graph(Box::new(body))),
             ("num_scan_inputs", Attr::Int(scan_inputs as i64)),
         ],
     );

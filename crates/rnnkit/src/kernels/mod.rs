@@ -12,6 +12,7 @@ pub mod bf16;
 pub(crate) mod dispatch;
 pub mod elementwise;
 pub mod gemm;
+pub mod int8;
 pub mod packed;
 pub(crate) mod shared;
 pub mod small_gemm;

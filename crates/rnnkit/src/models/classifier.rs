@@ -110,6 +110,12 @@ impl SequenceClassifier {
         self.encoder.rnn()
     }
 
+    /// Quantizes the recurrent stack to int8 for inference ([`Rnn::quantize`]); the embedding, pooling and head
+    /// stay f32. Returns the int8 kernel's name. Training the model afterwards is refused.
+    pub fn quantize(&mut self) -> &'static str {
+        self.encoder.rnn_mut().quantize()
+    }
+
     /// The `[C, F]` output head.
     pub fn head(&self) -> &Linear {
         &self.head

@@ -92,6 +92,12 @@ impl Forecaster {
         self.encoder.rnn()
     }
 
+    /// Quantizes the recurrent stack to int8 for inference ([`Rnn::quantize`]); the head
+    /// stay f32. Returns the int8 kernel's name. Training the model afterwards is refused.
+    pub fn quantize(&mut self) -> &'static str {
+        self.encoder.rnn_mut().quantize()
+    }
+
     /// The `[horizon·targets, F]` output head.
     pub fn head(&self) -> &Linear {
         &self.head

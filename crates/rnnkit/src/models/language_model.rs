@@ -238,6 +238,12 @@ impl LanguageModel {
         &self.rnn
     }
 
+    /// Quantizes the recurrent stack to int8 for inference ([`Rnn::quantize`]); the embedding and the decoder
+    /// stay f32. Returns the int8 kernel's name. Training the model afterwards is refused.
+    pub fn quantize(&mut self) -> &'static str {
+        self.rnn.quantize()
+    }
+
     /// The decoder (its own linear layer, or tied to the embedding).
     pub fn decoder(&self) -> &Decoder {
         &self.decoder

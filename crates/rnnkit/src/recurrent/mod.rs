@@ -8,6 +8,7 @@
 //! the reverse direction starts there.
 
 mod direction;
+mod int8;
 mod lengths;
 mod workspace;
 
@@ -55,6 +56,8 @@ pub struct Rnn {
     workspace: Arc<Workspace>,
     /// The matrix products' arithmetic, already what this CPU runs.
     precision: Precision,
+    /// int8 weights for inference, after [`Rnn::quantize`]; dropped when the weights change.
+    int8: Option<Arc<int8::Int8Stack>>,
 }
 
 /// Hidden (and cell) state of every layer and direction.
@@ -168,6 +171,8 @@ impl crate::module::Module for Rnn {
         prefix: &str,
         f: &mut dyn FnMut(&str, crate::module::TensorMut<'a>),
     ) {
+        // The weights may change (a load, an optimizer step): drop a stale int8 copy.
+        self.int8 = None;
         self.params.visit_mut(&self.config, prefix, f);
     }
 }
@@ -189,6 +194,7 @@ impl Rnn {
             params,
             workspace: Arc::default(),
             precision: Precision::F32,
+            int8: None,
         })
     }
 
@@ -201,6 +207,7 @@ impl Rnn {
             params,
             workspace: Arc::default(),
             precision: Precision::F32,
+            int8: None,
         })
     }
 
@@ -217,7 +224,41 @@ impl Rnn {
     /// Mutable parameters (for optimizers). Replace arrays only with same-shaped,
     /// standard-layout ones; forward checks and reports otherwise.
     pub fn params_mut(&mut self) -> &mut RnnParams {
+        // The weights may change: a quantized copy would go stale.
+        self.int8 = None;
         &mut self.params
+    }
+
+    /// Quantizes the weights to int8 for inference (dynamic quantization, as PyTorch's
+    /// `quantize_dynamic`): each of `W_ih`, `W_hh`, `W_hr` per output row, the activations on
+    /// the fly at each step; biases, gates and the cell state stay f32. From then on
+    /// [`Rnn::forward`] and [`Rnn::step`] run on int8 kernels (AVX-512 VNNI, else AVX2, picked
+    /// at run time), and training refuses to run. Changing the weights
+    /// ([`Rnn::params_mut`]) drops the int8 copy. Returns the kernel's name.
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use rnnkit::{CellKind, Init, Rnn, RnnConfig};
+    ///
+    /// let mut rnn = Rnn::new(RnnConfig::new(CellKind::Lstm, 8, 16), &Init::default(), 0).unwrap();
+    /// let x = Array3::from_shape_fn((5, 2, 8), |(t, b, i)| ((t + b + i) as f32).sin());
+    /// let f32_out = rnn.forward(x.view(), None, None).unwrap().output;
+    /// rnn.quantize();
+    /// assert!(rnn.is_quantized());
+    /// let int8_out = rnn.forward(x.view(), None, None).unwrap().output;
+    /// let worst = (&int8_out - &f32_out).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
+    /// assert!(worst < 0.02, "{worst}");
+    /// ```
+    pub fn quantize(&mut self) -> &'static str {
+        let stack = int8::Int8Stack::new(&self.config, &self.params);
+        let name = stack.kernel().name();
+        self.int8 = Some(Arc::new(stack));
+        name
+    }
+
+    /// Whether [`Rnn::quantize`] made its inference int8.
+    pub fn is_quantized(&self) -> bool {
+        self.int8.is_some()
     }
 
     /// Sets the arithmetic of the matrix products of forward and backward and returns what this
@@ -315,6 +356,16 @@ impl Rnn {
         lengths: Option<&[usize]>,
         mut rng: Option<&mut dyn RngCore>,
     ) -> Result<(RnnOutput, Option<RnnCache>)> {
+        if let Some(q) = &self.int8 {
+            if rng.is_some() {
+                return Err(Error::Config(
+                    "this stack is quantized to int8, for inference only: train the f32 model \
+                     and quantize it afterwards"
+                        .into(),
+                ));
+            }
+            return Ok((q.forward(input, state0, lengths)?, None));
+        }
         let cfg = &self.config;
         self.params.check(cfg)?;
         let (steps, batch, feat) = input.dim();

@@ -1000,6 +1000,10 @@ impl Evaluate for Audio {
     type Data = AudioEvalData;
     type Metrics = AudioMetrics;
 
+    fn quantize(trained: &mut LoadedAudio) -> &'static str {
+        trained.model.quantize()
+    }
+
     fn load(config: &AudioConfig, run: &RunDir, which: Weights) -> Result<LoadedAudio> {
         LoadedAudio::load(run, config.clone(), which)
     }

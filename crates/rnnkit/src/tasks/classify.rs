@@ -605,6 +605,10 @@ impl Evaluate for Classify {
     type Data = LabelledTexts;
     type Metrics = ClassifyMetrics;
 
+    fn quantize(trained: &mut LoadedClassifier) -> &'static str {
+        trained.model.quantize()
+    }
+
     fn load(config: &ClassifyConfig, run: &RunDir, which: Weights) -> Result<LoadedClassifier> {
         LoadedClassifier::load(run, config.clone(), which)
     }

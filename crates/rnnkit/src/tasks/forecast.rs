@@ -600,6 +600,10 @@ impl Evaluate for Forecast {
     type Data = SeriesData;
     type Metrics = ForecastMetrics;
 
+    fn quantize(trained: &mut LoadedForecaster) -> &'static str {
+        trained.model.quantize()
+    }
+
     fn load(config: &ForecastConfig, run: &RunDir, which: Weights) -> Result<LoadedForecaster> {
         LoadedForecaster::load(run, config, which)
     }

@@ -645,6 +645,10 @@ impl Evaluate for LanguageModeling {
     type Data = Vec<u32>;
     type Metrics = LmMetrics;
 
+    fn quantize(trained: &mut LoadedLanguageModel) -> &'static str {
+        trained.model.quantize()
+    }
+
     fn load(config: &LmConfig, run: &RunDir, which: Weights) -> Result<LoadedLanguageModel> {
         LoadedLanguageModel::load(run, config, which)
     }

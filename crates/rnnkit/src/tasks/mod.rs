@@ -43,7 +43,7 @@ mod trained;
 pub use driver::{Outcome, bundled_or_given, train};
 pub use export::Exported;
 pub use registry::{AnyConfig, ConfigVisitor, TaskKind};
-pub use trained::{EvaluateOptions, Scored, evaluate, predict};
+pub use trained::{EvaluateOptions, Scored, evaluate, predict, predict_with};
 
 use crate::error::Result;
 use crate::io::TensorFile;
@@ -248,6 +248,10 @@ pub trait Evaluate: Task {
     /// # Errors
     /// Data the model cannot run on.
     fn outputs(trained: &Self::Trained, data: &Self::Data) -> Result<TensorFile>;
+
+    /// Quantizes the loaded model's recurrent stack to int8 for inference
+    /// ([`crate::Rnn::quantize`]); returns the kernel's name.
+    fn quantize(trained: &mut Self::Trained) -> &'static str;
 }
 
 /// A task whose trained model answers new inputs: the per-task part of [`predict`].

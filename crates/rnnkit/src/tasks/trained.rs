@@ -20,6 +20,8 @@ pub struct EvaluateOptions {
     /// Also return a fixed batch of inputs and the model's raw outputs
     /// ([`Scored::outputs`]).
     pub outputs: bool,
+    /// Score the model with its recurrent stack quantized to int8 ([`crate::Rnn::quantize`]).
+    pub int8: bool,
 }
 
 /// What [`evaluate`] found.
@@ -79,7 +81,10 @@ pub fn evaluate<T: Evaluate>(
     run: &RunDir,
     options: &EvaluateOptions,
 ) -> Result<Scored<T::Metrics>> {
-    let trained = T::load(config, run, options.weights)?;
+    let mut trained = T::load(config, run, options.weights)?;
+    if options.int8 {
+        T::quantize(&mut trained);
+    }
     let (data, source) = T::eval_data(&trained, run, options.data.as_deref())?;
     let metrics = T::score(&trained, &data, source)?;
     let outputs = if options.outputs {
@@ -121,6 +126,24 @@ pub fn predict<T: Predict>(
     weights: Weights,
     query: T::Query<'_>,
 ) -> Result<T::Answer> {
-    let trained = T::load(config, run, weights)?;
+    predict_with::<T>(config, run, weights, false, query)
+}
+
+/// [`predict`], with the model's recurrent stack quantized to int8 when `int8`
+/// ([`crate::Rnn::quantize`]: per-row int8 weights, activations quantized at each step).
+///
+/// # Errors
+/// As [`predict`].
+pub fn predict_with<T: Predict>(
+    config: &T::Config,
+    run: &RunDir,
+    weights: Weights,
+    int8: bool,
+    query: T::Query<'_>,
+) -> Result<T::Answer> {
+    let mut trained = T::load(config, run, weights)?;
+    if int8 {
+        T::quantize(&mut trained);
+    }
     T::predict(&trained, query)
 }
