@@ -361,3 +361,34 @@ fn feature_models_run_in_tract_as_in_rnnkit() {
     let want = want.into_shape_with_order((t, b, 4)).unwrap().into_dyn();
     assert_close(&got[0], &want, "tagger");
 }
+
+#[test]
+fn stacks_without_biases_run_in_tract_as_in_rnnkit() {
+    let (t, b, i) = (4, 2, 3);
+    for cell in [CellKind::Lstm, CellKind::Gru, CellKind::RnnTanh] {
+        let mut cfg = RnnConfig::new(cell, i, 4).num_layers(2).bidirectional(true);
+        cfg.bias = false;
+        let rnn = Rnn::new(cfg.clone(), &Init::default(), 9).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let x = random3(&mut rng, (t, b, i));
+        let state = random_state(&mut rng, &cfg, b, true);
+        for (recurrence, lengths) in [
+            (Recurrence::Operators, None),
+            (Recurrence::Scan, Some(vec![4, 2])),
+        ] {
+            let options = OnnxOptions {
+                recurrence,
+                lengths: lengths.is_some(),
+            };
+            let want = rnn
+                .forward(x.view(), Some(&state), lengths.as_deref())
+                .unwrap();
+            let mut inputs = vec![tensor(x.clone())];
+            inputs.extend(state_inputs(&state, lengths.as_deref()));
+            let got = run(&rnn.to_onnx(&options).unwrap().to_bytes(), inputs);
+            let what = format!("{cell} without biases, {recurrence:?}");
+            assert_close(&got[0], &want.output.into_dyn(), &what);
+            assert_close(&got[1], &want.state.h.into_dyn(), &what);
+        }
+    }
+}

@@ -170,8 +170,12 @@ pub trait ToOnnx {
     fn to_onnx(&self, options: &OnnxOptions) -> Result<OnnxModel>;
 }
 
-pub(crate) fn model_proto(graph: onnx_pb::GraphProto, doc: &str) -> OnnxModel {
-    OnnxModel {
+/// The largest protobuf message: ONNX files beyond 2 GiB need external data files, which
+/// rnnkit does not write.
+const MAX_PROTO_BYTES: usize = i32::MAX as usize;
+
+pub(crate) fn model_proto(graph: onnx_pb::GraphProto, doc: &str) -> Result<OnnxModel> {
+    let model = OnnxModel {
         proto: ModelProto {
             ir_version: 8,
             opset_import: vec![onnx_pb::OperatorSetIdProto {
@@ -184,5 +188,14 @@ pub(crate) fn model_proto(graph: onnx_pb::GraphProto, doc: &str) -> OnnxModel {
             graph: Some(graph),
             ..Default::default()
         },
+    };
+    let bytes = model.proto.encoded_len();
+    if bytes > MAX_PROTO_BYTES {
+        return Err(crate::Error::Config(format!(
+            "the model is {:.1} GiB as ONNX, above protobuf's 2 GiB limit for one file \
+             (ONNX external data is not supported): export a smaller model",
+            bytes as f64 / (1u64 << 30) as f64
+        )));
     }
+    Ok(model)
 }

@@ -69,7 +69,14 @@ fn state_dims(states: usize, width: usize) -> [Dim; 3] {
 
 impl Body {
     /// Declares the model's output and the final states, and wraps the graph.
-    fn finish(mut self, rnn: &Rnn, output: &str, name: &str, dims: &[Dim], doc: &str) -> OnnxModel {
+    fn finish(
+        mut self,
+        rnn: &Rnn,
+        output: &str,
+        name: &str,
+        dims: &[Dim],
+        doc: &str,
+    ) -> Result<OnnxModel> {
         let cfg = rnn.config();
         let states = cfg.num_layers * if cfg.bidirectional { 2 } else { 1 };
         self.g.output(output, name, Elem::F32, dims);
@@ -80,13 +87,13 @@ impl Body {
             self.g
                 .output(&c_n, "c_n", Elem::F32, &state_dims(states, cfg.hidden_size));
         }
-        let mut model = model_proto(self.g.finish(), doc);
+        let mut model = model_proto(self.g.finish(), doc)?;
         model.set_metadata("rnnkit.cell", cfg.cell.as_str());
         model.set_metadata("rnnkit.num_layers", &cfg.num_layers.to_string());
         model.set_metadata("rnnkit.hidden_size", &cfg.hidden_size.to_string());
         model.set_metadata("rnnkit.proj_size", &cfg.proj_size.to_string());
         model.set_metadata("rnnkit.bidirectional", &cfg.bidirectional.to_string());
-        model
+        Ok(model)
     }
 
     /// `x·Wᵀ + b` over the last axis of `x` (any rank), the weights under `prefix`.
@@ -219,7 +226,7 @@ impl ToOnnx for Rnn {
         let y = body.stack.y.clone();
         let width = self.config().output_size();
         let dims = [T_B[0], T_B[1], Dim::Fixed(width)];
-        Ok(body.finish(self, &y, "output", &dims, "rnnkit recurrent stack"))
+        body.finish(self, &y, "output", &dims, "rnnkit recurrent stack")
     }
 }
 
@@ -254,7 +261,7 @@ impl ToOnnx for LanguageModel {
             }
         };
         let dims = [T_B[0], T_B[1], Dim::Fixed(self.vocab_size())];
-        Ok(body.finish(rnn, &logits, "logits", &dims, "rnnkit language model"))
+        body.finish(rnn, &logits, "logits", &dims, "rnnkit language model")
     }
 }
 
@@ -267,7 +274,7 @@ impl ToOnnx for SequenceClassifier {
         let pooled = body.pool(self.pooling(), self.attention())?;
         let logits = body.linear(self.head(), "head.", &pooled);
         let dims = [Dim::Named("B"), Dim::Fixed(self.num_classes())];
-        Ok(body.finish(rnn, &logits, "logits", &dims, "rnnkit sequence classifier"))
+        body.finish(rnn, &logits, "logits", &dims, "rnnkit sequence classifier")
     }
 }
 
@@ -280,7 +287,7 @@ impl ToOnnx for SequenceTagger {
         let y = body.stack.y.clone();
         let logits = body.linear(self.head(), "head.", &y);
         let dims = [T_B[0], T_B[1], Dim::Fixed(self.num_tags())];
-        Ok(body.finish(rnn, &logits, "logits", &dims, "rnnkit sequence tagger"))
+        body.finish(rnn, &logits, "logits", &dims, "rnnkit sequence tagger")
     }
 }
 
@@ -301,6 +308,6 @@ impl ToOnnx for Forecaster {
             Dim::Fixed(self.horizon()),
             Dim::Fixed(self.targets()),
         ];
-        Ok(body.finish(rnn, &forecast, "forecast", &dims, "rnnkit forecaster"))
+        body.finish(rnn, &forecast, "forecast", &dims, "rnnkit forecaster")
     }
 }

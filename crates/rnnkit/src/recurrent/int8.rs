@@ -9,10 +9,10 @@
 //! outputs stay zero and its state stops at its last step, as in the f32 path.
 
 use super::lengths::BatchOrder;
-use super::{RnnOutput, RnnState, check_state};
+use super::{RnnOutput, RnnState, check_input};
 use crate::cell::{gru, lstm, rnn};
 use crate::config::{CellKind, RnnConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::int8::{Int8Kernel, Int8Matrix, QuantizedVector};
 use crate::params::{LayerParams, RnnParams};
 use ndarray::{Array3, ArrayView3, Axis};
@@ -115,22 +115,9 @@ impl Int8Stack {
         lengths: Option<&[usize]>,
     ) -> Result<RnnOutput> {
         let cfg = &self.config;
-        let (steps, batch, feat) = input.dim();
-        if feat != cfg.input_size {
-            return Err(Error::Shape(format!(
-                "input has {feat} features per step, the stack expects input_size = {}",
-                cfg.input_size
-            )));
-        }
-        if steps == 0 || batch == 0 {
-            return Err(Error::Shape(format!(
-                "input [{steps}, {batch}, {feat}] is empty"
-            )));
-        }
+        let (steps, batch, _) = input.dim();
+        check_input(cfg, input.dim(), state0)?;
         BatchOrder::new(lengths, steps, batch)?; // validates the lengths
-        if let Some(s) = state0 {
-            check_state(cfg, s, batch, "initial state")?;
-        }
         let lens: Vec<usize> = lengths.map_or_else(|| vec![steps; batch], <[usize]>::to_vec);
         let mut state = state0
             .cloned()

@@ -368,21 +368,8 @@ impl Rnn {
         }
         let cfg = &self.config;
         self.params.check(cfg)?;
-        let (steps, batch, feat) = input.dim();
-        if feat != cfg.input_size {
-            return Err(Error::Shape(format!(
-                "input has {feat} features per step, the stack expects input_size = {}",
-                cfg.input_size
-            )));
-        }
-        if steps == 0 || batch == 0 {
-            return Err(Error::Shape(format!(
-                "input [{steps}, {batch}, {feat}] is empty"
-            )));
-        }
-        if let Some(s) = state0 {
-            check_state(cfg, s, batch, "initial state")?;
-        }
+        let (steps, batch, _) = input.dim();
+        check_input(cfg, input.dim(), state0)?;
         let order = BatchOrder::new(lengths, steps, batch)?;
         let (d, p, hid) = (cfg.num_directions(), cfg.h_out(), cfg.hidden_size);
         let threads = rayon::current_num_threads();
@@ -722,6 +709,29 @@ fn check_dims(got: (usize, usize, usize), want: (usize, usize, usize), what: &st
         return Err(Error::Shape(format!(
             "{what} is {got:?}, expected {want:?}"
         )));
+    }
+    Ok(())
+}
+
+/// Checks an input `[T, B, I]` and its initial state against `cfg`.
+fn check_input(
+    cfg: &RnnConfig,
+    (steps, batch, feat): (usize, usize, usize),
+    state0: Option<&RnnState>,
+) -> Result<()> {
+    if feat != cfg.input_size {
+        return Err(Error::Shape(format!(
+            "input has {feat} features per step, the stack expects input_size = {}",
+            cfg.input_size
+        )));
+    }
+    if steps == 0 || batch == 0 {
+        return Err(Error::Shape(format!(
+            "input [{steps}, {batch}, {feat}] is empty"
+        )));
+    }
+    if let Some(s) = state0 {
+        check_state(cfg, s, batch, "initial state")?;
     }
     Ok(())
 }
