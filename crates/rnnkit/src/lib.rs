@@ -24,6 +24,7 @@ pub mod config;
 pub mod config_file;
 pub mod data;
 pub mod diagnostics;
+pub mod distributed;
 pub mod error;
 pub mod export;
 pub mod generate;

@@ -737,6 +737,23 @@ impl TrainStep for LanguageModel {
             .into())
     }
 
+    /// The rank's contiguous share of the chunk's parallel streams (columns). The carried
+    /// state follows the same streams from chunk to chunk.
+    fn shard_batch(chunk: &StreamChunk, rank: usize, ranks: usize) -> Result<StreamChunk> {
+        let b = chunk.x.ncols();
+        if b < ranks {
+            return Err(Error::Config(format!(
+                "train.batch_size = {b} streams cannot be split over {ranks} processes: give \
+                 each at least one"
+            )));
+        }
+        let cols = crate::distributed::share(b, rank, ranks);
+        Ok(StreamChunk {
+            x: chunk.x.slice(ndarray::s![.., cols.clone()]).to_owned(),
+            y: chunk.y.slice(ndarray::s![.., cols]).to_owned(),
+        })
+    }
+
     fn eval_batch(&self, chunk: &StreamChunk, carry: &mut Option<RnnState>) -> Result<BatchLoss> {
         let state =
             carry.get_or_insert_with(|| RnnState::zeros(self.rnn.config(), chunk.x.ncols()));

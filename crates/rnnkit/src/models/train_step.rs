@@ -108,6 +108,21 @@ pub trait TrainStep: Module + Clone {
     /// The loss of one batch (evaluation: no dropout, no gradients).
     fn eval_batch(&self, batch: &Self::Batch, carry: &mut Option<RnnState>) -> Result<BatchLoss>;
 
+    /// Rank `rank`'s share of `batch` when `ranks` processes train together
+    /// ([`crate::distributed`]). The shares of all ranks together are the batch. The default
+    /// refuses: a model trains on several processes once it says how its batches split.
+    ///
+    /// # Errors
+    /// A model whose batches do not split, or a batch too small for the ranks.
+    fn shard_batch(_batch: &Self::Batch, _rank: usize, _ranks: usize) -> Result<Self::Batch>
+    where
+        Self::Batch: Sized,
+    {
+        Err(crate::Error::Config(
+            "this model cannot train on several processes yet (only language models can)".into(),
+        ))
+    }
+
     /// The loss of a model that knows nothing, per element: `ln(classes)` for a cross-entropy
     /// over that many classes (a uniform guess). The trainer's divergence rule measures the
     /// loss against the larger of this and the first step's loss. Default: `None` (unknown, as

@@ -21,6 +21,7 @@ use super::report::{EpochReport, Evaluation, Reporter, RunSummary, StepReport};
 use super::stop::StopSignal;
 use crate::data::Batches;
 use crate::diagnostics::{trim_diagnoses, write_diagnosis};
+use crate::distributed::{Communicator, sync_gradients};
 use crate::error::{Error, Result};
 use crate::models::TrainStep;
 use crate::module::{self, Grads};
@@ -31,6 +32,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Tensors by PyTorch name.
 type Named = BTreeMap<String, ArrayD<f32>>;
@@ -88,6 +90,8 @@ pub struct Trainer<M: TrainStep> {
     best: Option<Named>,
     run_dir: Option<PathBuf>,
     stop: StopSignal,
+    /// The other processes of a data-parallel run ([`crate::distributed`]), if any.
+    comm: Option<Arc<dyn Communicator>>,
 }
 
 impl<M: TrainStep> Trainer<M> {
@@ -114,6 +118,7 @@ impl<M: TrainStep> Trainer<M> {
             best: None,
             run_dir,
             stop: StopSignal::new(),
+            comm: None,
         })
     }
 
@@ -164,6 +169,15 @@ impl<M: TrainStep> Trainer<M> {
         trainer.carry = ck.state;
         trainer.progress = ck.progress;
         Ok(trainer)
+    }
+
+    /// Trains data-parallel with the processes of `comm` ([`crate::distributed`]): each takes
+    /// its share of every training batch ([`TrainStep::shard_batch`]), and the gradients are
+    /// summed into the global batch's before clipping and the optimizer step. Every process
+    /// must run the same trainer on the same data; give only rank 0 a run directory.
+    pub fn with_communicator(mut self, comm: Arc<dyn Communicator>) -> Self {
+        self.comm = Some(comm);
+        self
     }
 
     /// The model being trained.
@@ -278,9 +292,17 @@ impl<M: TrainStep> Trainer<M> {
                 return Ok(self.summary(None, false, true));
             }
             clock.start_epoch();
-            let batches = train.epoch(epoch)?;
+            let mut batches = train.epoch(epoch)?;
             if batches.is_empty() {
                 return Err(Error::Config("the training split has no batches".into()));
+            }
+            if let Some(comm) = &self.comm
+                && comm.size() > 1
+            {
+                batches = batches
+                    .iter()
+                    .map(|b| M::shard_batch(b, comm.rank(), comm.size()))
+                    .collect::<Result<_>>()?;
             }
             if self.progress.chunk == 0 {
                 self.carry = None;
@@ -295,12 +317,15 @@ impl<M: TrainStep> Trainer<M> {
                 }
                 let batch = &batches[self.progress.chunk];
                 self.grads.fill_zero();
-                let out = self.model.train_batch(
+                let mut out = self.model.train_batch(
                     batch,
                     &mut self.carry,
                     &mut self.grads,
                     &mut self.rng,
                 )?;
+                if let Some(comm) = &self.comm {
+                    out = sync_gradients(comm.as_ref(), &mut self.grads.slices_mut(), out)?;
+                }
                 let (norm, clipped) = clip_or_measure(
                     self.grads.slices_mut(),
                     cfg.clip_norm,
