@@ -581,3 +581,57 @@ fn tpe_beats_random_on_a_toy_objective() {
     );
     assert!(per_key < random, "per-key TPE {per_key} vs random {random}");
 }
+
+/// The start-up draws of every sampler that draws at random, pooled over many study seeds (as
+/// the studies of `tools/tune_compare.py` draw them: a few trials per seed), follow the
+/// log-uniform law of an `int_log` key: a Kolmogorov–Smirnov test on `ln x` against
+/// `P(X ≤ k) = (ln(k + ½) − ln(low − ½)) / (ln(high + ½) − ln(low − ½))`, and no seed's first
+/// trials lean as a group beyond what chance allows.
+#[test]
+fn int_log_start_up_draws_pass_a_kolmogorov_smirnov_test_across_seeds() {
+    let space = space(
+        r#"
+"hidden" = { int_log = [32, 512] }
+"lr" = { loguniform = [1e-4, 1e-1] }
+"#,
+    );
+    let (low, high) = (32i64, 512i64);
+    let (a, b) = ((low as f64 - 0.5).ln(), (high as f64 + 0.5).ln());
+    let cdf = |k: i64| ((k as f64 + 0.5).ln() - a) / (b - a);
+    for kind in [SamplerKind::Random, tpe(true), tpe(false)] {
+        let (seeds, per_seed) = (600u64, 8usize);
+        let mut draws = Vec::new();
+        let mut seed_means = Vec::new();
+        for seed in 0..seeds {
+            let mut sum = 0.0;
+            for t in 0..per_seed as u64 {
+                let p = kind.sample(&space, &[], t, seed).unwrap().unwrap();
+                let h = p[0].1.as_integer().unwrap();
+                draws.push(h);
+                sum += ((h as f64).ln() - a) / (b - a);
+            }
+            seed_means.push(sum / per_seed as f64);
+        }
+        draws.sort_unstable();
+        let n = draws.len() as f64;
+        let mut worst = 0.0f64;
+        for (i, &k) in draws.iter().enumerate() {
+            // At the last draw of each value the empirical CDF is (i + 1) / n.
+            if draws.get(i + 1) != Some(&k) {
+                worst = worst.max(((i + 1) as f64 / n - cdf(k)).abs());
+            }
+        }
+        // The 0.1 % critical value of the KS statistic is 1.95 / √n (conservative for a
+        // discrete law).
+        assert!(
+            worst < 1.95 / n.sqrt(),
+            "{kind:?}: KS distance {worst} over {n} draws"
+        );
+        // Per seed, the mean position of 8 draws in [0, 1] has sd ≈ √(1/12/8) ≈ 0.102: the
+        // seeds' means must spread like that, not more (correlated draws within a seed).
+        let mean = seed_means.iter().sum::<f64>() / seeds as f64;
+        let var = seed_means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / seeds as f64;
+        let sd = var.sqrt();
+        assert!((0.085..0.12).contains(&sd), "{kind:?}: per-seed sd {sd}");
+    }
+}
