@@ -68,11 +68,21 @@ pub(crate) struct StackOut {
 
 /// What the stack reads: `x` `[T, B, I]`, the initial states `h0` `[L·D, B, P]` and `c0`
 /// `[L·D, B, H]`, and the values computed once per graph.
+#[derive(Clone, Copy)]
 pub(crate) struct StackIn<'a> {
     pub x: &'a str,
     pub h0: &'a str,
     pub c0: Option<&'a str>,
     pub seq: &'a SeqValues,
+}
+
+/// One layer of the stack: its shape, its parameters (one per direction), the prefix of its
+/// initializers' names, and its index.
+struct Layer<'a> {
+    config: &'a RnnConfig,
+    params: &'a [LayerParams],
+    name: String,
+    index: usize,
 }
 
 /// Wires `rnn` (its initializers named under `prefix`) over `input`.
@@ -89,14 +99,19 @@ pub(crate) fn wire_stack(
     let mut x = x.to_string();
     let mut hs = Vec::new();
     let mut cs = Vec::new();
-    for layer in 0..config.num_layers {
-        let params = &rnn.params().layers[layer * d..(layer + 1) * d];
-        let name = format!("{prefix}l{layer}");
+    for index in 0..config.num_layers {
+        let layer = Layer {
+            config,
+            params: &rnn.params().layers[index * d..(index + 1) * d],
+            name: format!("{prefix}l{index}"),
+            index,
+        };
+        let input = StackIn { x: &x, h0, c0, seq };
         let scan = options.recurrence == Recurrence::Scan || config.proj_size > 0;
         let (y, h, c) = if scan {
-            scan_layer(g, config, params, &name, &x, h0, c0, layer, seq)?
+            scan_layer(g, &layer, &input)?
         } else {
-            operator_layer(g, config, params, &name, &x, h0, c0, layer, seq)?
+            operator_layer(g, &layer, &input)?
         };
         x = y;
         hs.push(h);
@@ -155,18 +170,14 @@ fn layer_states(g: &mut GraphBuilder, states: &str, layer: usize, d: usize) -> S
 }
 
 /// One layer as ONNX's `LSTM`, `GRU` or `RNN` operator.
-#[allow(clippy::too_many_arguments)]
 fn operator_layer(
     g: &mut GraphBuilder,
-    config: &RnnConfig,
-    params: &[LayerParams],
-    name: &str,
-    x: &str,
-    h0: &str,
-    c0: Option<&str>,
-    layer: usize,
-    seq: &SeqValues,
+    layer: &Layer,
+    input: &StackIn,
 ) -> Result<(String, String, Option<String>)> {
+    let (config, params, name) = (layer.config, layer.params, layer.name.as_str());
+    let StackIn { x, h0, c0, seq } = *input;
+    let layer = layer.index;
     let h = config.hidden_size;
     let d = params.len();
     let order = onnx_gate_order(config.cell);
@@ -247,18 +258,13 @@ fn operator_layer(
 }
 
 /// One layer as a `Scan` per direction over an explicit cell.
-#[allow(clippy::too_many_arguments)]
 fn scan_layer(
     g: &mut GraphBuilder,
-    config: &RnnConfig,
-    params: &[LayerParams],
-    name: &str,
-    x: &str,
-    h0: &str,
-    c0: Option<&str>,
-    layer: usize,
-    seq: &SeqValues,
+    layer: &Layer,
+    input: &StackIn,
 ) -> Result<(String, String, Option<String>)> {
+    let (config, params, name) = (layer.config, layer.params, layer.name.as_str());
+    let StackIn { x, h0, c0, seq } = *input;
     let d = params.len();
     let mut ys = Vec::new();
     let mut hs = Vec::new();
@@ -269,10 +275,16 @@ fn scan_layer(
         } else {
             name.to_string()
         };
-        let index = g.const_i64("state_index", &[], &[(layer * d + dir) as i64]);
+        let index = g.const_i64("state_index", &[], &[(layer.index * d + dir) as i64]);
         let h0 = g.node("Gather", &[h0, &index], vec![("axis", Attr::Int(0))]);
         let c0 = c0.map(|c0| g.node("Gather", &[c0, &index], vec![("axis", Attr::Int(0))]));
-        let (y, h, c) = scan_direction(g, config, p, &name, x, &h0, c0.as_deref(), dir == 1, seq)?;
+        let direction = StackIn {
+            x,
+            h0: &h0,
+            c0: c0.as_deref(),
+            seq,
+        };
+        let (y, h, c) = scan_direction(g, config, p, &name, dir == 1, &direction)?;
         ys.push(y);
         let axes = g.ints("axes", &[0]);
         hs.push(g.node("Unsqueeze", &[&h, &axes], vec![]));
@@ -298,18 +310,15 @@ fn scan_layer(
 /// One direction of one layer: the input products for all steps in one `MatMul`, then a
 /// `Scan` whose body adds the recurrent product and applies the cell. Returns `y` `[T, B, P]`
 /// and the final `h` `[B, P]` and `c` `[B, H]`.
-#[allow(clippy::too_many_arguments)]
 fn scan_direction(
     g: &mut GraphBuilder,
     config: &RnnConfig,
     p: &LayerParams,
     name: &str,
-    x: &str,
-    h0: &str,
-    c0: Option<&str>,
     reverse: bool,
-    seq: &SeqValues,
+    input: &StackIn,
 ) -> Result<(String, String, Option<String>)> {
+    let StackIn { x, h0, c0, seq } = *input;
     let cell = config.cell;
     // Input side for every step: x·W_ihᵀ + b_ih (+ b_hh, except for GRU, whose b_hh sits
     // inside r ⊙ (·)).
